@@ -1,0 +1,41 @@
+#pragma once
+// Small building blocks shared by the encoder and decoder (official: common.py).
+#include <torch/torch.h>
+
+#include "model/hooked_layers.h"
+
+namespace sparser::model {
+
+enum class Activation { GELU, ReLU };
+torch::Tensor activate(const torch::Tensor& x, Activation act);
+
+// Two Linear layers with an activation between them: lin2(act(lin1(x))).
+class MLPBlockImpl : public torch::nn::Module {
+ public:
+  MLPBlockImpl(int64_t embedding_dim, int64_t mlp_dim, Activation act);
+  torch::Tensor forward(const torch::Tensor& x);
+  Linear lin1{nullptr}, lin2{nullptr};
+  Activation act;
+};
+TORCH_MODULE(MLPBlock);
+
+// LayerNorm over the channel dimension of an NCHW tensor.
+class LayerNorm2dImpl : public torch::nn::Module {
+ public:
+  explicit LayerNorm2dImpl(int64_t num_channels, double eps = 1e-6);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;
+  double eps;
+};
+TORCH_MODULE(LayerNorm2d);
+
+// Elementwise activation as a module, so Sequential indices match the official ones.
+class ActivationLayerImpl : public torch::nn::Module {
+ public:
+  explicit ActivationLayerImpl(Activation act) : act(act) {}
+  torch::Tensor forward(const torch::Tensor& x) { return activate(x, act); }
+  Activation act;
+};
+TORCH_MODULE(ActivationLayer);
+
+}  // namespace sparser::model

@@ -1,0 +1,31 @@
+#pragma once
+// The one mechanism through which every fine-tuning method changes the image
+// encoder: a hook attached to a Linear or Conv2d layer may re-express the layer's
+// frozen weight (PARSER, LoRA, FacT) and/or add to its output (Adapter).
+#include <torch/torch.h>
+
+#include <optional>
+#include <string>
+
+namespace sparser::model {
+
+class LayerHook {
+ public:
+  virtual ~LayerHook() = default;
+  // The weight the layer uses in this forward pass; `weight` is the pretrained one.
+  virtual torch::Tensor weight(const torch::Tensor& weight) { return weight; }
+  // The layer's output after the hook; `input` is what the layer received.
+  virtual torch::Tensor output(const torch::Tensor& input, const torch::Tensor& output) {
+    (void)input;
+    return output;
+  }
+  // A plain weight with the same effect, for exporting an official state dict;
+  // nullopt when the hook's effect is not a weight change (e.g. an adapter).
+  virtual std::optional<torch::Tensor> merged_weight(const torch::Tensor& weight) { return this->weight(weight); }
+  // The hook's own tensors, registered under the layer (e.g. `...qkv.lora.A`).
+  virtual std::shared_ptr<torch::nn::Module> module() = 0;
+  // Name under which module() is registered inside the layer.
+  virtual std::string name() const = 0;
+};
+
+}  // namespace sparser::model

@@ -1,0 +1,77 @@
+#include "model/mask_decoder.h"
+
+namespace sparser::model {
+
+MLPImpl::MLPImpl(int64_t input_dim, int64_t hidden_dim, int64_t output_dim, int64_t num_layers) {
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < num_layers; ++i)
+    layers->push_back(Linear(i == 0 ? input_dim : hidden_dim, i == num_layers - 1 ? output_dim : hidden_dim));
+}
+
+torch::Tensor MLPImpl::forward(torch::Tensor x) {
+  const auto n = static_cast<int64_t>(layers->size());
+  for (int64_t i = 0; i < n; ++i) {
+    x = layers[i]->as<Linear>()->forward(x);
+    if (i < n - 1) x = torch::relu(x);
+  }
+  return x;
+}
+
+MaskDecoderImpl::MaskDecoderImpl(const SamConfig& c) : num_mask_tokens(c.num_multimask_outputs + 1) {
+  const auto dim = c.prompt_embed_dim;
+  transformer = register_module("transformer", TwoWayTransformer(c.decoder_depth, dim, c.decoder_num_heads,
+                                                                 c.decoder_mlp_dim, c.attention_downsample_rate));
+  iou_token = register_module("iou_token", torch::nn::Embedding(1, dim));
+  mask_tokens = register_module("mask_tokens", torch::nn::Embedding(num_mask_tokens, dim));
+  using torch::nn::ConvTranspose2dOptions;
+  output_upscaling = register_module(
+      "output_upscaling",
+      torch::nn::Sequential(torch::nn::ConvTranspose2d(ConvTranspose2dOptions(dim, dim / 4, 2).stride(2)),
+                            LayerNorm2d(dim / 4), ActivationLayer(Activation::GELU),
+                            torch::nn::ConvTranspose2d(ConvTranspose2dOptions(dim / 4, dim / 8, 2).stride(2)),
+                            ActivationLayer(Activation::GELU)));
+  output_hypernetworks_mlps = register_module("output_hypernetworks_mlps", torch::nn::ModuleList());
+  for (int64_t i = 0; i < num_mask_tokens; ++i) output_hypernetworks_mlps->push_back(MLP(dim, dim, dim / 8, 3));
+  iou_prediction_head =
+      register_module("iou_prediction_head", MLP(dim, c.iou_head_hidden_dim, num_mask_tokens, c.iou_head_depth));
+}
+
+MaskPrediction MaskDecoderImpl::forward(const torch::Tensor& image_embeddings, const torch::Tensor& image_pe,
+                                        const torch::Tensor& sparse, const torch::Tensor& dense,
+                                        bool multimask_output) {
+  auto all = predict_masks(image_embeddings, image_pe, sparse, dense);
+  // Output 0 is the single-mask answer; outputs 1.. are the multi-mask answers.
+  const auto first = multimask_output ? 1 : 0;
+  const auto last = multimask_output ? num_mask_tokens : 1;
+  return {all.low_res_logits.slice(1, first, last), all.iou_predictions.slice(1, first, last)};
+}
+
+MaskPrediction MaskDecoderImpl::predict_masks(const torch::Tensor& image_embeddings, const torch::Tensor& image_pe,
+                                              const torch::Tensor& sparse, const torch::Tensor& dense) {
+  const auto B = sparse.size(0);
+  auto output_tokens = torch::cat({iou_token->weight, mask_tokens->weight}, 0).unsqueeze(0).expand({B, -1, -1});
+  auto tokens = torch::cat({output_tokens, sparse}, 1);
+
+  // One copy of the image embedding per prompt set, unless already given per prompt.
+  TORCH_CHECK(image_embeddings.size(0) == 1 || image_embeddings.size(0) == B, "mask decoder: ",
+              image_embeddings.size(0), " image embeddings for ", B, " prompt sets (need 1 or ", B, ")");
+  auto src = image_embeddings.size(0) == B ? image_embeddings : image_embeddings.repeat_interleave(B, 0);
+  src = src + dense;
+  auto pos_src = image_pe.repeat_interleave(B, 0);
+  const auto c = src.size(1), h = src.size(2), w = src.size(3);
+
+  auto [hs, keys] = transformer(src, pos_src, tokens);
+  auto iou_token_out = hs.select(1, 0);
+  auto mask_tokens_out = hs.slice(1, 1, 1 + num_mask_tokens);
+
+  auto upscaled = output_upscaling->forward(keys.transpose(1, 2).reshape({B, c, h, w}));
+  std::vector<torch::Tensor> hyper;
+  for (int64_t i = 0; i < num_mask_tokens; ++i)
+    hyper.push_back(output_hypernetworks_mlps[i]->as<MLP>()->forward(mask_tokens_out.select(1, i)));
+  auto hyper_in = torch::stack(hyper, 1);
+  const auto uc = upscaled.size(1), uh = upscaled.size(2), uw = upscaled.size(3);
+  auto masks = torch::matmul(hyper_in, upscaled.view({B, uc, uh * uw})).view({B, -1, uh, uw});
+  return {masks, iou_prediction_head(iou_token_out)};
+}
+
+}  // namespace sparser::model
