@@ -1,0 +1,103 @@
+#include "data/manifest.h"
+
+#include <zlib.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "data/shard_format.h"
+
+namespace sparser::data {
+
+int64_t Manifest::num_samples() const {
+  int64_t n = 0;
+  for (const auto& s : shards) n += s.num_samples;
+  return n;
+}
+
+std::string crc32_hex(uint32_t crc) {
+  char buffer[9];
+  std::snprintf(buffer, sizeof buffer, "%08x", crc);
+  return buffer;
+}
+
+uint32_t file_crc32(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError(path + ": cannot open for checksumming");
+  uLong crc = crc32(0L, Z_NULL, 0);
+  std::vector<char> buffer(1 << 20);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(buffer.data()), static_cast<uInt>(in.gcount()));
+  }
+  if (in.bad()) throw DataError(path + ": read error while checksumming");
+  return static_cast<uint32_t>(crc);
+}
+
+Manifest read_manifest(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw DataError(path + ": cannot open manifest");
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(path + ": not valid JSON: " + e.what());
+  }
+  const auto get = [&](const nlohmann::json& object, const char* key, const std::string& where) {
+    if (!object.is_object() || !object.contains(key)) throw DataError(path + ": " + where + "missing key '" + key + "'");
+    return object.at(key);
+  };
+  Manifest m;
+  try {
+    if (get(j, "format", "").get<std::string>() != shard_format::kManifestFormatName)
+      throw DataError(path + ": not a sparser manifest (format is not '" +
+                      std::string(shard_format::kManifestFormatName) + "')");
+    m.schema_version = get(j, "schema_version", "").get<int>();
+    if (m.schema_version != shard_format::kSchemaVersion)
+      throw DataError(path + ": schema version " + std::to_string(m.schema_version) + ", this build reads version " +
+                      std::to_string(shard_format::kSchemaVersion));
+    m.dataset = get(j, "dataset", "").get<std::string>();
+    m.split = get(j, "split", "").get<std::string>();
+    m.split_seed = get(j, "split_seed", "").get<int64_t>();
+    m.converter_version = get(j, "converter_version", "").get<std::string>();
+    m.class_names_json = j.value("class_names", nlohmann::json::object()).dump();
+    const auto shards = get(j, "shards", "");
+    for (size_t i = 0; i < shards.size(); ++i) {
+      const std::string where = "shards[" + std::to_string(i) + "]: ";
+      ManifestShard s;
+      s.file = get(shards[i], "file", where).get<std::string>();
+      s.num_samples = get(shards[i], "samples", where).get<int64_t>();
+      s.num_instances = get(shards[i], "instances", where).get<int64_t>();
+      s.bytes = get(shards[i], "bytes", where).get<int64_t>();
+      s.crc32 = static_cast<uint32_t>(std::stoul(get(shards[i], "crc32", where).get<std::string>(), nullptr, 16));
+      m.shards.push_back(s);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(path + ": malformed manifest: " + e.what());
+  } catch (const std::invalid_argument&) {
+    throw DataError(path + ": malformed manifest: a crc32 is not hexadecimal");
+  }
+  return m;
+}
+
+void write_manifest(const Manifest& m, const std::string& path) {
+  nlohmann::json shards = nlohmann::json::array();
+  for (const auto& s : m.shards)
+    shards.push_back({{"file", s.file}, {"samples", s.num_samples}, {"instances", s.num_instances},
+                      {"bytes", s.bytes}, {"crc32", crc32_hex(s.crc32)}});
+  const nlohmann::json j = {{"format", shard_format::kManifestFormatName},
+                            {"schema_version", m.schema_version},
+                            {"dataset", m.dataset},
+                            {"split", m.split},
+                            {"split_seed", m.split_seed},
+                            {"converter_version", m.converter_version},
+                            {"num_samples", m.num_samples()},
+                            {"class_names", nlohmann::json::parse(m.class_names_json)},
+                            {"shards", shards}};
+  std::ofstream out(path);
+  out << j.dump(2) << "\n";
+  if (!out) throw DataError(path + ": cannot write manifest");
+}
+
+}  // namespace sparser::data

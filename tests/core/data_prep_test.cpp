@@ -1,0 +1,238 @@
+// sparser_prep end to end: each converter on a small dataset written here in its real
+// source format; the masks read back from the shards must equal what was drawn.
+#include <gtest/gtest.h>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "data/coco_rle.h"
+#include "data/shard_dataset.h"
+#include "data_test_util.h"
+
+using namespace sparser::data;
+using sparser::test::ScratchDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+cv::Mat rect_mask(int h, int w, cv::Rect r) {
+  cv::Mat m(h, w, CV_8U, cv::Scalar(0));
+  m(r) = 1;
+  return m;
+}
+
+bool same_mask(const cv::Mat& a, const cv::Mat& b) { return a.size() == b.size() && cv::countNonZero(a != b) == 0; }
+
+std::vector<Sample> read_all(const std::string& manifest) {
+  ShardDataset dataset(manifest, ChecksumCheck::OnOpen);
+  std::vector<Sample> out;
+  for (int64_t i = 0; i < dataset.size(); ++i) out.push_back(dataset.get(i));
+  return out;
+}
+
+// A COCO root with 3 val images: polygons, compressed + uncompressed RLE, a crowd, a tiny mask.
+void write_coco(const ScratchDir& dir, int images) {
+  nlohmann::json j = {{"images", nlohmann::json::array()}, {"annotations", nlohmann::json::array()},
+                      {"categories", {{{"id", 1}, {"name", "cat"}}, {{"id", 5}, {"name", "dog"}}}}};
+  int annotation_id = 0;
+  for (int i = 0; i < images; ++i) {
+    const std::string name = "im" + std::to_string(i) + ".jpg";
+    cv::imwrite(dir / ("val2017/" + name), cv::Mat(48, 64, CV_8UC3, cv::Scalar(40 * i, 80, 120)));
+    j["images"].push_back({{"id", 100 + i}, {"file_name", name}, {"height", 48}, {"width", 64}});
+    const auto add = [&](nlohmann::json seg, int category, int crowd) {
+      j["annotations"].push_back(
+          {{"id", annotation_id++}, {"image_id", 100 + i}, {"category_id", category}, {"iscrowd", crowd}, {"segmentation", seg}});
+    };
+    add({{10, 5, 30, 5, 30, 15, 10, 15}}, 1, 0);  // fillPoly: pixels x 10..30, y 5..15 (edges inclusive)
+    const auto rle = rle_encode(rect_mask(48, 64, {40, 20, 8, 12}));
+    add({{"size", {48, 64}}, {"counts", rle_counts_to_string(rle.counts)}}, 5, 0);
+    add({{"size", {48, 64}}, {"counts", rle_encode(rect_mask(48, 64, {0, 30, 6, 6})).counts}}, 5, 0);
+    add({{"size", {48, 64}}, {"counts", rle_encode(rect_mask(48, 64, {20, 30, 10, 10})).counts}}, 1, 1);  // crowd
+    add({{"size", {48, 64}}, {"counts", rle_encode(rect_mask(48, 64, {50, 40, 1, 1})).counts}}, 1, 0);  // 1 px: below --min-area
+  }
+  fs::create_directories(dir.path() / "annotations");
+  std::ofstream(dir / "annotations/instances_val2017.json") << j.dump();
+  std::ofstream(dir / "annotations/instances_train2017.json")
+      << nlohmann::json({{"images", nlohmann::json::array()}, {"annotations", nlohmann::json::array()}}).dump();
+}
+
+}  // namespace
+
+TEST(PrepCoco, PolygonsRleAndCrowdDecodeToWhatWasDrawn) {
+  ScratchDir dir("prep_coco");
+  fs::create_directories(dir.path() / "val2017");
+  write_coco(dir, 3);
+  std::string log;
+  ASSERT_EQ(sparser::test::run_prep("coco --root " + dir.path().string() + " -o " + (dir / "out") +
+                                    " --min-area 4 --threads 2", &log), 0) << log;
+  EXPECT_NE(log.find("crowd annotations skipped: 3"), std::string::npos) << log;
+  EXPECT_NE(log.find("masks below the minimum area (dropped): 3"), std::string::npos) << log;
+  const auto samples = read_all(dir / "out/val.manifest.json");
+  ASSERT_EQ(samples.size(), 3u);
+  for (const auto& s : samples) {
+    ASSERT_EQ(s.instances.size(), 3u);
+    EXPECT_TRUE(same_mask(s.instances[0].mask, rect_mask(48, 64, {10, 5, 21, 11})));
+    EXPECT_EQ(s.instances[0].box, (Box{10, 5, 31, 16}));
+    EXPECT_TRUE(same_mask(s.instances[1].mask, rect_mask(48, 64, {40, 20, 8, 12})));
+    EXPECT_EQ(s.instances[1].class_id, 5);
+    EXPECT_TRUE(same_mask(s.instances[2].mask, rect_mask(48, 64, {0, 30, 6, 6})));
+  }
+  EXPECT_EQ(read_all(dir / "out/train.manifest.json").size(), 0u);
+  // Existing output: refused without --overwrite, replaced with it.
+  EXPECT_NE(sparser::test::run_prep("coco --root " + dir.path().string() + " -o " + (dir / "out"), &log), 0);
+  EXPECT_NE(log.find("pass --overwrite"), std::string::npos) << log;
+  ASSERT_EQ(sparser::test::run_prep("coco --root " + dir.path().string() + " -o " + (dir / "out") +
+                                    " --overwrite --keep-crowd --limit 2", &log), 0) << log;
+  const auto limited = read_all(dir / "out/val.manifest.json");
+  ASSERT_EQ(limited.size(), 2u);
+  EXPECT_EQ(limited[0].instances.size(), 4u);  // the crowd kept
+}
+
+TEST(PrepCoco, CorruptImageFailsOrIsSkippedByFlagNeverSilently) {
+  ScratchDir dir("prep_corrupt");
+  fs::create_directories(dir.path() / "val2017");
+  write_coco(dir, 3);
+  sparser::test::write_bytes(dir / "val2017/im1.jpg", {0xFF, 0xD8, 0xFF, 0x00, 0x01});
+  std::string log;
+  EXPECT_EQ(sparser::test::run_prep("coco --root " + dir.path().string() + " -o " + (dir / "out"), &log), 1);
+  EXPECT_NE(log.find("im1.jpg"), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(dir / "out"));
+  for (const auto& entry : fs::directory_iterator(dir.path()))  // no half-written output left behind
+    EXPECT_EQ(entry.path().filename().string().find("out."), std::string::npos) << entry.path();
+  ASSERT_EQ(sparser::test::run_prep("coco --root " + dir.path().string() + " -o " + (dir / "out") + " --on-error skip",
+                                    &log), 0) << log;
+  EXPECT_NE(log.find("files skipped as corrupt or missing: 1"), std::string::npos) << log;
+  EXPECT_NE(log.find("val2017/im1.jpg"), std::string::npos) << log;
+  EXPECT_EQ(read_all(dir / "out/val.manifest.json").size(), 2u);
+}
+
+TEST(PrepVoc, PaletteObjectsWithBorderBecomeInstancesOfTheirClass) {
+  ScratchDir dir("prep_voc");
+  const fs::path root = dir.path() / "VOC2012";
+  fs::create_directories(root / "ImageSets/Segmentation");
+  fs::create_directories(root / "JPEGImages");
+  std::ofstream(root / "ImageSets/Segmentation/train.txt") << "2007_000001\n";
+  std::ofstream(root / "ImageSets/Segmentation/val.txt") << "2007_000002\n";
+  for (const std::string id : {"2007_000001", "2007_000002"}) {
+    cv::imwrite((root / "JPEGImages" / (id + ".jpg")).string(), cv::Mat(30, 40, CV_8UC3, cv::Scalar(9, 9, 9)));
+    cv::Mat objects(30, 40, CV_8U, cv::Scalar(0)), classes(30, 40, CV_8U, cv::Scalar(0));
+    cv::rectangle(objects, {4, 4, 10, 10}, 255, -1);  // border ring, then the object inside
+    cv::rectangle(objects, {5, 5, 8, 8}, 1, -1);
+    cv::rectangle(objects, {20, 10, 12, 6}, 2, -1);
+    classes.setTo(15, objects == 1);
+    classes.setTo(7, objects == 2);
+    classes.setTo(255, objects == 255);
+    sparser::test::write_palette_png((root / "SegmentationObject" / (id + ".png")).string(), objects);
+    sparser::test::write_palette_png((root / "SegmentationClass" / (id + ".png")).string(), classes);
+  }
+  std::string log;
+  ASSERT_EQ(sparser::test::run_prep("voc --root " + root.string() + " -o " + (dir / "out"), &log), 0) << log;
+  const auto train = read_all(dir / "out/train.manifest.json"), val = read_all(dir / "out/val.manifest.json");
+  ASSERT_EQ(train.size(), 1u);
+  ASSERT_EQ(val.size(), 1u);
+  ASSERT_EQ(train[0].instances.size(), 2u);
+  EXPECT_TRUE(same_mask(train[0].instances[0].mask, rect_mask(30, 40, {5, 5, 8, 8})));  // border excluded
+  EXPECT_EQ(train[0].instances[0].class_id, 15);
+  EXPECT_TRUE(same_mask(train[0].instances[1].mask, rect_mask(30, 40, {20, 10, 12, 6})));
+  EXPECT_EQ(train[0].instances[1].class_id, 7);
+}
+
+TEST(PrepAbdomenCt, SlicesPerOrganWithPatientDisjointSplit) {
+  ScratchDir dir("prep_ct");
+  const int nx = 16, ny = 12, nz = 4, patients = 5;
+  for (int p = 1; p <= patients; ++p) {
+    std::vector<int16_t> ct(nx * ny * nz), label(nx * ny * nz, 0);
+    for (int z = 0; z < nz; ++z)
+      for (int y = 0; y < ny; ++y)
+        for (int x = 0; x < nx; ++x) {
+          const int i = x + nx * (y + ny * z);
+          ct[i] = static_cast<int16_t>(x < 8 ? -1000 : 240);  // air → 0, HU 240 → 255
+          if (z >= 1 && x >= 2 && x < 6 && y >= 3 && y < 9) label[i] = 1;  // liver on slices 1..3
+          if (z == 2 && x >= 10 && x < 13 && y >= 1 && y < 4) label[i] = 3;  // spleen on slice 2
+        }
+    char name[32];
+    std::snprintf(name, sizeof name, "Case_%05d", p);
+    sparser::test::write_nifti_int16(dir / ("Image/" + std::string(name) + "_0000.nii.gz"), nx, ny, nz, ct);
+    sparser::test::write_nifti_int16(dir / ("Mask/" + std::string(name) + ".nii.gz"), nx, ny, nz, label);
+  }
+  std::string log;
+  ASSERT_EQ(sparser::test::run_prep("abdomenct --images " + (dir / "Image") + " --labels " + (dir / "Mask") + " -o " +
+                                    (dir / "out") + " --min-area 1", &log), 0) << log;
+  const auto train = read_all(dir / "out/train.manifest.json"), val = read_all(dir / "out/val.manifest.json");
+  EXPECT_EQ(train.size(), 4u * 3);  // 80/20 of 5 patients, 3 labelled slices each
+  EXPECT_EQ(val.size(), 1u * 3);
+  std::set<std::string> train_patients, val_patients;
+  for (const auto& s : train) train_patients.insert(s.file_name.substr(0, 10));
+  for (const auto& s : val) val_patients.insert(s.file_name.substr(0, 10));
+  for (const auto& p : val_patients) EXPECT_EQ(train_patients.count(p), 0u) << p;
+  const Sample& slice2 = train[1];
+  EXPECT_NE(slice2.file_name.find("#z=2"), std::string::npos);
+  ASSERT_EQ(slice2.instances.size(), 2u);
+  EXPECT_TRUE(same_mask(slice2.instances[0].mask, rect_mask(ny, nx, {2, 3, 4, 6})));
+  EXPECT_EQ(slice2.instances[1].class_id, 3);
+  EXPECT_EQ(slice2.image.at<cv::Vec3b>(0, 0), cv::Vec3b(0, 0, 0));
+  EXPECT_EQ(slice2.image.at<cv::Vec3b>(0, 15), cv::Vec3b(255, 255, 255));
+}
+
+TEST(PrepWhuAndFolder, ConnectedComponentsAndLabelValues) {
+  ScratchDir dir("prep_whu");
+  cv::Mat label(32, 32, CV_8U, cv::Scalar(0));
+  label(cv::Rect(2, 2, 6, 5)) = 255;
+  label(cv::Rect(20, 15, 8, 9)) = 255;
+  fs::create_directories(dir.path() / "whu/train/image");
+  fs::create_directories(dir.path() / "whu/train/label");
+  cv::imwrite(dir / "whu/train/image/tile_1.tif", cv::Mat(32, 32, CV_8UC3, cv::Scalar(1, 2, 3)));
+  cv::imwrite(dir / "whu/train/label/tile_1.tif", label);
+  std::string log;
+  ASSERT_EQ(sparser::test::run_prep("whu --root " + (dir / "whu") + " -o " + (dir / "out_whu"), &log), 0) << log;
+  auto tiles = read_all(dir / "out_whu/train.manifest.json");
+  ASSERT_EQ(tiles.size(), 1u);
+  ASSERT_EQ(tiles[0].instances.size(), 2u);
+  EXPECT_TRUE(same_mask(tiles[0].instances[1].mask, rect_mask(32, 32, {20, 15, 8, 9})));
+
+  fs::create_directories(dir.path() / "mine/images");
+  fs::create_directories(dir.path() / "mine/masks");
+  cv::Mat values(32, 32, CV_8U, cv::Scalar(0));
+  values(cv::Rect(2, 2, 6, 5)) = 3;
+  values(cv::Rect(20, 15, 8, 9)) = 3;
+  values(cv::Rect(10, 25, 5, 5)) = 1;
+  cv::imwrite(dir / "mine/images/a.png", cv::Mat(32, 32, CV_8UC3, cv::Scalar(5, 5, 5)));
+  cv::imwrite(dir / "mine/masks/a.png", values);
+  ASSERT_EQ(sparser::test::run_prep("folder --root " + (dir / "mine") + " -o " + (dir / "out_label"), &log), 0) << log;
+  EXPECT_EQ(read_all(dir / "out_label/train.manifest.json")[0].instances.size(), 2u);
+  ASSERT_EQ(sparser::test::run_prep("folder --root " + (dir / "mine") + " --instances components -o " +
+                                    (dir / "out_cc"), &log), 0) << log;
+  const auto cc = read_all(dir / "out_cc/train.manifest.json");
+  ASSERT_EQ(cc[0].instances.size(), 3u);
+  EXPECT_EQ(cc[0].instances[2].class_id, 3);
+}
+
+// The h5py example of docs/data.md, run with the system Python when h5py is installed.
+TEST(ShardFormatDocs, H5pyExampleReadsAndWritesAShard) {
+  if (std::system("/usr/bin/python3 -c 'import h5py, numpy' > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "python3-h5py not installed";
+  ScratchDir dir("h5py_docs");
+  fs::create_directories(dir.path() / "val2017");
+  write_coco(dir, 2);
+  ASSERT_EQ(sparser::test::run_prep("coco --root " + dir.path().string() + " -o " + (dir / "out")), 0);
+  std::ifstream docs(fs::path(__FILE__).parent_path().parent_path().parent_path() / "docs" / "data.md");
+  ASSERT_TRUE(docs) << "docs/data.md missing";
+  const std::string text((std::istreambuf_iterator<char>(docs)), std::istreambuf_iterator<char>());
+  const std::string begin = "```python\n", end = "```";
+  const size_t start = text.find(begin);
+  ASSERT_NE(start, std::string::npos);
+  const std::string script = text.substr(start + begin.size(), text.find(end, start + begin.size()) - start - begin.size());
+  std::ofstream(dir / "example.py") << script;
+  std::string log;
+  const std::string command = "cd " + dir.path().string() + " && /usr/bin/python3 example.py out/val-00000.h5 written.h5";
+  ASSERT_EQ(std::system((command + " > log.txt 2>&1").c_str()), 0) << [&] {
+    std::ifstream l(dir / "log.txt");
+    return std::string((std::istreambuf_iterator<char>(l)), std::istreambuf_iterator<char>());
+  }();
+  ShardReader written(dir / "written.h5");  // the h5py-written shard reads back in C++
+  ASSERT_EQ(written.size(), 1);
+  EXPECT_EQ(written.read(0).instances.size(), 1u);
+}
