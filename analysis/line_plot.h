@@ -1,0 +1,40 @@
+// Minimal line plots for the analysis figures: axes with 1-2-5 ticks, grid,
+// axis labels, title and legend, drawn with OpenCV into a PNG, and the same
+// data as a pgfplots picture for the paper.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+namespace sparser::analysis {
+
+struct Series {
+  std::string label;
+  std::vector<double> x;
+  std::vector<double> y;
+};
+
+struct Plot {
+  std::string title;
+  std::string x_label;
+  std::string y_label;
+  std::vector<Series> series;
+};
+
+constexpr int kPlotWidth = 800;
+constexpr int kPanelHeight = 480;
+
+// Panels are stacked top to bottom; the image is kPlotWidth x (kPanelHeight * panels).
+cv::Mat draw_plots(const std::vector<Plot>& panels);
+
+// One tikzpicture per panel (stacked), for \input into a document that loads pgfplots.
+std::string render_pgfplots(const std::vector<Plot>& panels);
+
+// Writes <stem>.png and <stem>.tex; returns both paths. Throws std::runtime_error
+// when the PNG cannot be written.
+std::vector<std::filesystem::path> write_figure(const std::filesystem::path& stem, const std::vector<Plot>& panels);
+
+}  // namespace sparser::analysis

@@ -1,0 +1,187 @@
+#include "results_table.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <stdexcept>
+
+namespace sparser::analysis {
+namespace {
+
+double round_to(double value, int decimals) {
+  const double scale = std::pow(10.0, decimals);
+  const double rounded = std::round(value * scale) / scale;
+  return rounded == 0.0 ? 0.0 : rounded;  // drop the sign of -0.0
+}
+
+std::string describe(const std::map<std::string, std::string>& identity) {
+  std::string text;
+  for (const auto& [key, value] : identity) text += (text.empty() ? "" : ", ") + key + "=" + value;
+  return "{" + text + "}";
+}
+
+std::string seed_list(const std::set<int>& seeds) {
+  std::string text;
+  for (int seed : seeds) text += (text.empty() ? "" : ", ") + std::to_string(seed);
+  return text;
+}
+
+// The runs of one row on one dataset, split into what is averaged and what is not.
+struct Block {
+  std::map<int, const RunRecord*> completed_by_seed;
+  std::vector<std::string> exclusions;
+};
+
+Block collect_block(const std::vector<RunRecord>& runs, const RowSpec& row, const std::string& dataset) {
+  Block block;
+  std::set<std::map<std::string, std::string>> identities;
+  for (const auto& run : runs) {
+    if (run.dataset != dataset || !row_matches(row, run)) continue;
+    identities.insert(row_identity(run));
+    if (!run.completed()) {
+      block.exclusions.push_back("excluded " + run.run_id + " (" + (run.status.empty() ? "no status" : run.status) +
+                                 (run.error.empty() ? "" : ": " + run.error) + ")");
+      continue;
+    }
+    auto [it, inserted] = block.completed_by_seed.emplace(run.seed, &run);
+    if (!inserted)
+      block.exclusions.push_back("excluded " + run.run_id + " (seed " + std::to_string(run.seed) +
+                                 " already taken from " + it->second->run_id + ")");
+  }
+  if (identities.size() > 1) {
+    std::string listed;
+    for (const auto& identity : identities) listed += " " + describe(identity);
+    throw std::runtime_error("row '" + row.name + "' matches several groups on dataset '" + dataset +
+                             "'; make its match more specific:" + listed);
+  }
+  return block;
+}
+
+Cell summarize(const Block& block, const std::string& metric, int decimals, std::vector<std::string>& exclusions) {
+  std::vector<double> values;
+  for (const auto& [seed, run] : block.completed_by_seed) {
+    auto found = run->final_metrics.find(metric);
+    if (found == run->final_metrics.end()) exclusions.push_back("excluded " + run->run_id + " (no final " + metric + ")");
+    else values.push_back(found->second * 100.0);
+  }
+  Cell cell;
+  if (values.empty()) return cell;
+  cell.has_value = true;
+  cell.seeds = static_cast<int>(values.size());
+  double sum = 0.0;
+  for (double v : values) sum += v;
+  const double mean = sum / values.size();
+  double squares = 0.0;
+  for (double v : values) squares += (v - mean) * (v - mean);
+  // Sample (n-1) standard deviation: the seeds are a sample of possible runs.
+  const double std = values.size() > 1 ? std::sqrt(squares / (values.size() - 1)) : 0.0;
+  cell.mean = round_to(mean, decimals);
+  cell.std = round_to(std, decimals);
+  return cell;
+}
+
+void mark_best(ResultsTable& table, size_t column) {
+  size_t with_value = 0;
+  double best = -INFINITY;
+  for (const auto& row : table.rows)
+    if (row.cells[column].has_value) {
+      ++with_value;
+      best = std::max(best, row.cells[column].mean);
+    }
+  if (with_value < 2) return;  // bold means "best of several"
+  for (auto& row : table.rows)
+    if (row.cells[column].has_value && row.cells[column].mean == best) row.cells[column].best = true;
+}
+
+void add_deltas(ResultsTable& table, size_t baseline, size_t column) {
+  const Cell& reference = table.rows[baseline].cells[column];
+  if (!reference.has_value) return;
+  for (size_t r = 0; r < table.rows.size(); ++r) {
+    Cell& cell = table.rows[r].cells[column];
+    if (r == baseline || !cell.has_value) continue;
+    cell.has_delta = true;
+    // From the displayed values, so a reader can check the subtraction.
+    cell.delta = round_to(cell.mean - reference.mean, table.layout.decimals);
+  }
+}
+
+}  // namespace
+
+std::string format_fixed(double value, int decimals) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, round_to(value, decimals));
+  return buffer;
+}
+
+std::string format_delta(double delta, int decimals) {
+  const double rounded = round_to(delta, decimals);  // -0.04 prints as +0.0, not 0.0
+  return (rounded >= 0 ? "+" : "") + format_fixed(rounded, decimals);
+}
+
+ResultsTable build_results_table(const std::vector<RunRecord>& runs, const TableLayout& layout) {
+  ResultsTable table;
+  table.layout = layout;
+  const size_t groups = layout.columns.size();
+
+  std::vector<std::vector<Block>> blocks(layout.rows.size());
+  std::set<int> all_seeds;
+  for (size_t r = 0; r < layout.rows.size(); ++r)
+    for (size_t g = 0; g < groups; ++g) {
+      blocks[r].push_back(collect_block(runs, layout.rows[r], layout.columns[g].dataset));
+      for (const auto& [seed, run] : blocks[r][g].completed_by_seed) all_seeds.insert(seed);
+    }
+
+  for (size_t r = 0; r < layout.rows.size(); ++r) {
+    ResultsRow row{layout.rows[r].name, layout.rows[r].rule_above, layout.rows[r].name == layout.baseline, {}};
+    for (size_t g = 0; g < groups; ++g) {
+      const Block& block = blocks[r][g];
+      std::vector<std::string> exclusions = block.exclusions;
+      std::vector<Cell> cells;
+      for (const auto& metric : layout.columns[g].metrics)
+        cells.push_back(summarize(block, metric.key, layout.decimals, exclusions));
+
+      std::vector<Note> notes;
+      std::set<int> missing;
+      for (int seed : all_seeds)
+        if (!block.completed_by_seed.count(seed)) missing.insert(seed);
+      if (block.completed_by_seed.empty() && block.exclusions.empty())
+        notes.push_back({NoteKind::kMissingSeeds, r, g, "no runs"});
+      else if (!missing.empty())
+        notes.push_back({NoteKind::kMissingSeeds, r, g,
+                         std::string(missing.size() == 1 ? "missing seed " : "missing seeds ") + seed_list(missing) +
+                             " (" + std::to_string(block.completed_by_seed.size()) + " of " +
+                             std::to_string(all_seeds.size()) + " seeds)"});
+      std::sort(exclusions.begin(), exclusions.end());
+      exclusions.erase(std::unique(exclusions.begin(), exclusions.end()), exclusions.end());
+      for (const auto& exclusion : exclusions) notes.push_back({NoteKind::kExcludedRuns, r, g, exclusion});
+      if (block.completed_by_seed.size() == 1)
+        notes.push_back({NoteKind::kSingleSeed, r, g, "single seed, no standard deviation"});
+
+      std::set<NoteKind> kinds;
+      for (const auto& note : notes) kinds.insert(note.kind);
+      for (auto& cell : cells) cell.markers.assign(kinds.begin(), kinds.end());
+      row.cells.insert(row.cells.end(), cells.begin(), cells.end());
+      table.notes.insert(table.notes.end(), notes.begin(), notes.end());
+    }
+    table.rows.push_back(std::move(row));
+  }
+
+  const size_t columns = table.rows.empty() ? 0 : table.rows.front().cells.size();
+  for (size_t c = 0; c < columns; ++c) mark_best(table, c);
+  if (!layout.baseline.empty()) {
+    auto baseline = std::find_if(table.rows.begin(), table.rows.end(), [](const ResultsRow& row) { return row.baseline; });
+    if (baseline == table.rows.end()) {
+      std::string names;
+      for (const auto& row : table.rows) names += "\n  " + row.name;
+      throw std::runtime_error("baseline '" + layout.baseline + "' is not a row; rows are:" + names);
+    }
+    for (size_t c = 0; c < columns; ++c) add_deltas(table, baseline - table.rows.begin(), c);
+  }
+  std::stable_sort(table.notes.begin(), table.notes.end(),
+                   [](const Note& a, const Note& b) { return a.kind < b.kind; });
+  return table;
+}
+
+}  // namespace sparser::analysis

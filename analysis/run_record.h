@@ -1,0 +1,55 @@
+// One training run as the analysis sees it: the parts of summary.json and
+// metrics.jsonl (schema 1, written by sparser_run) that tables and figures use.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sparser::analysis {
+
+struct LossPoint {
+  long step = 0;
+  double loss = 0.0;
+};
+
+struct EvalPoint {
+  int epoch = 0;
+  std::map<std::string, double> metrics;
+};
+
+// Singular values of one PARSER-reconstructed layer, before and after fine-tuning.
+struct SigmaLayer {
+  std::string layer;
+  std::vector<double> pretrained;
+  std::vector<double> learned;
+};
+
+struct RunRecord {
+  std::filesystem::path dir;
+  std::string run_id;
+  std::string experiment;
+  std::string dataset;
+  int seed = 0;
+  std::string status;  // "completed", "failed", "running", "interrupted"
+  std::string error;
+  // Every swept/identifying key except the seed, values rendered as text.
+  std::map<std::string, std::string> group;
+  // Final metrics as fractions; per-class scores flattened to "per_class_dsc.<class>".
+  std::map<std::string, double> final_metrics;
+  std::vector<LossPoint> losses;
+  std::vector<EvalPoint> evals;
+  std::vector<SigmaLayer> sigmas;
+
+  bool completed() const { return status == "completed"; }
+};
+
+// True when `dir` looks like a run directory (holds summary.json).
+bool is_run_dir(const std::filesystem::path& dir);
+
+// Reads summary.json and, when present, metrics.jsonl. Throws std::runtime_error
+// naming the file on malformed input or an unknown schema version.
+RunRecord load_run(const std::filesystem::path& dir);
+
+}  // namespace sparser::analysis

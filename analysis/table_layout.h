@@ -1,0 +1,63 @@
+// What a table shows: which groups of runs become rows (and under which
+// names), which datasets and metrics become columns. Read from a small TOML
+// file (docs/analysis.md) or derived from the runs themselves.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "run_record.h"
+
+namespace sparser::analysis {
+
+struct RowSpec {
+  std::string name;
+  // Group keys a run must carry with these values. Layout rows may name only a
+  // few keys; derived rows name all of them and match exactly, so that a group
+  // is never swallowed by another one with fewer keys.
+  std::map<std::string, std::string> match;
+  bool match_exactly = false;
+  bool rule_above = false;  // a \midrule before this row, e.g. to set "Ours" apart
+};
+
+struct MetricSpec {
+  std::string key;   // key of summary.json "final" ("miou", "per_class_dsc.liver")
+  std::string name;  // column header ("mIoU")
+};
+
+struct ColumnGroup {
+  std::string dataset;  // summary.json "dataset"
+  std::string name;     // header over the group ("COCO")
+  std::vector<MetricSpec> metrics;
+};
+
+struct TableLayout {
+  std::string caption;
+  std::string label;
+  std::string row_header = "Method";
+  std::string baseline;  // display name of the row deltas are taken against; empty: none
+  int decimals = 1;
+  std::vector<ColumnGroup> columns;
+  std::vector<RowSpec> rows;
+};
+
+// The part of a run's group that tells rows apart: every group key except the
+// dataset axis ("dataset", "experiment", "data.*"), which becomes columns.
+std::map<std::string, std::string> row_identity(const RunRecord& run);
+
+bool row_matches(const RowSpec& row, const RunRecord& run);
+
+// "mIoU" for "miou", "liver DSC" for "per_class_dsc.liver", the key otherwise.
+std::string default_metric_name(const std::string& key);
+
+// Throws std::runtime_error naming the file and the offending entry.
+TableLayout load_layout(const std::filesystem::path& path);
+
+// One row per distinct row identity (named "parser (layers=conv, train=coefficients)"),
+// one column group per dataset with the overall metrics (miou, f1, dsc, then the
+// rest alphabetically; per-class scores only through a layout file).
+TableLayout derive_layout(const std::vector<RunRecord>& runs);
+
+}  // namespace sparser::analysis

@@ -1,0 +1,104 @@
+// Figures from synthetic runs with loss, eval and σ logs: the expected files
+// appear, are non-empty PNGs of the expected size, with pgfplots beside them.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "figures.h"
+#include "line_plot.h"
+#include "run_discovery.h"
+
+namespace sparser::analysis {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class AnalysisFigures : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("sparser_analysis_figures_" + std::to_string(std::random_device{}()));
+    for (int seed = 1; seed <= 2; ++seed) {
+      write_run("decoder", {{"method.name", "decoder"}}, seed, false);
+      write_run("parser", {{"method.name", "parser"}, {"method.layers", "conv"}}, seed, true);
+    }
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  void write_run(const std::string& method, const json& group, int seed, bool with_sigma) {
+    const fs::path dir = root_ / "runs" / (method + "-seed=" + std::to_string(seed));
+    fs::create_directories(dir);
+    const json summary = {{"schema", 1}, {"run_id", dir.filename().string()}, {"dataset", "coco"}, {"seed", seed},
+                          {"status", "completed"}, {"group", group}, {"final", {{"miou", 0.8}, {"f1", 0.9}}}};
+    std::ofstream(dir / "summary.json") << summary.dump();
+    std::ofstream log(dir / "metrics.jsonl");
+    for (int step = 10; step <= 100; step += 10)
+      log << json{{"type", "step"}, {"epoch", 1 + step / 50}, {"step", step}, {"loss", 1.0 / step + 0.01 * seed}}.dump()
+          << "\n";
+    for (int epoch = 1; epoch <= 3; ++epoch)
+      log << json{{"type", "eval"}, {"epoch", epoch}, {"metrics", {{"miou", 0.7 + 0.03 * epoch}, {"f1", 0.8}}}}.dump()
+          << "\n";
+    if (with_sigma)
+      for (const char* layer : {"image_encoder.neck.0", "image_encoder.neck.2"})
+        log << json{{"type", "sigma"}, {"layer", layer}, {"pretrained", {4.0, 2.0, 1.0}},
+                    {"learned", {4.4, 1.9, 0.5 * seed}}}.dump()
+            << "\n";
+    log << R"({"type": "step", "step": 110, "lo)";  // a run killed mid-write
+  }
+
+  fs::path root_;
+};
+
+TEST_F(AnalysisFigures, WritesCurvesAndSigmaFiguresOfTheExpectedSize) {
+  std::vector<RunRecord> runs;
+  for (const auto& dir : find_run_dirs({(root_ / "runs").string()})) runs.push_back(load_run(dir));
+  ASSERT_EQ(runs.size(), 4u);
+  EXPECT_EQ(runs[2].losses.size(), 10u);  // the truncated last line is dropped
+  ASSERT_EQ(runs[2].sigmas.size(), 2u);
+
+  const fs::path out = root_ / "figures";
+  const auto files = write_figures(runs, derive_layout(runs), out);
+  const std::vector<std::pair<fs::path, int>> expected_pngs = {
+      {out / "coco/loss.png", kPanelHeight},
+      {out / "coco/miou.png", kPanelHeight},
+      {out / "coco/f1.png", kPanelHeight},
+      {out / "coco/sigma/parser_layers=conv/image_encoder.neck.0.png", 2 * kPanelHeight},
+      {out / "coco/sigma/parser_layers=conv/image_encoder.neck.2.png", 2 * kPanelHeight},
+      {out / "coco/sigma/parser_layers=conv/ratio_by_layer.png", kPanelHeight}};
+  EXPECT_EQ(files.size(), 2 * expected_pngs.size());  // a .tex beside each PNG
+  for (const auto& [png, height] : expected_pngs) {
+    SCOPED_TRACE(png.string());
+    ASSERT_TRUE(fs::exists(png));
+    const cv::Mat image = cv::imread(png.string());
+    EXPECT_EQ(image.cols, kPlotWidth);
+    EXPECT_EQ(image.rows, height);
+    cv::Mat gray;
+    cv::cvtColor(image, gray, cv::COLOR_BGR2GRAY);
+    EXPECT_GT(cv::countNonZero(gray < 128), 1000);  // axes, text and lines were drawn
+    fs::path tex = png;
+    tex.replace_extension(".tex");
+    EXPECT_GT(fs::file_size(tex), 100u);
+  }
+  EXPECT_FALSE(fs::exists(out / "coco/sigma/decoder"));  // no σ for non-PARSER rows
+}
+
+TEST(AnalysisPlot, PgfplotsHoldsEverySeriesPoint) {
+  const Plot plot{"Loss", "step", "loss", {{"a_b", {1, 2}, {0.5, 0.25}}}};
+  const std::string tex = render_pgfplots({plot});
+  EXPECT_NE(tex.find("coordinates { (1,0.5) (2,0.25) };"), std::string::npos);
+  EXPECT_NE(tex.find("\\addlegendentry{a\\_b}"), std::string::npos);
+}
+
+TEST(AnalysisPlot, FileSlugKeepsNamesReadable) {
+  EXPECT_EQ(file_slug("SAM-PARSER (Ours)"), "SAM-PARSER_Ours");
+  EXPECT_EQ(file_slug("image_encoder.blocks.0.attn.qkv"), "image_encoder.blocks.0.attn.qkv");
+  EXPECT_EQ(file_slug("()"), "unnamed");
+}
+
+}  // namespace
+}  // namespace sparser::analysis
