@@ -1,0 +1,33 @@
+#include "methods/parser.h"
+
+namespace sparser::methods {
+
+SvdReparamImpl::SvdReparamImpl(const torch::Tensor& weight) : weight_shape(weight.sizes().vec()) {
+  torch::NoGradGuard no_grad;
+  const auto matrix = weight.detach().reshape({weight.size(0), -1}).to(torch::kDouble);
+  auto [u, s, vh] = torch::linalg::svd(matrix, /*full_matrices=*/false, /*driver=*/c10::nullopt);
+  U = register_parameter("U", u.to(weight.dtype()).contiguous(), /*requires_grad=*/false);
+  sigma = register_parameter("sigma", s.to(weight.dtype()).contiguous(), /*requires_grad=*/false);
+  V = register_parameter("V", vh.transpose(0, 1).to(weight.dtype()).contiguous(), /*requires_grad=*/false);
+}
+
+torch::Tensor SvdReparamImpl::reconstruct() const {
+  // Scale U's columns instead of materialising diag(σ): O(out·r) instead of O(r²).
+  return torch::matmul(U * sigma, V.transpose(0, 1)).view(weight_shape);
+}
+
+std::vector<NamedLayer> apply_parser(torch::nn::Module& model, const MethodConfig& config) {
+  auto layers = select_layers(model, expand_parser_layers(config.parser_layers));
+  const bool coefficients = config.parser_train != ParserTrain::Bases;
+  const bool bases = config.parser_train != ParserTrain::Coefficients;
+  for (auto& [name, layer] : layers) {
+    auto hook = std::make_shared<SvdReparamHook>(layer->weight);
+    hook->reparam()->sigma.set_requires_grad(coefficients);
+    hook->reparam()->U.set_requires_grad(bases);
+    hook->reparam()->V.set_requires_grad(bases);
+    layer->attach(hook);
+  }
+  return layers;
+}
+
+}  // namespace sparser::methods

@@ -1,0 +1,112 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "checkpoint/state_dict.h"
+#include "model/fixture_parity.h"
+#include "model/image_encoder.h"
+#include "test_models.h"
+
+using namespace sparser;
+
+namespace {
+
+// key → shape string, from shared/fixtures/sam_vit_*_state_dict.txt.
+std::vector<std::pair<std::string, std::string>> official_key_list(const std::string& preset) {
+  std::ifstream in(std::string(SPARSER_FIXTURES_DIR) + "/sam_" + preset + "_state_dict.txt");
+  EXPECT_TRUE(in) << "missing key list for " << preset;
+  std::vector<std::pair<std::string, std::string>> keys;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto space = line.find(' ');
+    keys.emplace_back(line.substr(0, space), line.substr(space + 1));
+  }
+  return keys;
+}
+
+std::string shape_string(const torch::Tensor& t) {
+  std::string s = "[";
+  for (int64_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
+  return s + "]";
+}
+
+}  // namespace
+
+class PresetKeys : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(PresetKeys, BuildsExactlyTheOfficialKeysAndShapesInOrder) {
+  const auto preset = GetParam();
+  model::Sam sam(model::sam_preset(preset));
+  const auto ours = checkpoint::module_state(*sam);
+  const auto official = official_key_list(preset);
+  ASSERT_EQ(ours.size(), official.size());
+  for (size_t i = 0; i < ours.size(); ++i) {
+    EXPECT_EQ(ours[i].first, official[i].first) << "entry " << i;
+    EXPECT_EQ(shape_string(ours[i].second), official[i].second) << ours[i].first;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, PresetKeys, ::testing::Values("vit_b", "vit_l", "vit_h"));
+
+TEST(ModelParity, TinyFixtureWithinTolerance) {
+  for (const auto& r : model::run_fixture_parity(fixtures::fixture_dir()))
+    EXPECT_LE(r.max_abs_error, 1e-4) << r.output;
+}
+
+TEST(WindowPartition, PadsToWholeWindowsAndRoundTrips) {
+  auto x = torch::randn({2, 10, 7, 3});
+  auto [windows, padded] = model::window_partition(x, 4);
+  EXPECT_EQ(padded, (std::pair<int64_t, int64_t>{12, 8}));
+  EXPECT_EQ(windows.sizes(), torch::IntArrayRef({2 * 3 * 2, 4, 4, 3}));
+  // The padding is zeros: the last window row of image 0 holds rows 8..11, of which 10, 11 are padding.
+  EXPECT_TRUE(torch::equal(windows[4].slice(0, 2), torch::zeros({2, 4, 3})));
+  EXPECT_TRUE(torch::equal(model::window_unpartition(windows, 4, padded, {10, 7}), x));
+}
+
+TEST(RelativePosition, InterpolatesTablesOfAnotherSize) {
+  auto table = torch::arange(7, torch::kFloat).unsqueeze(1).repeat({1, 2});  // for size 4
+  auto same = model::get_rel_pos(4, 4, table);
+  EXPECT_EQ(same.sizes(), torch::IntArrayRef({4, 4, 2}));
+  // Entry (i, j) is table[i - j + 3].
+  EXPECT_FLOAT_EQ(same[0][3][0].item<float>(), 0.f);
+  EXPECT_FLOAT_EQ(same[3][0][0].item<float>(), 6.f);
+  auto resized = model::get_rel_pos(6, 6, table);  // needs 11 entries: linearly resampled
+  EXPECT_EQ(resized.sizes(), torch::IntArrayRef({6, 6, 2}));
+  EXPECT_NEAR(resized[5][0][0].item<float>(), 6.f, 1e-5);
+}
+
+TEST(Encoder, WindowPaddingPathMatchesUnwindowedComputationShape) {
+  // 160 px / 16 = 10 patches per side, window 4 → padded to 12.
+  model::SamConfig c;
+  c.image_size = 160, c.encoder_embed_dim = 32, c.encoder_depth = 2, c.encoder_num_heads = 2, c.window_size = 4;
+  c.encoder_global_attn_indexes = {1};
+  c.prompt_embed_dim = 16, c.decoder_mlp_dim = 32, c.decoder_num_heads = 2, c.iou_head_hidden_dim = 16;
+  model::Sam sam(c);
+  torch::NoGradGuard no_grad;
+  auto emb = sam->encode(torch::randn({1, 3, 160, 160}));
+  EXPECT_EQ(emb.sizes(), torch::IntArrayRef({1, 16, 10, 10}));
+  EXPECT_TRUE(torch::isfinite(emb).all().item<bool>());
+}
+
+TEST(PostProcess, CropsPaddingAndResizesToOriginal) {
+  auto section = fixtures::tiny_model_section();
+  model::Sam sam(section.sam);
+  // A logit map that is +1 on the valid (unpadded) region and -1 on the padding.
+  auto low = -torch::ones({1, 1, 32, 32});
+  low.slice(2, 0, 32).slice(3, 0, 24).fill_(1.0);  // input 128x96 of 128x128 → 24 of 32 columns valid
+  auto masks = sam->postprocess_masks(low, {128, 96}, {100, 75});
+  EXPECT_EQ(masks.sizes(), torch::IntArrayRef({1, 1, 100, 75}));
+  // Every original pixel maps into the valid region, far from the padding edge except the last columns.
+  EXPECT_GT(masks.slice(3, 0, 70).min().item<float>(), 0.f);
+}
+
+TEST(Preprocess, NormalisesAndZeroPadsToModelSize) {
+  model::Sam sam(fixtures::tiny_model_section().sam);
+  auto image = torch::full({1, 3, 100, 75}, 123.675f);
+  image.select(1, 1).fill_(116.28f), image.select(1, 2).fill_(103.53f);
+  auto x = sam->preprocess(image);
+  EXPECT_EQ(x.sizes(), torch::IntArrayRef({1, 3, 128, 128}));
+  EXPECT_NEAR(x.abs().max().item<float>(), 0.f, 1e-5);  // mean pixel → 0, padding → 0
+  EXPECT_THROW(sam->preprocess(torch::zeros({1, 3, 129, 10})), c10::Error);
+}
