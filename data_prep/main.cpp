@@ -14,7 +14,7 @@ constexpr const char* kConverterVersion = "sparser_prep 1";
 
 std::vector<Subcommand> all_subcommands() {
   return {coco_subcommand(), voc_subcommand(), nwpu_subcommand(), whu_subcommand(),
-          abdomenct_subcommand(), ssdd_subcommand(), folder_subcommand()};
+          abdomenct_subcommand(), ssdd_subcommand(), folder_subcommand(), synthetic_subcommand()};
 }
 
 void add_common_options(po::options_description& o) {

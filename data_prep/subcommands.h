@@ -27,5 +27,6 @@ Subcommand whu_subcommand();
 Subcommand abdomenct_subcommand();
 Subcommand ssdd_subcommand();
 Subcommand folder_subcommand();
+Subcommand synthetic_subcommand();
 
 }  // namespace sparser::prep

@@ -1,0 +1,148 @@
+// sparser_run: trains and evaluates SAM fine-tuning runs, data-parallel over MPI
+// ranks (NCCL on GPUs), e.g. `mpirun -np 8 sparser_run experiments/coco.toml`.
+#include <boost/program_options.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "config/sweep.h"
+#include "distributed/communicator.h"
+#include "distributed/environment.h"
+#include "methods/trainable.h"
+#include "train/model_setup.h"
+#include "train/stop_signal.h"
+#include "train/trainer.h"
+#include "train/training_state.h"
+#include "util/atomic_file.h"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+using namespace sparser;
+
+namespace {
+
+const char* kUsage =
+    "Usage: sparser_run CONFIG [options]\n"
+    "       mpirun -np N sparser_run CONFIG [options]      (data-parallel; srun works too)\n\n"
+    "Trains and evaluates every run of CONFIG: its [sweep] grid crossed with run.seeds\n"
+    "(one run without a [sweep]). Each run writes <run.output_dir>/<run.name>/<run id>/:\n"
+    "config.toml (resolved), metrics.jsonl, summary.json, train.log, checkpoints/, trained.pth.\n"
+    "A run whose summary.json says completed is skipped (unless --force); a run with a\n"
+    "checkpoint resumes from it. SIGTERM/SIGUSR1 save a checkpoint on all ranks and exit 75.\n"
+    "Config keys: docs/config.md.\n\nOptions";
+
+void print_dry_run(const config::SweepRun& run) {
+  std::cout << "# run " << run.id << "\n" << config::to_toml(run.config);
+  auto section = run.config.model;
+  section.checkpoint.clear();  // counts do not depend on the weights
+  auto setup = train::build_model(section, run.config.method);
+  std::cout << methods::format_trainable(methods::count_trainable(*setup.sam)) << "\n";
+}
+
+std::string summary_status(const std::string& run_dir) {
+  std::ifstream in(run_dir + "/summary.json");
+  if (!in) return "";
+  try {
+    return nlohmann::json::parse(in).value("status", "");
+  } catch (const nlohmann::json::exception&) {
+    return "";
+  }
+}
+
+void write_failed_summary(const train::RunSpec& spec, const std::string& error) {
+  nlohmann::json summary{{"schema", 1},        {"run_id", spec.run_id}, {"experiment", spec.config.run.name},
+                         {"dataset", spec.config.run.dataset}, {"seed", spec.seed}, {"status", "failed"},
+                         {"error", error},     {"group", spec.group}};
+  fs::create_directories(spec.run_dir);
+  util::write_file_atomically(spec.run_dir + "/summary.json", summary.dump(2) + "\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  po::options_description visible(kUsage);
+  std::vector<std::string> overrides;
+  int64_t index = -1, threads = 0;
+  visible.add_options()("help,h", "show this help")(
+      "set", po::value<std::vector<std::string>>(&overrides), "override a key: --set train.lr=3e-4 (repeatable)")(
+      "dry-run", "print each run's resolved config and trainable counts, then exit")(
+      "list", "print the index and id of every run of the grid")("count", "print the number of runs")(
+      "index", po::value<int64_t>(&index), "run only run N of the grid (a Slurm array task)")(
+      "force", "rerun runs that completed, discarding their directory")(
+      "resume", "require a checkpoint to continue from (fail if there is none)")(
+      "threads", po::value<int64_t>(&threads)->default_value(0), "CPU threads per rank (0: run.threads or cores/ranks)");
+  po::options_description all;
+  std::string config_path;
+  all.add(visible).add_options()("config", po::value<std::string>(&config_path));
+  po::positional_options_description positional;
+  positional.add("config", 1);
+
+  std::vector<config::SweepRun> runs;
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
+    po::notify(vm);
+    if (vm.count("help") || config_path.empty()) {
+      std::cout << visible << "\n";
+      return vm.count("help") ? 0 : 2;
+    }
+    auto root = config::parse_toml_file(config_path);
+    config::apply_overrides(root, overrides);
+    runs = config::expand_runs(root, config_path);
+    if (index >= static_cast<int64_t>(runs.size()) || (vm.count("index") && index < 0))
+      throw std::invalid_argument("--index " + std::to_string(index) + " is outside the grid of " +
+                                  std::to_string(runs.size()) + " runs");
+    if (vm.count("count")) {
+      std::cout << runs.size() << "\n";
+      return 0;
+    }
+    if (vm.count("list")) {
+      for (size_t i = 0; i < runs.size(); ++i) std::cout << i << " " << runs[i].id << "\n";
+      return 0;
+    }
+    if (vm.count("dry-run")) {
+      for (size_t i = 0; i < runs.size(); ++i)
+        if (index < 0 || static_cast<int64_t>(i) == index) print_dry_run(runs[i]);
+      return 0;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "sparser_run: " << e.what() << "\n";
+    return 2;
+  }
+
+  distributed::Environment env(argc, argv, threads > 0 ? threads : runs.front().config.run.threads);
+  train::install_stop_handlers();
+  int exit_code = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (index >= 0 && static_cast<int64_t>(i) != index) continue;
+    const auto& run = runs[i];
+    train::RunSpec spec{run.config, run.seed, run.id,
+                        (fs::path(run.config.run.output_dir) / run.config.run.name / run.id).string(), run.group};
+    try {
+      if (summary_status(spec.run_dir) == "completed" && !vm.count("force")) {
+        if (env.is_root()) std::cout << "skipping " << run.id << ": completed (rerun with --force)\n";
+        continue;
+      }
+      auto comm = distributed::make_communicator(env, train::choose_device(run.config.run.device, env));
+      if (vm.count("force")) {
+        if (env.is_root()) fs::remove_all(spec.run_dir);
+        comm->barrier();
+      }
+      const bool has_checkpoint = train::latest_checkpoint(spec.run_dir).has_value();
+      if (vm.count("resume") && !has_checkpoint)
+        throw std::runtime_error(spec.run_dir + ": --resume, but the run has no checkpoint");
+      exit_code = train::train_run(spec, env, *comm, /*resume=*/!vm.count("force"));
+      if (exit_code != 0) break;
+    } catch (const std::exception& e) {
+      if (env.is_root()) {
+        try {
+          write_failed_summary(spec, e.what());
+        } catch (const std::exception&) {
+        }
+      }
+      env.abort(std::string("run ") + run.id + ": " + e.what());
+    }
+  }
+  return exit_code;
+}

@@ -1,0 +1,205 @@
+#include "config/run_config.h"
+
+#include <filesystem>
+#include <sstream>
+
+#include "config/method_section.h"
+
+namespace sparser::config {
+
+namespace {
+
+int64_t at_least(const TomlSection& t, const std::string& key, int64_t fallback, int64_t minimum) {
+  const auto v = t.get_int(key, fallback);
+  if (v < minimum) t.fail(key, "must be >= " + std::to_string(minimum) + " (got " + std::to_string(v) + ")");
+  return v;
+}
+
+double non_negative(const TomlSection& t, const std::string& key, double fallback) {
+  const auto v = t.get_double(key, fallback);
+  if (!(v >= 0)) t.fail(key, "must be >= 0");
+  return v;
+}
+
+RunSection parse_run(const TomlSection& t, const std::string& source) {
+  t.reject_unknown_keys({"name", "output_dir", "seeds", "dataset", "threads", "device", "log_every"});
+  RunSection r;
+  r.name = t.get_string("name", std::filesystem::path(source).stem().string());
+  r.output_dir = t.get_string("output_dir", r.output_dir);
+  r.seeds = t.get_int_list("seeds", r.seeds);
+  if (r.seeds.empty()) t.fail("seeds", "needs at least one seed");
+  r.dataset = t.get_string("dataset", r.name);
+  r.threads = at_least(t, "threads", r.threads, 0);
+  r.device = t.get_choice("device", {"auto", "cpu", "cuda"}, r.device);
+  r.log_every = at_least(t, "log_every", r.log_every, 1);
+  return r;
+}
+
+DataSection parse_data(const TomlSection& t) {
+  t.reject_unknown_keys({"train", "val", "max_instances", "box_jitter", "shuffle", "uneven", "workers", "prefetch"});
+  DataSection d;
+  d.train = t.get_string("train", "");
+  d.val = t.get_string("val", "");
+  d.max_instances = at_least(t, "max_instances", d.max_instances, 1);
+  d.box_jitter = at_least(t, "box_jitter", d.box_jitter, 0);
+  d.shuffle = t.get_bool("shuffle", d.shuffle);
+  d.uneven = t.get_choice("uneven", {"pad", "drop"}, d.uneven);
+  d.workers = at_least(t, "workers", d.workers, 1);
+  d.prefetch = at_least(t, "prefetch", d.prefetch, 1);
+  return d;
+}
+
+TrainSection parse_train(const TomlSection& t) {
+  t.reject_unknown_keys({"epochs", "images_per_step", "optimizer", "lr", "weight_decay", "schedule", "warmup_steps",
+                         "step_size", "gamma", "grad_clip", "loss_bce", "loss_dice", "loss_focal", "precision",
+                         "checkpoint_every"});
+  TrainSection s;
+  s.epochs = at_least(t, "epochs", s.epochs, 0);
+  s.images_per_step = at_least(t, "images_per_step", s.images_per_step, 1);
+  s.optimizer = t.get_choice("optimizer", {"adam", "adamw"}, s.optimizer);
+  s.lr = t.get_double("lr", s.lr);
+  if (!(s.lr > 0)) t.fail("lr", "must be > 0");
+  s.weight_decay = non_negative(t, "weight_decay", s.weight_decay);
+  s.schedule = t.get_choice("schedule", {"constant", "cosine", "step"}, s.schedule);
+  s.warmup_steps = at_least(t, "warmup_steps", s.warmup_steps, 0);
+  s.step_size = at_least(t, "step_size", s.step_size, 0);
+  if (s.schedule == "step" && s.step_size == 0) t.fail("step_size", "schedule = \"step\" needs step_size >= 1");
+  s.gamma = t.get_double("gamma", s.gamma);
+  if (!(s.gamma > 0 && s.gamma <= 1)) t.fail("gamma", "must be in (0, 1]");
+  s.grad_clip = non_negative(t, "grad_clip", s.grad_clip);
+  s.loss_bce = non_negative(t, "loss_bce", s.loss_bce);
+  s.loss_dice = non_negative(t, "loss_dice", s.loss_dice);
+  s.loss_focal = non_negative(t, "loss_focal", s.loss_focal);
+  s.precision = t.get_choice("precision", {"fp32", "bf16"}, s.precision);
+  s.checkpoint_every = at_least(t, "checkpoint_every", s.checkpoint_every, 0);
+  return s;
+}
+
+EvalSection parse_eval(const TomlSection& t) {
+  t.reject_unknown_keys({"every", "metrics", "per_class"});
+  EvalSection e;
+  e.every = at_least(t, "every", e.every, 1);
+  e.metrics = t.get_string_list("metrics", e.metrics);
+  for (const auto& m : e.metrics)
+    if (m != "miou" && m != "f1" && m != "dsc") t.fail("metrics", "'" + m + "' is not one of: miou, f1, dsc");
+  e.per_class = t.get_bool("per_class", e.per_class);
+  return e;
+}
+
+// "a.b=value" → table path and a TOML value (bare words become strings).
+void apply_override(toml::table& root, const std::string& override_text) {
+  const auto eq = override_text.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError("--set '" + override_text + "': expected section.key=value");
+  const auto path = override_text.substr(0, eq);
+  const auto text = override_text.substr(eq + 1);
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + text);
+  } catch (const toml::parse_error&) {
+    parsed = toml::table{{"v", text}};
+  }
+  toml::table* table = &root;
+  std::stringstream parts(path);
+  std::string part, key;
+  std::vector<std::string> names;
+  while (std::getline(parts, part, '.')) names.push_back(part);
+  for (size_t i = 0; i + 1 < names.size(); ++i) {
+    auto* child = table->get(names[i]);
+    if (!child) child = table->insert(names[i], toml::table{}).first->second.as_table();
+    if (!child->is_table()) throw ConfigError("--set '" + override_text + "': '" + names[i] + "' is not a table");
+    table = child->as_table();
+  }
+  table->insert_or_assign(names.back(), *parsed.get("v"));
+}
+
+template <typename T>
+toml::array to_array(const std::vector<T>& values) {
+  toml::array a;
+  for (const auto& v : values) a.push_back(v);
+  return a;
+}
+
+}  // namespace
+
+void apply_overrides(toml::table& root, const std::vector<std::string>& overrides) {
+  for (const auto& o : overrides) apply_override(root, o);
+}
+
+RunConfig parse_run_config(const toml::table& root, const std::string& source) {
+  const TomlSection top(&root, source, "");
+  top.reject_unknown_keys({"run", "model", "method", "data", "train", "eval", "sweep"});
+  RunConfig c;
+  c.source = source;
+  c.run = parse_run(top.section("run"), source);
+  c.model = parse_model_section(top.section("model"));
+  c.method = parse_method_section(top.section("method"));
+  c.data = parse_data(top.section("data"));
+  c.train = parse_train(top.section("train"));
+  c.eval = parse_eval(top.section("eval"));
+  return c;
+}
+
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
+  auto root = parse_toml_file(path);
+  apply_overrides(root, overrides);
+  return parse_run_config(root, path);
+}
+
+std::string to_toml(const RunConfig& c) {
+  const auto& s = c.model.sam;
+  toml::table model{{"preset", s.preset}, {"checkpoint", c.model.checkpoint}};
+  if (s.preset == "custom") {
+    model.insert("image_size", s.image_size), model.insert("patch_size", s.patch_size);
+    model.insert("encoder_embed_dim", s.encoder_embed_dim), model.insert("encoder_depth", s.encoder_depth);
+    model.insert("encoder_num_heads", s.encoder_num_heads), model.insert("window_size", s.window_size);
+    model.insert("encoder_global_attn_indexes", to_array(s.encoder_global_attn_indexes));
+    model.insert("mlp_ratio", s.mlp_ratio), model.insert("prompt_embed_dim", s.prompt_embed_dim);
+    model.insert("mask_in_chans", s.mask_in_chans), model.insert("decoder_depth", s.decoder_depth);
+    model.insert("decoder_mlp_dim", s.decoder_mlp_dim), model.insert("decoder_num_heads", s.decoder_num_heads);
+    model.insert("iou_head_hidden_dim", s.iou_head_hidden_dim), model.insert("iou_head_depth", s.iou_head_depth);
+    model.insert("num_multimask_outputs", s.num_multimask_outputs);
+    model.insert("attention_downsample_rate", s.attention_downsample_rate);
+  }
+  const auto& m = c.method;
+  toml::table method{{"name", methods::to_string(m.name)}, {"train_prompt_encoder", m.train_prompt_encoder}};
+  switch (m.name) {
+    case methods::MethodName::Parser:
+      method.insert("layers", to_array(m.parser_layers)), method.insert("train", methods::to_string(m.parser_train));
+      break;
+    case methods::MethodName::Lora:
+      method.insert("rank", m.lora_rank), method.insert("alpha", m.lora_alpha);
+      method.insert("targets", to_array(m.lora_targets));
+      break;
+    case methods::MethodName::Adapter: method.insert("bottleneck", m.adapter_bottleneck); break;
+    case methods::MethodName::Fact:
+      method.insert("rank", m.fact_rank), method.insert("scale", m.fact_scale);
+      method.insert("targets", to_array(m.fact_targets));
+      break;
+    default: break;
+  }
+  const auto& d = c.data;
+  const auto& t = c.train;
+  toml::table root{
+      {"run", toml::table{{"name", c.run.name}, {"output_dir", c.run.output_dir}, {"seeds", to_array(c.run.seeds)},
+                          {"dataset", c.run.dataset}, {"threads", c.run.threads}, {"device", c.run.device},
+                          {"log_every", c.run.log_every}}},
+      {"model", model},
+      {"method", method},
+      {"data", toml::table{{"train", d.train}, {"val", d.val}, {"max_instances", d.max_instances},
+                           {"box_jitter", d.box_jitter}, {"shuffle", d.shuffle}, {"uneven", d.uneven},
+                           {"workers", d.workers}, {"prefetch", d.prefetch}}},
+      {"train", toml::table{{"epochs", t.epochs}, {"images_per_step", t.images_per_step},
+                            {"optimizer", t.optimizer}, {"lr", t.lr}, {"weight_decay", t.weight_decay},
+                            {"schedule", t.schedule}, {"warmup_steps", t.warmup_steps}, {"step_size", t.step_size},
+                            {"gamma", t.gamma}, {"grad_clip", t.grad_clip}, {"loss_bce", t.loss_bce},
+                            {"loss_dice", t.loss_dice}, {"loss_focal", t.loss_focal}, {"precision", t.precision},
+                            {"checkpoint_every", t.checkpoint_every}}},
+      {"eval", toml::table{{"every", c.eval.every}, {"metrics", to_array(c.eval.metrics)},
+                           {"per_class", c.eval.per_class}}}};
+  std::ostringstream out;
+  out << root << "\n";
+  return out.str();
+}
+
+}  // namespace sparser::config

@@ -1,0 +1,77 @@
+#pragma once
+// A run's whole configuration: [run], [model], [method], [data], [train], [eval]
+// (and [sweep], expanded by sweep.h). Every key is documented in docs/config.md;
+// unknown keys, wrong types and out-of-range values are errors naming file, line, key.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/model_section.h"
+#include "methods/method_config.h"
+
+namespace sparser::config {
+
+struct RunSection {
+  std::string name;            // default: the config file's stem
+  std::string output_dir = "runs";
+  std::vector<int64_t> seeds{1};
+  std::string dataset;         // label used by the analysis tables; default: name
+  int64_t threads = 0;         // intra-op threads per rank; 0 = cores / ranks on the node
+  std::string device = "auto"; // auto (CUDA when available), cpu, cuda
+  int64_t log_every = 10;      // steps between metrics.jsonl step records
+};
+
+struct DataSection {
+  std::string train;  // manifest of the training split
+  std::string val;    // manifest of the evaluation split
+  int64_t max_instances = 4;   // instances (box prompts) per image and step
+  int64_t box_jitter = 20;     // px, per box side, uniform in [0, box_jitter]
+  bool shuffle = true;
+  std::string uneven = "pad";  // pad or drop: how ranks get equal step counts
+  int64_t workers = 2;         // decoding threads per rank
+  int64_t prefetch = 8;        // samples prepared ahead
+};
+
+struct TrainSection {
+  int64_t epochs = 10;
+  int64_t images_per_step = 1;  // per rank; gradients accumulated over them
+  std::string optimizer = "adam";  // adam, adamw
+  double lr = 1e-4;
+  double weight_decay = 0.0;
+  std::string schedule = "constant";  // constant, cosine, step
+  int64_t warmup_steps = 0;
+  int64_t step_size = 0;   // schedule = step: epochs between decays
+  double gamma = 0.1;      // schedule = step: decay factor
+  double grad_clip = 0.0;  // max global L2 norm; 0 = off
+  double loss_bce = 1.0, loss_dice = 1.0, loss_focal = 1.0;
+  std::string precision = "fp32";  // fp32, bf16 (autocast on CUDA)
+  int64_t checkpoint_every = 0;    // steps between checkpoints; 0 = end of each epoch
+};
+
+struct EvalSection {
+  int64_t every = 1;  // epochs between evaluations (and always after the last)
+  std::vector<std::string> metrics{"miou", "f1"};  // of miou, f1, dsc
+  bool per_class = false;                          // per-class DSC (medical data)
+};
+
+struct RunConfig {
+  std::string source;  // the config file
+  RunSection run;
+  ModelSection model;
+  methods::MethodConfig method;
+  DataSection data;
+  TrainSection train;
+  EvalSection eval;
+};
+
+// Parses a config file after applying `overrides` ("section.key=value", value in TOML
+// syntax, bare words taken as strings). The [sweep] table is ignored here.
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// Parses an already loaded table (e.g. one point of a sweep).
+RunConfig parse_run_config(const toml::table& root, const std::string& source);
+// Applies "section.key=value" overrides to a table; errors name the override.
+void apply_overrides(toml::table& root, const std::vector<std::string>& overrides);
+// The resolved configuration, every default filled in, as TOML.
+std::string to_toml(const RunConfig& config);
+
+}  // namespace sparser::config

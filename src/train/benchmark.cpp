@@ -1,0 +1,87 @@
+#include "train/benchmark.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+
+#include "methods/apply_method.h"
+#include "methods/trainable.h"
+#include "train/loss.h"
+
+namespace sparser::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+template <typename F>
+Timing time_repeated(const std::string& name, int64_t warmup, int64_t repeats, F&& run) {
+  for (int64_t i = 0; i < warmup; ++i) run();
+  std::vector<double> seconds;
+  for (int64_t i = 0; i < repeats; ++i) {
+    const auto start = Clock::now();
+    run();
+    seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  std::sort(seconds.begin(), seconds.end());
+  return {name, seconds[seconds.size() / 2], seconds.front(), repeats, peak_rss_bytes()};
+}
+
+torch::Tensor random_boxes(int64_t count, int64_t image_size) {
+  auto corners = torch::rand({count, 2}) * (image_size / 2.0);
+  auto sizes = torch::rand({count, 2}) * (image_size / 2.0) + 8;
+  return torch::cat({corners, corners + sizes}, 1);
+}
+
+}  // namespace
+
+int64_t peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  return 0;
+}
+
+double gemm_flops_per_second(int64_t n, int64_t repeats) {
+  torch::NoGradGuard no_grad;
+  const auto a = torch::randn({n, n}), b = torch::randn({n, n});
+  const auto t = time_repeated("gemm", 1, repeats, [&] { torch::matmul(a, b); });
+  return 2.0 * n * n * n / t.median_seconds;
+}
+
+Timing time_encoder_forward(const BenchOptions& options) {
+  model::Sam sam(options.model);
+  sam->eval();
+  torch::NoGradGuard no_grad;
+  const auto S = options.model.image_size;
+  const auto input = torch::randn({1, 3, S, S});
+  return time_repeated("encoder_forward", options.warmup, options.repeats, [&] { sam->encode(input); });
+}
+
+Timing time_training_step(const BenchOptions& options, const methods::MethodConfig& method, const std::string& name) {
+  model::Sam sam(options.model);
+  methods::apply_method(*sam, method);
+  std::vector<torch::Tensor> params;
+  for (const auto& [n, p] : methods::trainable_parameters(*sam)) params.push_back(p);
+  std::optional<torch::optim::Adam> adam;
+  if (!params.empty()) adam.emplace(params, torch::optim::AdamOptions(1e-5));
+  const auto S = options.model.image_size;
+  const auto input = torch::randn({1, 3, S, S});
+  model::Prompts prompts;
+  prompts.boxes = random_boxes(options.boxes, S);
+  const auto L = 4 * options.model.embedding_size();
+  const auto targets = (torch::rand({options.boxes, 1, L, L}) > 0.5).to(torch::kFloat);
+  const bool training = adam.has_value();
+  return time_repeated(name, options.warmup, options.repeats, [&] {
+    std::optional<torch::NoGradGuard> no_grad;
+    if (!training) no_grad.emplace();
+    const auto out = sam->decode(sam->encode(input), prompts, false);
+    if (!training) return;
+    for (auto& p : params) p.mutable_grad() = torch::Tensor();
+    segmentation_loss(out.low_res_logits, targets, LossWeights{}).total.backward();
+    adam->step();
+  });
+}
+
+}  // namespace sparser::train

@@ -1,0 +1,38 @@
+#pragma once
+// Timings for sparser_bench: one training step of a method on random data (the same
+// step the trainer takes: encoder batch, box-prompted decoder, loss, backward, Adam),
+// the encoder forward alone, and the machine's GEMM rate for efficiency figures.
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "methods/method_config.h"
+#include "model/sam_config.h"
+
+namespace sparser::train {
+
+struct Timing {
+  std::string name;
+  double median_seconds = 0;
+  double min_seconds = 0;
+  int64_t repeats = 0;
+  int64_t peak_rss_bytes = 0;  // of the process so far (Linux VmHWM)
+};
+
+struct BenchOptions {
+  model::SamConfig model;
+  int64_t boxes = 4;
+  int64_t warmup = 1;
+  int64_t repeats = 3;
+};
+
+// Median time of one training step of `method` (random weights and image).
+Timing time_training_step(const BenchOptions& options, const methods::MethodConfig& method, const std::string& name);
+// Median time of the image encoder's forward pass without autograd.
+Timing time_encoder_forward(const BenchOptions& options);
+// Achieved FLOP/s of an n×n×n float matmul.
+double gemm_flops_per_second(int64_t n = 1024, int64_t repeats = 5);
+int64_t peak_rss_bytes();
+
+}  // namespace sparser::train

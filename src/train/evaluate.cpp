@@ -1,0 +1,49 @@
+#include "train/evaluate.h"
+
+#include "train/examples.h"
+#include "train/metrics.h"
+
+namespace sparser::train {
+
+EvalResult evaluate(model::SamImpl& sam, const data::ShardDataset& dataset, distributed::Communicator& comm,
+                    int64_t rank, int64_t world_size, torch::Device device) {
+  torch::NoGradGuard no_grad;
+  sam.eval();
+  // (iou, dice, class id) per instance, flattened for the gather.
+  std::vector<double> local;
+  for (int64_t i = rank; i < dataset.size(); i += world_size) {
+    const auto sample = dataset.get(i);
+    if (sample.instances.empty()) continue;
+    const auto ex = to_eval_example(sample, sam.config());
+    model::Prompts prompts;
+    prompts.boxes = ex.boxes.to(device);
+    const auto embedding = sam.encode(sam.preprocess(ex.image.to(device)));
+    const auto out = sam.decode(embedding, prompts, /*multimask_output=*/false);
+    const auto masks = sam.postprocess_masks(out.low_res_logits, ex.input_size, ex.original_size).select(1, 0) > 0;
+    const auto scores = score_instances(masks.cpu(), ex.masks);
+    for (size_t k = 0; k < scores.size(); ++k)
+      local.insert(local.end(), {scores[k].iou, scores[k].dice, static_cast<double>(ex.class_ids[k])});
+  }
+  sam.train();
+  const auto all = comm.allgather_doubles(local);
+
+  EvalResult result;
+  std::map<int32_t, std::pair<double, int64_t>> per_class;
+  for (size_t k = 0; k + 2 < all.size(); k += 3) {
+    result.miou += all[k];
+    result.dsc += all[k + 1];
+    auto& [sum, count] = per_class[static_cast<int32_t>(all[k + 2])];
+    sum += all[k + 1], ++count;
+    ++result.instances;
+  }
+  if (result.instances > 0) {
+    result.miou /= static_cast<double>(result.instances);
+    result.dsc /= static_cast<double>(result.instances);
+  }
+  result.f1 = result.dsc;
+  for (const auto& [cls, sum_count] : per_class)
+    result.per_class_dsc[cls] = sum_count.first / static_cast<double>(sum_count.second);
+  return result;
+}
+
+}  // namespace sparser::train

@@ -1,0 +1,26 @@
+#pragma once
+// Evaluation sharded over ranks: each rank scores the instances of its samples
+// (indices rank, rank + R, …, no padding), the per-instance scores are gathered, and
+// the means are exact dataset means over all instances.
+#include <map>
+
+#include "data/shard_dataset.h"
+#include "distributed/communicator.h"
+#include "model/sam.h"
+
+namespace sparser::train {
+
+struct EvalResult {
+  int64_t instances = 0;
+  double miou = 0;  // mean IoU over instances
+  double f1 = 0;    // mean F1 (pixel F1 = Dice) over instances
+  double dsc = 0;   // mean Dice over instances (= f1; medical papers call it DSC)
+  std::map<int32_t, double> per_class_dsc;  // mean Dice per class id
+};
+
+// Box prompts are the ground-truth boxes (no jitter); one mask per box (single-mask
+// output), thresholded at 0 after post-processing to the original image size.
+EvalResult evaluate(model::SamImpl& sam, const data::ShardDataset& dataset, distributed::Communicator& comm,
+                    int64_t rank, int64_t world_size, torch::Device device);
+
+}  // namespace sparser::train

@@ -1,0 +1,26 @@
+#pragma once
+// The files of a run directory that grow during training: the human log (also on
+// stdout) and metrics.jsonl, one JSON object per line. Only rank 0 writes them.
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <string>
+
+namespace sparser::train {
+
+class RunLog {
+ public:
+  // `enabled` = false (ranks other than 0) makes every call a no-op.
+  RunLog(const std::string& run_dir, bool enabled);
+  // A line for people: stdout and train.log.
+  void info(const std::string& line);
+  // A record for tools: metrics.jsonl (flushed, so a crash loses nothing written).
+  void record(const nlohmann::json& record);
+  bool enabled() const { return enabled_; }
+
+ private:
+  bool enabled_;
+  std::ofstream log_, metrics_;
+};
+
+}  // namespace sparser::train

@@ -1,0 +1,29 @@
+#pragma once
+// One training run (one point of a sweep, one seed): data-parallel training with
+// gradient averaging, periodic evaluation, checkpoints, resume, and the run directory.
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "config/run_config.h"
+#include "distributed/communicator.h"
+#include "distributed/environment.h"
+
+namespace sparser::train {
+
+struct RunSpec {
+  config::RunConfig config;
+  int64_t seed = 1;
+  std::string run_id;      // e.g. parser-layers=conv-train=coefficients-seed=1
+  std::string run_dir;     // <output_dir>/<name>/<run_id>
+  nlohmann::json group;    // identifying keys except the seed (for the analysis tables)
+};
+
+// Returns the process exit code: 0 completed, kInterruptedExitCode after a requested
+// stop (checkpoint saved). Throws on errors (a NaN loss names the step and samples).
+int train_run(const RunSpec& spec, distributed::Environment& env, distributed::Communicator& comm, bool resume);
+
+// The device a run uses: run.device, with "auto" = this rank's GPU when CUDA is there.
+torch::Device choose_device(const std::string& setting, const distributed::Environment& env);
+
+}  // namespace sparser::train

@@ -1,0 +1,49 @@
+#include "util/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+namespace sparser::util {
+
+namespace {
+std::string temporary_name(const std::string& path) {
+  return path + ".tmp." + std::to_string(::getpid());
+}
+
+// fsync so that a crash right after the rename cannot leave an empty file behind.
+void sync_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+}  // namespace
+
+void produce_file_atomically(const std::string& path, const std::function<void(const std::string&)>& write) {
+  const auto tmp = temporary_name(path);
+  try {
+    write(tmp);
+    sync_file(tmp);
+    std::filesystem::rename(tmp, path);
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    throw;
+  }
+}
+
+void write_file_atomically(const std::string& path, const std::string& content) {
+  produce_file_atomically(path, [&](const std::string& tmp) {
+    std::ofstream out(tmp, std::ios::binary);
+    out << content;
+    out.close();
+    if (!out) throw std::runtime_error(path + ": cannot write file");
+  });
+}
+
+}  // namespace sparser::util
