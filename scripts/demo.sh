@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# The built-in example on the tiny reference SAM: set-up, parity with the official
-# implementation, what each method trains, and a prompted prediction.
+# The built-in example, end to end on a fresh machine: dependencies, build, parity of
+# the tiny reference SAM with the official implementation, synthetic shards, a sweep of
+# three methods × two seeds trained on two MPI ranks, and the LaTeX table of the runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
 scripts/build.sh
 bin=${BUILD_DIR:-build}/bin
 out=demo_out
-mkdir -p "$out"
 
 echo "== parity with the official implementation (tiny SAM fixture)"
 "$bin/sparser_parity" ../shared/fixtures/sam_tiny
 
-echo "== what SAM-PARSER (neck convolutions) trains"
-"$bin/sparser_inspect" --config experiments/demo.toml --trainable | tail -n 12
+echo "== synthetic shards"
+"$bin/sparser_prep" synthetic --out "$out/data" --overwrite --train-images 64 --val-images 16
 
-echo "== box-prompted prediction on a synthetic image"
-{ printf 'P6\n96 128\n255\n'; head -c $((96 * 128 * 3)) /dev/urandom; } > "$out/image.ppm"
-"$bin/sparser_predict" --config experiments/demo.toml --image "$out/image.ppm" --box 10,20,80,110 --out "$out"
-echo "masks and overlay in $out/"
+echo "== training: decoder-only, LoRA, SAM-PARSER × 2 seeds on 2 MPI ranks"
+rm -rf "$out/runs"
+launch/single_node.sh -n 2 -t 1 experiments/demo.toml
+
+echo "== table (also in $out/table.tex; figures in $out/figures/)"
+"$bin/sparser_analyze" table "$out/runs/demo" --layout experiments/demo_layout.toml --out "$out/table.tex"
+"$bin/sparser_analyze" figures "$out/runs/demo" --layout experiments/demo_layout.toml --out "$out/figures"
+cat "$out/table.tex"

@@ -78,12 +78,15 @@ std::vector<SweepRun> expand_runs(const toml::table& root, const std::string& so
       if (key == "method") {
         if (!value.is_table()) top.fail("sweep", "entries of sweep.method must be method tables");
         point.insert_or_assign("method", value);
-        for (const auto& f : method_fragments(*value.as_table())) fragments.push_back(f);
+        for (const auto& [k, v] : method_fragments(*value.as_table())) {
+          fragments.emplace_back(k, v);
+          group["method." + k] = v;
+        }
       } else {
         set_path(point, key, value);
         if (key != "method.name") fragments.emplace_back(key.substr(key.rfind('.') + 1), value_text(value));
+        group[key] = value_text(value);
       }
-      group[key] = value_text(value);
     }
     for (const auto seed : seeds) {
       set_path(point, "run.seeds", toml::array{seed});

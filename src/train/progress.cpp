@@ -31,6 +31,7 @@ void Progress::update(int64_t step, int64_t epoch, double loss, double images_pe
                 "##############################", width - filled, "", static_cast<long>(step),
                 static_cast<long>(total_), static_cast<long>(epoch), loss, images_per_second, eta(step).c_str());
     std::fflush(stdout);
+    bar_open_ = true;
   } else if (now - last_line_ >= std::chrono::seconds(30) || step == total_) {
     last_line_ = now;
     std::printf("step %ld/%ld  epoch %ld  loss %.4f  %.2f img/s  ETA %s\n", static_cast<long>(step),
@@ -40,7 +41,8 @@ void Progress::update(int64_t step, int64_t epoch, double loss, double images_pe
 }
 
 void Progress::finish() {
-  if (enabled_ && terminal_) std::printf("\n");
+  if (bar_open_) std::printf("\n");
+  bar_open_ = false;
 }
 
 }  // namespace sparser::train

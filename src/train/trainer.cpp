@@ -61,7 +61,6 @@ nlohmann::json metrics_json(const EvalResult& r, const config::EvalSection& eval
     for (const auto& [cls, dsc] : r.per_class_dsc) per_class[std::to_string(cls)] = dsc;
     m["per_class_dsc"] = per_class;
   }
-  m["instances"] = r.instances;
   return m;
 }
 
@@ -113,11 +112,14 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   if (!cfg.data.val.empty()) val.emplace(cfg.data.val);
   const auto start_time = Clock::now();
   nlohmann::json best, final_metrics;
+  Progress* progress_bar = nullptr;  // set once training starts; evaluation lines end the bar first
   auto run_evaluation = [&](int64_t epoch, int64_t global_step) {
     if (!val) return;
+    if (progress_bar) progress_bar->finish();
     const auto result = evaluate(sam, *val, comm, rank, world, device);
     final_metrics = metrics_json(result, cfg.eval);
-    log.record({{"type", "eval"}, {"epoch", epoch}, {"step", global_step}, {"metrics", final_metrics}});
+    log.record({{"type", "eval"}, {"epoch", epoch}, {"step", global_step}, {"instances", result.instances},
+                {"metrics", final_metrics}});
     std::string line = "eval after epoch " + std::to_string(epoch) + ":";
     for (const auto& name : cfg.eval.metrics) line += " " + name + " " + std::to_string(final_metrics[name].get<double>());
     log.info(line);
@@ -184,6 +186,7 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   prefetch.capacity = cfg.data.prefetch;
   const LossWeights weights{cfg.train.loss_bce, cfg.train.loss_dice, cfg.train.loss_focal};
   Progress progress(total_steps, position.global_step, root);
+  progress_bar = &progress;
   double images_per_second = 0;
   const auto save = [&] {
     if (root) save_checkpoint(spec.run_dir, trainable, *optimizer, position);
