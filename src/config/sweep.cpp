@@ -49,6 +49,9 @@ std::string method_name_of(const toml::table& point) {
 }  // namespace
 
 std::vector<SweepRun> expand_runs(const toml::table& root, const std::string& source) {
+  // The file as written is checked first: copies of a table lose their line numbers,
+  // and errors should point at the line.
+  parse_run_config(root, source);
   const TomlSection top(&root, source, "");
   std::vector<std::pair<std::string, const toml::array*>> axes;
   if (const auto* sweep = root.get("sweep")) {

@@ -209,23 +209,22 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
         if (!sample) break;
         if (!sample->instances.empty()) examples.push_back(to_training_example(*sample, sam.config()));
       }
+      // Gradient accumulation: one forward/backward per image, summed into the flat
+      // buffer, then averaged over images and ranks. N ranks × 1 image per step and 1 rank
+      // × N images per step therefore add the same per-image gradients.
       grads.zero_();
       double local_loss = 0;
-      if (!examples.empty()) {
-        std::vector<torch::Tensor> inputs;
-        for (const auto& ex : examples) inputs.push_back(sam.preprocess(ex.image.to(device)));
-        const auto embeddings = sam.encode(torch::cat(inputs));
-        torch::Tensor total = torch::zeros({}, embeddings.options());
-        for (size_t j = 0; j < examples.size(); ++j) {
-          model::Prompts prompts;
-          prompts.boxes = examples[j].boxes.to(device);
-          const auto out = sam.decode(embeddings.narrow(0, static_cast<int64_t>(j), 1), prompts, false);
-          total = total + segmentation_loss(out.low_res_logits, examples[j].low_res_targets.to(device), weights).total;
-        }
-        total = total / static_cast<double>(examples.size());
-        local_loss = total.item<double>();
-        if (std::isfinite(local_loss)) total.backward();
+      for (const auto& ex : examples) {
+        model::Prompts prompts;
+        prompts.boxes = ex.boxes.to(device);
+        const auto out = sam.decode(sam.encode(sam.preprocess(ex.image.to(device))), prompts, false);
+        const auto loss = segmentation_loss(out.low_res_logits, ex.low_res_targets.to(device), weights).total;
+        const double value = loss.item<double>();
+        local_loss += value / static_cast<double>(examples.size());
+        if (!std::isfinite(value)) break;
+        loss.backward();
       }
+      if (examples.size() > 1) grads.flat().div_(static_cast<double>(examples.size()));
       if (comm.any(!std::isfinite(local_loss))) {
         std::string which;
         for (const auto& ex : examples) which += (which.empty() ? "" : ", ") + std::to_string(ex.index);

@@ -6,18 +6,6 @@ add_executable(distributed_mpi_test ${CMAKE_CURRENT_LIST_DIR}/../mpi/distributed
 target_link_libraries(distributed_mpi_test PRIVATE sparser_torch GTest::gtest)
 target_precompile_headers(distributed_mpi_test REUSE_FROM sparser_torch_pch)
 
-# Open MPI refuses to start as root without --allow-run-as-root, and refuses more ranks
-# than cores (the CI machine has 2) without --oversubscribe; other MPIs lack both flags.
-set(SPARSER_MPIEXEC_FLAGS ${MPIEXEC_PREFLAGS})
-execute_process(COMMAND ${MPIEXEC_EXECUTABLE} --version OUTPUT_VARIABLE SPARSER_MPIEXEC_VERSION ERROR_QUIET)
-if(SPARSER_MPIEXEC_VERSION MATCHES "Open MPI|OpenRTE")
-  list(APPEND SPARSER_MPIEXEC_FLAGS --oversubscribe)
-  execute_process(COMMAND id -u OUTPUT_VARIABLE SPARSER_UID OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
-  if(SPARSER_UID STREQUAL "0")
-    list(APPEND SPARSER_MPIEXEC_FLAGS --allow-run-as-root)
-  endif()
-endif()
-
 foreach(ranks 2 3)
   add_test(NAME distributed_mpi_np${ranks}
            COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${ranks} ${SPARSER_MPIEXEC_FLAGS}

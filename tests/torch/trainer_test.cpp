@@ -1,0 +1,233 @@
+// End-to-end tests of sparser_run on the tiny fixture SAM and synthetic shards: real
+// processes, real MPI launches, real files.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "checkpoint/state_dict.h"
+#include "test_models.h"
+
+namespace fs = std::filesystem;
+using namespace sparser;
+
+namespace {
+
+const std::string kBin = SPARSER_BIN_DIR;
+
+struct CommandResult {
+  int exit_code;
+  std::string output;
+};
+
+CommandResult run(const std::string& command) {
+  std::string output;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  char buffer[4096];
+  while (pipe && std::fgets(buffer, sizeof buffer, pipe)) output += buffer;
+  const int status = pipe ? ::pclose(pipe) : -1;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+// A scratch directory with synthetic shards and a tiny-model config, per test.
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() / ("sparser_trainer_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    const auto prep = run(kBin + "/sparser_prep synthetic --out " + (dir_ / "data").string() +
+                          " --train-images 8 --val-images 4 --image-size 64 --seed 3");
+    ASSERT_EQ(prep.exit_code, 0) << prep.output;
+    std::ifstream fixture(fixtures::fixture_dir() + "/config.toml");
+    std::stringstream model;
+    model << fixture.rdbuf();
+    std::ofstream config(config_path());
+    config << "[run]\nname = \"t\"\noutput_dir = \"" << (dir_ / "runs").string() << "\"\nlog_every = 1\n"
+           << model.str() << "checkpoint = \"" << fixtures::fixture_dir() << "/weights.pth\"\n\n"
+           << "[method]\nname = \"lora\"\n\n"
+           << "[data]\ntrain = \"" << (dir_ / "data/train.manifest.json").string() << "\"\nval = \""
+           << (dir_ / "data/val.manifest.json").string() << "\"\nmax_instances = 2\nbox_jitter = 5\nworkers = 2\n\n"
+           << "[train]\nepochs = 2\nlr = 1e-3\ncheckpoint_every = 1\n";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string config_path() const { return (dir_ / "config.toml").string(); }
+  std::string run_dir(const std::string& output, const std::string& id = "lora-seed=1") const {
+    return (dir_ / output / "t" / id).string();
+  }
+  std::string sparser_run(const std::string& args, int ranks = 1) const {
+    const std::string launcher = ranks > 1 ? std::string(SPARSER_MPIEXEC) + " " + std::to_string(ranks) + " " +
+                                                 SPARSER_MPIEXEC_FLAGS + " "
+                                           : "";
+    return "env OMP_NUM_THREADS=1 " + launcher + kBin + "/sparser_run " + config_path() + " " + args;
+  }
+
+  fs::path dir_;
+};
+
+checkpoint::StateDict trained(const std::string& run_dir) {
+  return checkpoint::read_state_dict(run_dir + "/trained.pth");
+}
+
+double max_difference(const checkpoint::StateDict& a, const checkpoint::StateDict& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first);
+    worst = std::max(worst, (a[i].second - b[i].second).abs().max().item<double>());
+  }
+  return worst;
+}
+
+nlohmann::json summary(const std::string& run_dir) {
+  std::ifstream in(run_dir + "/summary.json");
+  return nlohmann::json::parse(in);
+}
+
+}  // namespace
+
+TEST_F(TrainerTest, TwoRanksEqualOneRankWithTheCombinedBatch) {
+  const auto two = run(sparser_run("--set run.output_dir=" + (dir_ / "np2").string(), 2));
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  const auto one = run(sparser_run("--set run.output_dir=" + (dir_ / "np1").string() + " --set train.images_per_step=2"));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_LE(max_difference(trained(run_dir("np2")), trained(run_dir("np1"))), 1e-5);
+  // Both ran training and a full evaluation.
+  for (const auto* output : {"np1", "np2"}) {
+    const auto s = summary(run_dir(output));
+    EXPECT_EQ(s["status"], "completed");
+    EXPECT_EQ(s["trainable"]["by_kind"]["lora"], 4 * 2 * (4 * 48 + 48 * 4));
+    EXPECT_TRUE(s["final"].contains("miou"));
+  }
+  EXPECT_EQ(summary(run_dir("np2"))["world_size"], 2);
+  EXPECT_NEAR(summary(run_dir("np2"))["final"]["miou"].get<double>(),
+              summary(run_dir("np1"))["final"]["miou"].get<double>(), 1e-4);
+}
+
+TEST_F(TrainerTest, SameSeedGivesBitwiseIdenticalResults) {
+  for (const auto* output : {"a", "b"}) {
+    const auto r = run(sparser_run(std::string("--set run.output_dir=") + (dir_ / output).string()));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  EXPECT_EQ(max_difference(trained(run_dir("a")), trained(run_dir("b"))), 0.0);
+  const auto c = run(sparser_run("--set run.output_dir=" + (dir_ / "c").string() + " --set run.seeds=[2]"));
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_GT(max_difference(trained(run_dir("a")), trained(run_dir("c", "lora-seed=2"))), 0.0);
+}
+
+TEST_F(TrainerTest, ResumeAfterSigtermEqualsAnUninterruptedRun) {
+  const std::string common = " --set train.epochs=4";
+  const auto straight = run(sparser_run("--set run.output_dir=" + (dir_ / "straight").string() + common));
+  ASSERT_EQ(straight.exit_code, 0) << straight.output;
+
+  // Start the same run, stop it with SIGTERM once it is inside epoch 2.
+  const auto stopped_dir = run_dir("stopped");
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c",
+            ("exec " + sparser_run("--set run.output_dir=" + (dir_ / "stopped").string() + common) + " > /dev/null 2>&1")
+                .c_str(),
+            nullptr);
+    ::_exit(127);
+  }
+  bool in_epoch_two = false;
+  for (int i = 0; i < 20000 && !in_epoch_two; ++i) {
+    std::ifstream metrics(stopped_dir + "/metrics.jsonl");
+    for (std::string line; std::getline(metrics, line);)
+      if (line.find("\"epoch\":1") != std::string::npos && line.find("\"type\":\"step\"") != std::string::npos)
+        in_epoch_two = true;
+    if (!in_epoch_two) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(in_epoch_two) << "the run never reached epoch 2";
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 75) << "a stopped run exits with EX_TEMPFAIL after saving";
+  EXPECT_EQ(summary(stopped_dir)["status"], "interrupted");
+  EXPECT_FALSE(fs::exists(stopped_dir + "/trained.pth"));
+
+  const auto resumed = run(sparser_run("--set run.output_dir=" + (dir_ / "stopped").string() + common + " --resume"));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from"), std::string::npos) << resumed.output;
+  EXPECT_EQ(max_difference(trained(run_dir("straight")), trained(stopped_dir)), 0.0);
+  EXPECT_EQ(summary(stopped_dir)["final"], summary(run_dir("straight"))["final"]);
+
+  // A completed run is skipped.
+  const auto again = run(sparser_run("--set run.output_dir=" + (dir_ / "stopped").string() + common));
+  EXPECT_EQ(again.exit_code, 0);
+  EXPECT_NE(again.output.find("skipping"), std::string::npos) << again.output;
+}
+
+TEST_F(TrainerTest, NonFiniteLossStopsTheRunNamingStepAndSamples) {
+  const auto r = run(sparser_run("--set run.output_dir=" + (dir_ / "nan").string() + " --set train.lr=1e30"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("non-finite loss at epoch"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("samples"), std::string::npos) << r.output;
+  EXPECT_EQ(summary(run_dir("nan"))["status"], "failed");
+  EXPECT_TRUE(fs::exists(run_dir("nan") + "/checkpoints")) << "the last good checkpoint stays";
+}
+
+TEST_F(TrainerTest, ConfigErrorsNameFileLineAndKey) {
+  int lines = 0;
+  {
+    std::ifstream in(config_path());
+    for (std::string line; std::getline(in, line);) ++lines;
+    std::ofstream append(config_path(), std::ios::app);
+    append << "warmup = 3\n";  // inside [train]: not a key
+  }
+  const auto unknown = run(sparser_run("--dry-run"));
+  // The message points at the line of the key.
+  EXPECT_NE(unknown.output.find(config_path() + ":" + std::to_string(lines + 1) + ": train.warmup"), std::string::npos)
+      << unknown.output;
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.output.find(config_path() + ":"), std::string::npos) << unknown.output;
+  EXPECT_NE(unknown.output.find("train.warmup: unknown key"), std::string::npos) << unknown.output;
+
+  SetUp();  // a clean config again
+  const auto wrong_type = run(sparser_run("--dry-run --set train.epochs=two"));
+  EXPECT_EQ(wrong_type.exit_code, 2);
+  EXPECT_NE(wrong_type.output.find("train.epochs: expected an integer"), std::string::npos) << wrong_type.output;
+
+  const auto out_of_range = run(sparser_run("--dry-run --set data.box_jitter=-1"));
+  EXPECT_NE(out_of_range.output.find("data.box_jitter: must be >= 0"), std::string::npos) << out_of_range.output;
+
+  const auto other_method_key = run(sparser_run("--dry-run --set method.layers=conv"));
+  EXPECT_NE(other_method_key.output.find("method.layers: unknown key"), std::string::npos) << other_method_key.output;
+}
+
+TEST_F(TrainerTest, DryRunPrintsResolvedConfigAndCounts) {
+  const auto r = run(sparser_run("--dry-run --set method.name=parser --set method.layers=conv"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("layers = [ 'conv' ]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("images_per_step = 1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("parser"), std::string::npos);
+  EXPECT_NE(r.output.find("64"), std::string::npos) << "tiny neck: 32 + 32 σ";
+}
+
+TEST_F(TrainerTest, SweepListsStableIdsAndRunsOneIndex) {
+  {
+    std::ofstream append(config_path(), std::ios::app);
+    append << "\n[sweep]\nmethod = [{ name = \"decoder_only\" }, { name = \"parser\", layers = \"conv\" }]\n"
+           << "\"train.lr\" = [1e-3, 1e-4]\n";
+  }
+  const auto count = run(sparser_run("--count --set run.seeds=[1,2]"));
+  EXPECT_EQ(count.output, "8\n");
+  const auto list = run(sparser_run("--list"));
+  EXPECT_NE(list.output.find("0 decoder_only-lr=0.001-seed=1"), std::string::npos) << list.output;
+  EXPECT_NE(list.output.find("parser-layers=conv-lr=0.0001-seed=1"), std::string::npos) << list.output;
+  const auto one = run(sparser_run("--index 1 --set train.epochs=1"));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_TRUE(fs::exists(run_dir("runs", "parser-layers=conv-lr=0.001-seed=1") + "/summary.json")) << one.output;
+  EXPECT_EQ(run(sparser_run("--index 9")).exit_code, 2);
+}
