@@ -38,7 +38,8 @@ if [ -z "$ranks" ]; then
   gpus=$(command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | wc -l || echo 0)
   ranks=$(( gpus > 0 ? gpus : 2 ))
 fi
-cores=$(nproc)
+# nproc alone would report OMP_NUM_THREADS, not the cores.
+cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 threads=${threads:-$(( cores / ranks > 0 ? cores / ranks : 1 ))}
 
 mpi_args=(-np "$ranks" -x OMP_NUM_THREADS="$threads" -x NCCL_DEBUG="${NCCL_DEBUG:-WARN}")

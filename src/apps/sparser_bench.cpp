@@ -7,6 +7,9 @@
 #include <iostream>
 
 #include "config/model_section.h"
+#include "distributed/environment.h"
+#include "methods/apply_method.h"
+#include "methods/trainable.h"
 #include "train/benchmark.h"
 
 namespace po = boost::program_options;
@@ -47,7 +50,9 @@ int main(int argc, char** argv) {
       "Times (warm-up, then the median of --repeats) one training step of each method on random\n"
       "weights and data: a 1-image encoder batch, --boxes box prompts, BCE+Dice, backward, Adam.\n"
       "Also the encoder forward alone and the machine's 1024³ GEMM rate; prints images/s,\n"
-      "the step / forward ratio and the peak resident memory.\n\nOptions");
+      "the step / forward ratio and the peak resident memory (of the process so far).\n"
+      "Under mpirun with 2+ ranks it times instead the gradient all-reduce of each method\n"
+      "(its trainable values, float32), e.g. mpirun -np 2 sparser_bench --preset vit_b.\n\nOptions");
   std::string preset = "vit_b", config_path, only;
   int64_t image_size = 0;
   train::BenchOptions bench;
@@ -72,6 +77,27 @@ int main(int argc, char** argv) {
     if (image_size > 0) bench.model.image_size = image_size;
     bench.model.validate();
     const bool json = vm.count("json") > 0;
+
+    distributed::Environment env(argc, argv);
+    if (env.world_size() > 1) {
+      auto comm = distributed::make_communicator(env, torch::kCPU);
+      for (const auto& [name, method] : all_methods()) {
+        if (!only.empty() && ("," + only + ",").find("," + name + ",") == std::string::npos) continue;
+        model::Sam sam(bench.model);
+        methods::apply_method(*sam, method);
+        const auto values = methods::count_trainable(*sam).total;
+        if (values == 0) continue;
+        const auto t = train::time_allreduce(*comm, values);
+        if (!env.is_root()) continue;
+        if (json)
+          std::cout << nlohmann::json{{"name", "allreduce_" + name}, {"bytes", values * 4}, {"ranks", env.world_size()},
+                                      {"seconds", t.median_seconds}}.dump() << "\n";
+        else
+          std::printf("all-reduce %-32s %10.1f MB %10.3f ms (%d ranks)\n", name.c_str(), values * 4 / 1e6,
+                      t.median_seconds * 1e3, env.world_size());
+      }
+      return 0;
+    }
 
     const double gemm = train::gemm_flops_per_second();
     const auto forward = train::time_encoder_forward(bench);

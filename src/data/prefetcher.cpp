@@ -10,8 +10,8 @@
 
 namespace sparser::data {
 
-Sample prepare_sample(Sample sample, const PrepareOptions& options, int64_t epoch, int64_t rank) {
-  util::SeededRng rng({options.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(rank),
+Sample prepare_sample(Sample sample, const PrepareOptions& options, int64_t epoch) {
+  util::SeededRng rng({options.seed, static_cast<uint64_t>(epoch),
                        static_cast<uint64_t>(sample.index)});
   auto& instances = sample.instances;
   if (options.max_instances > 0 && static_cast<int64_t>(instances.size()) > options.max_instances) {
@@ -47,8 +47,8 @@ Sample prepare_sample(Sample sample, const PrepareOptions& options, int64_t epoc
 }
 
 Prefetcher::Prefetcher(const ShardDataset& dataset, std::vector<int64_t> indices, PrefetchOptions options,
-                       int64_t epoch, int64_t rank)
-    : dataset_(dataset), indices_(std::move(indices)), options_(options), epoch_(epoch), rank_(rank) {
+                       int64_t epoch)
+    : dataset_(dataset), indices_(std::move(indices)), options_(options), epoch_(epoch) {
   options_.capacity = std::max<int64_t>(options_.capacity, 1);
   for (int i = 0; i < std::max(options_.num_workers, 1); ++i) workers_.emplace_back([this] { work(); });
 }
@@ -76,7 +76,7 @@ void Prefetcher::work() {
     }
     Slot slot;
     try {
-      slot.sample = prepare_sample(dataset_.get(indices_[position]), options_.prepare, epoch_, rank_);
+      slot.sample = prepare_sample(dataset_.get(indices_[position]), options_.prepare, epoch_);
     } catch (...) {
       slot.error = std::current_exception();
     }

@@ -4,7 +4,8 @@
 // at most `capacity` samples ahead, and next() hands them out in index-list order.
 //
 // Preparation (prepare_sample) is reproducible regardless of thread timing: all its
-// randomness comes from an RNG seeded by (seed, epoch, rank, global sample index).
+// randomness comes from an RNG seeded by (seed, epoch, global sample index) — not by rank,
+// so a sample is prepared the same way whatever the number of ranks.
 #include <condition_variable>
 #include <exception>
 #include <map>
@@ -28,7 +29,7 @@ struct PrepareOptions {
 // Resizes the image (ResizeLongestSide, no padding: the model pads) and masks (nearest
 // neighbour) to the model frame, maps boxes into it, picks at most max_instances
 // instances and jitters the boxes, clipped to the resized image.
-Sample prepare_sample(Sample sample, const PrepareOptions& options, int64_t epoch, int64_t rank);
+Sample prepare_sample(Sample sample, const PrepareOptions& options, int64_t epoch);
 
 struct PrefetchOptions {
   PrepareOptions prepare;
@@ -38,8 +39,7 @@ struct PrefetchOptions {
 
 class Prefetcher {
  public:
-  Prefetcher(const ShardDataset& dataset, std::vector<int64_t> indices, PrefetchOptions options, int64_t epoch,
-             int64_t rank);
+  Prefetcher(const ShardDataset& dataset, std::vector<int64_t> indices, PrefetchOptions options, int64_t epoch);
   ~Prefetcher();
   Prefetcher(const Prefetcher&) = delete;
   Prefetcher& operator=(const Prefetcher&) = delete;
@@ -58,7 +58,7 @@ class Prefetcher {
   const ShardDataset& dataset_;
   std::vector<int64_t> indices_;
   PrefetchOptions options_;
-  int64_t epoch_, rank_;
+  int64_t epoch_;
   std::mutex mutex_;
   std::condition_variable changed_;
   size_t next_to_claim_ = 0;

@@ -3,6 +3,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "checkpoint/state_dict.h"
 #include "model/hooked_layers.h"
 
 namespace sparser::methods {
@@ -83,8 +84,8 @@ NamedTensors merged_state_dict(model::SamImpl& sam, bool keep_unmergeable) {
     auto it = merged_weights.find(key);
     out.emplace_back(key, it != merged_weights.end() ? it->second : value.detach());
   };
-  for (const auto& p : sam.named_parameters()) add(p.key(), p.value());
-  for (const auto& b : sam.named_buffers()) add(b.key(), b.value());
+  // In state-dict order (each module's parameters, buffers, then its children), as official.
+  for (const auto& [key, value] : checkpoint::module_state(sam)) add(key, value);
   return out;
 }
 

@@ -59,6 +59,12 @@ Timing time_encoder_forward(const BenchOptions& options) {
   return time_repeated("encoder_forward", options.warmup, options.repeats, [&] { sam->encode(input); });
 }
 
+Timing time_allreduce(distributed::Communicator& comm, int64_t values, int64_t repeats) {
+  const auto buffer = torch::ones({values});
+  comm.barrier();
+  return time_repeated("allreduce", 2, repeats, [&] { comm.allreduce_mean_(buffer); });
+}
+
 Timing time_training_step(const BenchOptions& options, const methods::MethodConfig& method, const std::string& name) {
   model::Sam sam(options.model);
   methods::apply_method(*sam, method);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "distributed/communicator.h"
 #include "methods/method_config.h"
 #include "model/sam_config.h"
 
@@ -31,6 +32,9 @@ struct BenchOptions {
 Timing time_training_step(const BenchOptions& options, const methods::MethodConfig& method, const std::string& name);
 // Median time of the image encoder's forward pass without autograd.
 Timing time_encoder_forward(const BenchOptions& options);
+// Median time of averaging a float buffer of `values` elements over the ranks of `comm`
+// (the per-step gradient all-reduce of a method with that many trainable values).
+Timing time_allreduce(distributed::Communicator& comm, int64_t values, int64_t repeats = 10);
 // Achieved FLOP/s of an n×n×n float matmul.
 double gemm_flops_per_second(int64_t n = 1024, int64_t repeats = 5);
 int64_t peak_rss_bytes();

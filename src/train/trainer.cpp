@@ -199,8 +199,7 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
     auto indices = sampler.indices();
     const auto first_step = epoch == position.epoch ? position.step_in_epoch : 0;
     indices.erase(indices.begin(), indices.begin() + std::min<int64_t>(first_step * ips, indices.size()));
-    // The jitter stream is keyed by sample, not rank, so any world size sees the same data.
-    data::Prefetcher prefetcher(train_set, indices, prefetch, epoch, /*rank=*/0);
+    data::Prefetcher prefetcher(train_set, indices, prefetch, epoch);
     for (int64_t step = first_step; step < steps_per_epoch; ++step) {
       const auto step_start = Clock::now();
       std::vector<TrainingExample> examples;

@@ -183,7 +183,7 @@ TEST(Prefetcher, DeliversPreparedSamplesInOrderReproducibly) {
   const std::vector<int64_t> order = {7, 2, 11, 0, 5, 9, 1, 3};
   const auto run = [&] {
     std::vector<Sample> out;
-    Prefetcher prefetcher(dataset, order, options, 2, 0);
+    Prefetcher prefetcher(dataset, order, options, 2);
     while (auto s = prefetcher.next()) out.push_back(std::move(*s));
     return out;
   };
@@ -207,7 +207,7 @@ TEST(Prefetcher, DeliversPreparedSamplesInOrderReproducibly) {
 TEST(Prefetcher, ReportsAWorkerErrorAtItsSample) {
   ScratchDir dir("prefetch_error");
   ShardDataset dataset(write_split(dir, 4, 4));
-  Prefetcher prefetcher(dataset, {0, 9}, {}, 0, 0);
+  Prefetcher prefetcher(dataset, {0, 9}, {}, 0);
   EXPECT_TRUE(prefetcher.next().has_value());
   EXPECT_THROW(prefetcher.next(), DataError);
 }

@@ -51,3 +51,13 @@ wait_for() {
     sleep 0.05
   done
 }
+
+# fake_scontrol RC: scontrol whose "show job" prints JobState=$FAKE_JOB_STATE (default
+# RUNNING) and whose "requeue" exits RC; requeues prints the requeue calls so far.
+fake_scontrol() {
+  fake scontrol <<BODY
+if [ "\$1" = show ]; then echo "JobId=\$4 JobName=sparser JobState=\${FAKE_JOB_STATE:-RUNNING} Restarts=0"; exit 0; fi
+exit $1
+BODY
+}
+requeues() { grep '^requeue' "$TMP/scontrol.calls" 2>/dev/null; }

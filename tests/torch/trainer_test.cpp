@@ -231,3 +231,28 @@ TEST_F(TrainerTest, SweepListsStableIdsAndRunsOneIndex) {
   EXPECT_TRUE(fs::exists(run_dir("runs", "parser-layers=conv-lr=0.001-seed=1") + "/summary.json")) << one.output;
   EXPECT_EQ(run(sparser_run("--index 9")).exit_code, 2);
 }
+
+TEST_F(TrainerTest, ExportedModelLoadsInPythonWithTheOfficialKeys) {
+  const auto r = run(sparser_run("--set run.output_dir=" + (dir_ / "x").string() + " --set train.epochs=1"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto exported = (dir_ / "exported.pth").string();
+  const auto e = run(kBin + "/sparser_export --config " + run_dir("x") + "/config.toml --delta " + run_dir("x") +
+                     "/trained.pth --out " + exported);
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+  // Same keys and shapes as the official state dict the run started from.
+  const auto base = checkpoint::read_state_dict(fixtures::fixture_dir() + "/weights.pth");
+  const auto merged = checkpoint::read_state_dict(exported);
+  ASSERT_EQ(merged.size(), base.size());
+  for (size_t i = 0; i < base.size(); ++i) {
+    EXPECT_EQ(merged[i].first, base[i].first);
+    EXPECT_EQ(merged[i].second.sizes(), base[i].second.sizes()) << base[i].first;
+  }
+  if (run("/usr/bin/python3 -c 'import torch'").exit_code != 0) GTEST_SKIP() << "python3-torch not installed";
+  const auto py = run("/usr/bin/python3 -c \"import torch; a = torch.load('" + exported + "'); b = torch.load('" +
+                      fixtures::fixture_dir() + "/weights.pth'); "
+                      "assert type(a).__name__ == 'OrderedDict'; assert list(a) == list(b); "
+                      "assert all(a[k].shape == b[k].shape and a[k].dtype == b[k].dtype for k in a); "
+                      "changed = [k for k in a if not torch.equal(a[k], b[k])]; "
+                      "assert any('qkv' in k for k in changed) and any('mask_decoder' in k for k in changed); print('ok')\"");
+  EXPECT_EQ(py.exit_code, 0) << py.output;
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Data-parallel training on several nodes: mpirun over a hostfile, one rank per GPU.
+set -euo pipefail
+
+usage() {
+  cat <<USAGE
+Usage: launch/multi_node.sh -f HOSTFILE [-n RANKS_PER_NODE] [-t THREADS] [--] CONFIG [sparser_run options]
+
+Starts RANKS_PER_NODE ranks of sparser_run on every host of HOSTFILE with mpirun
+(Open MPI hostfile syntax: one "host slots=N" a line). RANKS_PER_NODE defaults to the
+GPUs of this node (else 1); each rank gets THREADS intra-op CPU threads (default:
+cores of this node / RANKS_PER_NODE; the nodes are assumed to look like this one) and
+is bound to its share of the cores. The repository (binary, config, data) must be on a
+file system every node sees, at the same path.
+
+  -f HOSTFILE        the hosts to run on (required)
+  -n RANKS_PER_NODE  ranks on each host
+  -t THREADS         CPU threads per rank
+  -h, --help         this help
+
+Passed to every rank: OMP_NUM_THREADS, LD_LIBRARY_PATH, NCCL_DEBUG (default WARN) and
+every NCCL_* variable set here, e.g. NCCL_SOCKET_IFNAME=eth0 (interface for NCCL's
+bootstrap and socket transport) or NCCL_IB_DISABLE=1 (no InfiniBand).
+
+Example: launch/multi_node.sh -f hosts.txt -n 8 experiments/coco.toml --index 3
+Environment: SPARSER_BIN (default build/bin/sparser_run), MPIRUN (default mpirun),
+MPIRUN_ARGS (extra mpirun options, split on spaces, e.g. "--mca btl_tcp_if_include eth0").
+USAGE
+}
+
+hostfile="" per_node="" threads=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -f) [ $# -ge 2 ] || { echo "multi_node.sh: -f needs a HOSTFILE" >&2; exit 2; }; hostfile=$2; shift 2 ;;
+    -n) [ $# -ge 2 ] || { echo "multi_node.sh: -n needs a number" >&2; exit 2; }; per_node=$2; shift 2 ;;
+    -t) [ $# -ge 2 ] || { echo "multi_node.sh: -t needs a number" >&2; exit 2; }; threads=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; break ;;
+    -*) echo "multi_node.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
+[ -n "$hostfile" ] || { echo "multi_node.sh: no hostfile: pass -f HOSTFILE (see --help)" >&2; exit 2; }
+if [ ! -f "$hostfile" ] || [ ! -r "$hostfile" ]; then echo "multi_node.sh: hostfile '$hostfile' not found or not readable" >&2; exit 2; fi
+grep -qv '^[[:space:]]*\(#.*\)\?$' "$hostfile" || { echo "multi_node.sh: hostfile '$hostfile' lists no hosts" >&2; exit 2; }
+[ $# -ge 1 ] || { usage >&2; exit 2; }
+for v in "$per_node" "$threads"; do
+  [ -z "$v" ] || [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "multi_node.sh: '$v' is not a positive number" >&2; exit 2; }
+done
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=${SPARSER_BIN:-$here/build/bin/sparser_run}
+if [ -z "$per_node" ]; then
+  gpus=$(command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | wc -l || echo 0)
+  per_node=$(( gpus > 0 ? gpus : 1 ))
+fi
+# nproc alone would report OMP_NUM_THREADS, not the cores.
+cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
+threads=${threads:-$(( cores / per_node > 0 ? cores / per_node : 1 ))}
+
+mpi_args=(--hostfile "$hostfile" -npernode "$per_node"
+          -x OMP_NUM_THREADS="$threads" -x NCCL_DEBUG="${NCCL_DEBUG:-WARN}")
+[ -n "${LD_LIBRARY_PATH:-}" ] && mpi_args+=(-x LD_LIBRARY_PATH)
+# Every NCCL_* set here (NCCL_SOCKET_IFNAME, NCCL_IB_DISABLE, NCCL_IB_HCA, ...) reaches the ranks.
+for name in $(compgen -e NCCL_ || true); do
+  [ "$name" = NCCL_DEBUG ] || mpi_args+=(-x "$name")
+done
+# Bind each rank to its share of the cores when there are enough of them.
+if [ $(( per_node * threads )) -le "$cores" ]; then
+  mpi_args+=(--map-by "slot:PE=$threads" --bind-to core)
+else
+  mpi_args+=(--bind-to none)
+fi
+[ "$(id -u)" -eq 0 ] && mpi_args+=(--allow-run-as-root)
+# shellcheck disable=SC2206  # MPIRUN_ARGS is split on purpose
+[ -n "${MPIRUN_ARGS:-}" ] && mpi_args+=(${MPIRUN_ARGS})
+# --threads given among the sparser_run options wins (it may appear only once).
+extra=(--threads "$threads")
+for a in "$@"; do case "$a" in --threads|--threads=*) extra=() ;; esac; done
+exec "${MPIRUN:-mpirun}" "${mpi_args[@]}" "$bin" "$@" "${extra[@]}"

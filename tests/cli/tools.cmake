@@ -1,0 +1,32 @@
+# The command-line tools as a user runs them (label "tools").
+set(SPARSER_TINY ${SPARSER_FIXTURES_DIR}/sam_tiny)
+
+# sparser_inspect prints exactly the official key list of each preset.
+foreach(preset vit_b vit_l vit_h)
+  if(EXISTS ${SPARSER_FIXTURES_DIR}/sam_${preset}_state_dict.txt)
+    add_test(NAME tools.inspect_${preset}
+             COMMAND bash -c "set -o pipefail; diff <($<TARGET_FILE:sparser_inspect> --preset ${preset} | grep -v '^#') <(grep -v '^#' ${SPARSER_FIXTURES_DIR}/sam_${preset}_state_dict.txt)")
+    set_tests_properties(tools.inspect_${preset} PROPERTIES LABELS tools)
+  endif()
+endforeach()
+
+# sparser_inspect --trainable on a config: the exact count of SAM-PARSER on the tiny neck.
+add_test(NAME tools.inspect_trainable
+         COMMAND bash -c "$<TARGET_FILE:sparser_inspect> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --trainable | grep -E '^  parser +64 '")
+set_tests_properties(tools.inspect_trainable PROPERTIES LABELS tools)
+
+# sparser_predict: an image and a box → mask PNGs, an overlay and IoU predictions.
+add_test(NAME tools.predict
+         COMMAND bash -c "set -e; out=$(mktemp -d); trap 'rm -rf $out' EXIT
+           { printf 'P6\\n75 100\\n255\\n'; head -c 22500 /dev/zero; } > $out/image.ppm
+           $<TARGET_FILE:sparser_predict> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --checkpoint ${SPARSER_TINY}/weights.pth --image $out/image.ppm --box 10,20,60,90 --point 30,40,1 --multimask --out $out > $out/stdout
+           grep -c iou_prediction $out/stdout | grep -qx 3
+           test -s $out/overlay.png && test -s $out/mask_0_0.png && test -s $out/mask_0_2.png")
+set_tests_properties(tools.predict PROPERTIES LABELS tools)
+
+# Clear errors for bad input, naming the file.
+add_test(NAME tools.predict_missing_image
+         COMMAND bash -c "$<TARGET_FILE:sparser_predict> --preset vit_b --checkpoint x.pth --image /nonexistent.png --box 1,2,3,4 2>&1 | grep -q '/nonexistent.png: cannot read image'")
+set_tests_properties(tools.predict_missing_image PROPERTIES LABELS tools)
+add_test(NAME tools.parity_not_a_fixture COMMAND sparser_parity ${CMAKE_SOURCE_DIR}/docs)
+set_tests_properties(tools.parity_not_a_fixture PROPERTIES LABELS tools WILL_FAIL TRUE)

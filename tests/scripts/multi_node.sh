@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# launch/multi_node.sh: a missing hostfile fails clearly; with a fake mpirun the launch
+# has --hostfile, -npernode, binding, the threads and the NCCL environment; where
+# mpirun and sparser_run exist, a real launch on localhost (sparser_run --count).
+# Usage: multi_node.sh [SPARSER_RUN]   (default build/bin/sparser_run)
+source "$(dirname "$0")/common.bash"
+real_bin=${1:-${SPARSER_RUN_BIN:-$ROOT/build/bin/sparser_run}}
+
+fake mpirun <<<'exit "${FAKE_MPIRUN_RC:-0}"'
+export MPIRUN=$TMP/bin/mpirun SPARSER_BIN=$TMP/sparser_run
+unset NCCL_SOCKET_IFNAME NCCL_IB_DISABLE NCCL_DEBUG MPIRUN_ARGS
+args=$TMP/mpirun.args
+
+out=$(launch/multi_node.sh experiments/demo.toml 2>&1); rc=$?
+check_eq "no -f: exits 2" 2 "$rc"
+check "no -f: says a hostfile is needed" contains "$out" "-f HOSTFILE"
+out=$(launch/multi_node.sh -f "$TMP/no-such-hosts" experiments/demo.toml 2>&1); rc=$?
+check_eq "missing hostfile: exits 2" 2 "$rc"
+check "missing hostfile: names it" contains "$out" "hostfile '$TMP/no-such-hosts' not found"
+printf '# nothing yet\n\n' > "$TMP/empty-hosts"
+out=$(launch/multi_node.sh -f "$TMP/empty-hosts" experiments/demo.toml 2>&1); rc=$?
+check "hostfile without hosts fails" test "$rc" -ne 0
+check "... saying so" contains "$out" "lists no hosts"
+out=$(launch/multi_node.sh -f 2>&1); rc=$?
+check "-f without a value fails" test "$rc" -eq 2
+check "nothing launched so far" test ! -e "$TMP/mpirun.calls"
+
+printf 'node1 slots=4\nnode2 slots=4\n' > "$TMP/hosts"
+launch/multi_node.sh -f "$TMP/hosts" -n 2 -t 1 experiments/demo.toml --index 1 >/dev/null 2>&1; rc=$?
+check_eq "launch exits with mpirun's status" 0 "$rc"
+check "--hostfile passed" has_seq "$args" --hostfile "$TMP/hosts"
+check "-npernode passed" has_seq "$args" -npernode 2
+check "OMP_NUM_THREADS exported" has_seq "$args" -x OMP_NUM_THREADS=1
+check "NCCL_DEBUG exported (default WARN)" has_seq "$args" -x NCCL_DEBUG=WARN
+check "ranks bound to cores" has_seq "$args" --bind-to core
+check "each rank mapped onto its cores" has_seq "$args" --map-by slot:PE=1
+check "runs sparser_run on the config" has_seq "$args" "$TMP/sparser_run" experiments/demo.toml
+check "options passed on" has_seq "$args" --index 1
+check "--threads given to sparser_run" has_seq "$args" --threads 1
+check "no NCCL_SOCKET_IFNAME unless set" test "$(grep -c NCCL_SOCKET_IFNAME "$args")" = 0
+if [ "$(id -u)" -eq 0 ]; then check "root: --allow-run-as-root" has_line "$args" --allow-run-as-root
+else check "not root: no --allow-run-as-root" test "$(grep -c -- --allow-run-as-root "$args")" = 0; fi
+
+NCCL_SOCKET_IFNAME=eth0 NCCL_IB_DISABLE=1 NCCL_DEBUG=INFO MPIRUN_ARGS="--mca btl_tcp_if_include eth0" \
+  launch/multi_node.sh -f "$TMP/hosts" -n 1 -t 1 -- experiments/demo.toml --threads 3 >/dev/null 2>&1
+check "NCCL_SOCKET_IFNAME exported when set" has_seq "$args" -x NCCL_SOCKET_IFNAME
+check "NCCL_IB_DISABLE passed through" has_seq "$args" -x NCCL_IB_DISABLE
+check "NCCL_DEBUG from the environment" has_seq "$args" -x NCCL_DEBUG=INFO
+check "MPIRUN_ARGS appended" has_seq "$args" --mca btl_tcp_if_include
+check "--threads given wins" test "$(grep -cxF -- --threads "$args")" = 1
+check "... with its value" has_seq "$args" --threads 3
+launch/multi_node.sh -f "$TMP/hosts" -n 1 -t 99999 experiments/demo.toml >/dev/null 2>&1
+check "more threads than cores: no binding" has_seq "$args" --bind-to none
+FAKE_MPIRUN_RC=5 launch/multi_node.sh -f "$TMP/hosts" -n 1 experiments/demo.toml >/dev/null 2>&1; rc=$?
+check_eq "mpirun's failure propagates" 5 "$rc"
+launch/multi_node.sh -f "$TMP/hosts" -n x experiments/demo.toml >/dev/null 2>&1; rc=$?
+check_eq "a bad -n fails" 2 "$rc"
+
+# The real mpirun accepts the options: two ranks on localhost, each printing the count.
+if command -v mpirun >/dev/null && [ -x "$real_bin" ]; then
+  printf 'localhost slots=2\n' > "$TMP/localhost"
+  out=$(MPIRUN=mpirun SPARSER_BIN=$real_bin timeout 60 launch/multi_node.sh -f "$TMP/localhost" -n 2 -t 1 \
+          experiments/demo.toml --count 2>&1); rc=$?
+  check_eq "real mpirun on localhost exits 0" 0 "$rc"
+  check_eq "real mpirun: both ranks print the count" "6 6" "$(grep -x '[0-9]*' <<<"$out" | xargs)"
+else
+  echo "skip the real mpirun launch (no mpirun or no $real_bin)"
+fi
+summary
