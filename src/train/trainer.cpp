@@ -79,10 +79,10 @@ nlohmann::json method_json(const methods::MethodConfig& m) {
 }  // namespace
 
 torch::Device choose_device(const std::string& setting, const distributed::Environment& env) {
-  const bool cuda = torch::cuda::is_available();
-  if (setting == "cuda" && !cuda) throw std::runtime_error("run.device = \"cuda\" but no CUDA device is available");
-  if (setting == "cpu" || !cuda) return torch::kCPU;
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank() % torch::cuda::device_count()));
+  if (setting == "cpu") return torch::kCPU;
+  if (setting == "cuda" && !env.device().is_cuda())
+    throw std::runtime_error("run.device = \"cuda\" but no CUDA device is available to this build");
+  return env.device();  // auto: this rank's GPU when there is one
 }
 
 int train_run(const RunSpec& spec, distributed::Environment& env, distributed::Communicator& comm, bool resume) {
