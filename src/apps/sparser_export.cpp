@@ -5,8 +5,7 @@
 #include <iostream>
 
 #include "checkpoint/state_dict.h"
-#include "config/method_section.h"
-#include "config/model_section.h"
+#include "config/run_config.h"
 #include "methods/trainable.h"
 #include "train/model_setup.h"
 
@@ -36,13 +35,10 @@ int main(int argc, char** argv) {
     }
     if (config_path.empty() || delta_path.empty() || out_path.empty())
       throw std::invalid_argument("--config, --delta and --out are required (see --help)");
-    const auto root = config::parse_toml_file(config_path);
-    const config::TomlSection top(&root, config_path, "");
-    const auto model_section = config::parse_model_section(top.section("model"));
-    const auto method = config::parse_method_section(top.section("method"));
-    if (model_section.checkpoint.empty())
+    const auto run = config::load_run_config(config_path);
+    if (run.model.checkpoint.empty())
       std::cerr << "sparser_export: warning: " << config_path << " names no base checkpoint; frozen tensors are random\n";
-    auto setup = train::build_model(model_section, method);
+    auto setup = train::build_model(run.model, run.method);
     methods::load_delta(*setup.sam, checkpoint::read_state_dict(delta_path), delta_path);
     const auto merged = methods::merged_state_dict(*setup.sam, vm.count("keep-unmergeable") > 0);
     checkpoint::write_state_dict(out_path, merged);

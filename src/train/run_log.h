@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace sparser::train {
 
@@ -16,10 +17,14 @@ class RunLog {
   void info(const std::string& line);
   // A record for tools: metrics.jsonl (flushed, so a crash loses nothing written).
   void record(const nlohmann::json& record);
+  // On resume from a checkpoint at `global_step`: drops the records written after it
+  // (by a run that crashed later), so nothing is counted twice, and returns those kept.
+  std::vector<nlohmann::json> rewind(int64_t global_step);
   bool enabled() const { return enabled_; }
 
  private:
   bool enabled_;
+  std::string metrics_path_;
   std::ofstream log_, metrics_;
 };
 

@@ -113,21 +113,25 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   const auto start_time = Clock::now();
   nlohmann::json best, final_metrics;
   Progress* progress_bar = nullptr;  // set once training starts; evaluation lines end the bar first
+  auto note_evaluation = [&](int64_t epoch, const nlohmann::json& metrics) {
+    final_metrics = metrics;
+    const auto& key = cfg.eval.metrics.front();
+    if (best.empty() || metrics[key].get<double>() > best[key].get<double>()) {
+      best = metrics;
+      best["epoch"] = epoch;
+    }
+  };
   auto run_evaluation = [&](int64_t epoch, int64_t global_step) {
     if (!val) return;
     if (progress_bar) progress_bar->finish();
     const auto result = evaluate(sam, *val, comm, rank, world, device);
-    final_metrics = metrics_json(result, cfg.eval);
+    const auto metrics = metrics_json(result, cfg.eval);
     log.record({{"type", "eval"}, {"epoch", epoch}, {"step", global_step}, {"instances", result.instances},
-                {"metrics", final_metrics}});
+                {"metrics", metrics}});
     std::string line = "eval after epoch " + std::to_string(epoch) + ":";
-    for (const auto& name : cfg.eval.metrics) line += " " + name + " " + std::to_string(final_metrics[name].get<double>());
+    for (const auto& name : cfg.eval.metrics) line += " " + name + " " + std::to_string(metrics[name].get<double>());
     log.info(line);
-    const auto& key = cfg.eval.metrics.front();
-    if (best.empty() || final_metrics[key].get<double>() > best[key].get<double>()) {
-      best = final_metrics;
-      best["epoch"] = epoch;
-    }
+    note_evaluation(epoch, metrics);
   };
   auto write_summary = [&](const std::string& status, double images_per_second) {
     if (!root) return;
@@ -167,6 +171,8 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
       if (position.world_size != world)
         throw std::runtime_error(*latest + ": saved with " + std::to_string(position.world_size) +
                                  " rank(s); resume with the same number (now " + std::to_string(world) + ")");
+      for (const auto& record : log.rewind(position.global_step))
+        if (record.value("type", "") == "eval") note_evaluation(record["epoch"].get<int64_t>(), record["metrics"]);
       log.info("resumed from " + *latest + " at epoch " + std::to_string(position.epoch) + ", step " +
                std::to_string(position.step_in_epoch));
     }

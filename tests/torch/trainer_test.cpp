@@ -162,6 +162,18 @@ TEST_F(TrainerTest, ResumeAfterSigtermEqualsAnUninterruptedRun) {
   EXPECT_NE(resumed.output.find("resumed from"), std::string::npos) << resumed.output;
   EXPECT_EQ(max_difference(trained(run_dir("straight")), trained(stopped_dir)), 0.0);
   EXPECT_EQ(summary(stopped_dir)["final"], summary(run_dir("straight"))["final"]);
+  EXPECT_EQ(summary(stopped_dir)["best"], summary(run_dir("straight"))["best"]);
+  // The log holds each step and evaluation once, as the uninterrupted run's does.
+  auto records = [](const std::string& dir) {
+    std::vector<std::pair<std::string, int64_t>> out;
+    std::ifstream in(dir + "/metrics.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      const auto r = nlohmann::json::parse(line);
+      if (r.contains("step")) out.emplace_back(r["type"], r["step"]);
+    }
+    return out;
+  };
+  EXPECT_EQ(records(stopped_dir), records(run_dir("straight")));
 
   // A completed run is skipped.
   const auto again = run(sparser_run("--set run.output_dir=" + (dir_ / "stopped").string() + common));
