@@ -1,9 +1,14 @@
-// sparser_bench: times a training step of every fine-tuning method, the encoder forward
-// alone and the machine's GEMM rate, for a preset or custom model at a given size.
+// sparser_bench: times a training step of every fine-tuning method (with and without the
+// frozen-trunk cache where it applies), the encoder forward, sample loading and, under
+// mpirun, the gradient all-reduce; prints FLOPs, efficiency against the machine's GEMM
+// rate and each step's peak memory. Each measurement runs in a fresh child process, so
+// its peak resident memory is its own.
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "config/model_section.h"
@@ -11,50 +16,109 @@
 #include "methods/apply_method.h"
 #include "methods/trainable.h"
 #include "train/benchmark.h"
+#include "train/flop_count.h"
 
 namespace po = boost::program_options;
 using namespace sparser;
 
 namespace {
 
-std::vector<std::pair<std::string, methods::MethodConfig>> all_methods() {
+struct Item {
+  std::string name;
+  methods::MethodConfig method;
+  bool cached = false;
+  bool forward_only = false;
+};
+
+// encoder_forward, every method, and "<method>+cache" where the trunk stays frozen.
+std::vector<Item> all_items() {
   using methods::MethodName;
   using methods::ParserTrain;
-  std::vector<std::pair<std::string, methods::MethodConfig>> out;
-  auto add = [&](const std::string& name, MethodName m) {
+  std::vector<Item> items{{"encoder_forward", {}, false, true}};
+  auto add = [&](const std::string& name, MethodName m, std::vector<std::string> layers = {},
+                 ParserTrain train = ParserTrain::Coefficients) {
     methods::MethodConfig c;
     c.name = m;
-    out.emplace_back(name, c);
-    return &out.back().second;
+    c.parser_layers = std::move(layers);
+    c.parser_train = train;
+    items.push_back({name, c});
+    const bool frozen_trunk = m == MethodName::ZeroShot || m == MethodName::DecoderOnly ||
+                              (m == MethodName::Parser && c.parser_layers == std::vector<std::string>{"conv"});
+    if (frozen_trunk) items.push_back({name + "+cache", c, true});
   };
   add("zero_shot", MethodName::ZeroShot);
   add("decoder_only", MethodName::DecoderOnly);
   for (const char* layers : {"conv", "transformer", "both"})
-    for (auto [train, label] : {std::pair{ParserTrain::Coefficients, "coefficients"},
-                                {ParserTrain::Bases, "bases"}, {ParserTrain::Both, "both"}}) {
-      auto* c = add(std::string("parser-") + layers + "-" + label, MethodName::Parser);
-      c->parser_layers = {layers};
-      c->parser_train = train;
-    }
+    for (auto [train, label] : {std::pair{ParserTrain::Coefficients, "coefficients"}, {ParserTrain::Bases, "bases"},
+                                {ParserTrain::Both, "both"}})
+      add(std::string("parser-") + layers + "-" + label, MethodName::Parser, {layers}, train);
   add("lora", MethodName::Lora);
   add("adapter", MethodName::Adapter);
   add("fact", MethodName::Fact);
-  return out;
+  return items;
+}
+
+bool selected(const std::string& only, const std::string& name) {
+  return only.empty() || ("," + only + ",").find("," + name + ",") != std::string::npos;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Runs this program again with --item NAME and returns the JSON line it prints.
+nlohmann::json measure_in_child(int argc, char** argv, const std::string& item) {
+  // The path of this very binary (inside popen's shell, /proc/self/exe is the shell).
+  std::string command = shell_quote(std::filesystem::read_symlink("/proc/self/exe").string());
+  for (int i = 1; i < argc; ++i) command += " " + shell_quote(argv[i]);
+  command += " --item " + shell_quote(item);
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) throw std::runtime_error("cannot start a measurement process");
+  std::string output;
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof buffer, pipe)) output += buffer;
+  if (::pclose(pipe) != 0) throw std::runtime_error(item + ": measurement failed: " + output);
+  return nlohmann::json::parse(output.substr(output.rfind('{')));
+}
+
+int run_all_reduce(const train::BenchOptions& bench, const std::string& only, bool json) {
+  distributed::Environment env;
+  auto comm = distributed::make_communicator(env, torch::kCPU);
+  for (const auto& item : all_items()) {
+    if (item.forward_only || item.cached || !selected(only, item.name)) continue;
+    model::Sam sam(bench.model);
+    methods::apply_method(*sam, item.method);
+    const auto values = methods::count_trainable(*sam).total;
+    if (values == 0) continue;
+    const auto t = train::time_allreduce(*comm, values);
+    if (!env.is_root()) continue;
+    if (json)
+      std::cout << nlohmann::json{{"name", "allreduce_" + item.name}, {"bytes", values * 4},
+                                  {"ranks", env.world_size()}, {"seconds", t.median_seconds}}.dump() << "\n";
+    else
+      std::printf("all-reduce %-34s %8.1f MB %9.3f ms (%d ranks)\n", item.name.c_str(), values * 4 / 1e6,
+                  t.median_seconds * 1e3, env.world_size());
+  }
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   po::options_description options(
-      "Usage: sparser_bench (--preset NAME | --config FILE) [--image-size S] [--methods a,b] [--json]\n\n"
+      "Usage: sparser_bench (--preset NAME | --config FILE) [options]\n"
+      "       mpirun -np 2 sparser_bench --preset vit_b        (the gradient all-reduce)\n\n"
       "Times (warm-up, then the median of --repeats) one training step of each method on random\n"
-      "weights and data: a 1-image encoder batch, --boxes box prompts, BCE+Dice, backward, Adam.\n"
-      "Also the encoder forward alone and the machine's 1024³ GEMM rate; prints images/s,\n"
-      "the step / forward ratio and the peak resident memory (of the process so far).\n"
-      "Under mpirun with 2+ ranks it times instead the gradient all-reduce of each method\n"
-      "(its trainable values, float32), e.g. mpirun -np 2 sparser_bench --preset vit_b.\n\nOptions");
-  std::string preset = "vit_b", config_path, only;
-  int64_t image_size = 0;
+      "weights and data: one image, --boxes box prompts, BCE+Dice, backward, Adam; '+cache' rows\n"
+      "take the trunk's output as given (the frozen-trunk cache). Also the encoder forward alone,\n"
+      "the machine's 1024³ GEMM rate, sample loading (--shards) and, with --profile, where the\n"
+      "encoder forward's time goes. Columns: median seconds, images/s, ratio to the encoder\n"
+      "forward, GFLOP per step, efficiency = FLOP/s ÷ GEMM FLOP/s, peak resident memory of the\n"
+      "measurement's own process.\n\nOptions");
+  std::string preset = "vit_b", config_path, only, item_name, shards;
+  int64_t image_size = 0, loads = 200;
   train::BenchOptions bench;
   options.add_options()("help,h", "show this help")("preset", po::value<std::string>(&preset)->default_value("vit_b"),
                                                      "vit_b, vit_l or vit_h")(
@@ -63,8 +127,13 @@ int main(int argc, char** argv) {
       "boxes", po::value<int64_t>(&bench.boxes)->default_value(4), "box prompts per step")(
       "repeats", po::value<int64_t>(&bench.repeats)->default_value(3), "timed repetitions")(
       "warmup", po::value<int64_t>(&bench.warmup)->default_value(1), "untimed repetitions first")(
-      "methods", po::value<std::string>(&only), "comma-separated subset, e.g. decoder_only,parser-conv-coefficients")(
-      "json", "print one JSON object per line instead of the table");
+      "methods", po::value<std::string>(&only),
+      "comma-separated subset, e.g. decoder_only,parser-conv-coefficients,parser-conv-coefficients+cache")(
+      "shards", po::value<std::string>(&shards), "a split manifest: also time loading a sample from it")(
+      "loads", po::value<int64_t>(&loads)->default_value(200), "samples loaded for --shards")(
+      "profile", "print where the encoder forward's time goes, per operator")(
+      "json", "print one JSON object per line instead of the table")(
+      "item", po::value<std::string>(&item_name), "(internal) measure one item and print it as JSON");
   try {
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, options), vm);
@@ -78,53 +147,61 @@ int main(int argc, char** argv) {
     bench.model.validate();
     const bool json = vm.count("json") > 0;
 
-    distributed::Environment env(argc, argv);
-    if (env.world_size() > 1) {
-      auto comm = distributed::make_communicator(env, torch::kCPU);
-      for (const auto& [name, method] : all_methods()) {
-        if (!only.empty() && ("," + only + ",").find("," + name + ",") == std::string::npos) continue;
-        model::Sam sam(bench.model);
-        methods::apply_method(*sam, method);
-        const auto values = methods::count_trainable(*sam).total;
-        if (values == 0) continue;
-        const auto t = train::time_allreduce(*comm, values);
-        if (!env.is_root()) continue;
-        if (json)
-          std::cout << nlohmann::json{{"name", "allreduce_" + name}, {"bytes", values * 4}, {"ranks", env.world_size()},
-                                      {"seconds", t.median_seconds}}.dump() << "\n";
-        else
-          std::printf("all-reduce %-32s %10.1f MB %10.3f ms (%d ranks)\n", name.c_str(), values * 4 / 1e6,
-                      t.median_seconds * 1e3, env.world_size());
-      }
-      return 0;
+    if (!item_name.empty()) {
+      for (const auto& item : all_items())
+        if (item.name == item_name) {
+          const auto t = item.forward_only ? train::time_encoder_forward(bench)
+                                           : train::time_training_step(bench, item.method, item.name, item.cached);
+          std::cout << nlohmann::json{{"seconds", t.median_seconds}, {"peak_rss_bytes", t.peak_rss_bytes}}.dump()
+                    << std::endl;
+          return 0;
+        }
+      throw std::invalid_argument("unknown item " + item_name);
     }
+    const char* ranks = std::getenv("OMPI_COMM_WORLD_SIZE");
+    if (ranks && std::atoi(ranks) > 1) return run_all_reduce(bench, only, json);
 
     const double gemm = train::gemm_flops_per_second();
-    const auto forward = train::time_encoder_forward(bench);
     if (json) {
       std::cout << nlohmann::json{{"name", "gemm_1024"}, {"gflops", gemm / 1e9}}.dump() << "\n";
-      std::cout << nlohmann::json{{"name", forward.name}, {"seconds", forward.median_seconds},
-                                  {"peak_rss_mb", forward.peak_rss_bytes / 1048576.0}}.dump() << "\n";
     } else {
       std::printf("model %s, image %ld, %ld boxes, %d threads; GEMM %.1f GFLOP/s\n", bench.model.preset.c_str(),
                   static_cast<long>(bench.model.image_size), static_cast<long>(bench.boxes), torch::get_num_threads(),
                   gemm / 1e9);
-      std::printf("%-32s %10s %10s %10s %12s\n", "step", "median s", "img/s", "x forward", "peak RSS MB");
-      std::printf("%-32s %10.3f %10.2f %10.2f %12.0f\n", "encoder forward", forward.median_seconds,
-                  1 / forward.median_seconds, 1.0, forward.peak_rss_bytes / 1048576.0);
+      std::printf("%-40s %9s %8s %9s %8s %6s %9s\n", "step", "median s", "img/s", "x fwd", "GFLOP", "eff", "peak MB");
     }
-    for (const auto& [name, method] : all_methods()) {
-      if (!only.empty() && ("," + only + ",").find("," + name + ",") == std::string::npos) continue;
-      const auto t = train::time_training_step(bench, method, name);
+    double forward_seconds = 0;
+    for (const auto& item : all_items()) {
+      if (!item.forward_only && !selected(only, item.name)) continue;
+      const auto m = measure_in_child(argc, argv, item.name);
+      const double seconds = m["seconds"].get<double>();
+      if (item.forward_only) forward_seconds = seconds;
+      const double flops = item.forward_only ? train::encoder_forward_flops(bench.model)
+                                             : train::training_step_flops(bench.model, item.method, bench.boxes,
+                                                                          item.cached);
+      const double efficiency = flops / seconds / gemm;
+      const double peak_mb = m["peak_rss_bytes"].get<double>() / 1048576.0;
       if (json) {
-        std::cout << nlohmann::json{{"name", name}, {"seconds", t.median_seconds}, {"images_per_second", 1 / t.median_seconds},
-                                    {"ratio_to_forward", t.median_seconds / forward.median_seconds},
-                                    {"peak_rss_mb", t.peak_rss_bytes / 1048576.0}}.dump() << "\n";
+        std::cout << nlohmann::json{{"name", item.name}, {"seconds", seconds}, {"images_per_second", 1 / seconds},
+                                    {"ratio_to_forward", seconds / forward_seconds}, {"gflop", flops / 1e9},
+                                    {"efficiency", efficiency}, {"peak_rss_mb", peak_mb}}.dump() << std::endl;
       } else {
-        std::printf("%-32s %10.3f %10.2f %10.2f %12.0f\n", name.c_str(), t.median_seconds, 1 / t.median_seconds,
-                    t.median_seconds / forward.median_seconds, t.peak_rss_bytes / 1048576.0);
+        std::printf("%-40s %9.3f %8.2f %9.2f %8.1f %5.0f%% %9.0f\n", item.name.c_str(), seconds, 1 / seconds,
+                    seconds / forward_seconds, flops / 1e9, 100 * efficiency, peak_mb);
+        std::fflush(stdout);
       }
-      std::fflush(stdout);
+    }
+    if (!shards.empty()) {
+      const auto t = train::time_sample_loading(shards, bench.model.image_size, loads);
+      if (json) std::cout << nlohmann::json{{"name", "sample_loading"}, {"seconds", t.median_seconds}}.dump() << "\n";
+      else std::printf("%-40s %9.4f %8.1f (read + decode + resize + jitter, one thread)\n", "sample loading",
+                       t.median_seconds, 1 / t.median_seconds);
+    }
+    if (vm.count("profile")) {
+      std::printf("\nencoder forward by operator (ms, inclusive of nested operators):\n");
+      const auto profile = train::profile_encoder_forward(bench);
+      for (size_t i = 0; i < std::min<size_t>(profile.size(), 15); ++i)
+        std::printf("  %-36s %10.1f\n", profile[i].first.c_str(), profile[i].second);
     }
     return 0;
   } catch (const std::exception& e) {

@@ -4,6 +4,15 @@
 #include <chrono>
 #include <fstream>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <sstream>
+
+#include "data/prefetcher.h"
+#include "data/shard_dataset.h"
 #include "methods/apply_method.h"
 #include "methods/trainable.h"
 #include "train/loss.h"
@@ -65,7 +74,8 @@ Timing time_allreduce(distributed::Communicator& comm, int64_t values, int64_t r
   return time_repeated("allreduce", 2, repeats, [&] { comm.allreduce_mean_(buffer); });
 }
 
-Timing time_training_step(const BenchOptions& options, const methods::MethodConfig& method, const std::string& name) {
+Timing time_training_step(const BenchOptions& options, const methods::MethodConfig& method, const std::string& name,
+                          bool cached) {
   model::Sam sam(options.model);
   methods::apply_method(*sam, method);
   std::vector<torch::Tensor> params;
@@ -74,6 +84,8 @@ Timing time_training_step(const BenchOptions& options, const methods::MethodConf
   if (!params.empty()) adam.emplace(params, torch::optim::AdamOptions(1e-5));
   const auto S = options.model.image_size;
   const auto input = torch::randn({1, 3, S, S});
+  TORCH_CHECK(!cached || !sam->image_encoder->trunk_requires_grad(), name, ": the trunk trains, nothing to cache");
+  const auto trunk = cached ? sam->image_encoder->forward_trunk(input) : torch::Tensor();
   model::Prompts prompts;
   prompts.boxes = random_boxes(options.boxes, S);
   const auto L = 4 * options.model.embedding_size();
@@ -82,12 +94,41 @@ Timing time_training_step(const BenchOptions& options, const methods::MethodConf
   return time_repeated(name, options.warmup, options.repeats, [&] {
     std::optional<torch::NoGradGuard> no_grad;
     if (!training) no_grad.emplace();
-    const auto out = sam->decode(sam->encode(input), prompts, false);
+    const auto embeddings = cached ? sam->image_encoder->forward_neck(trunk) : sam->encode(input);
+    const auto out = sam->decode(embeddings, prompts, false);
     if (!training) return;
     for (auto& p : params) p.mutable_grad() = torch::Tensor();
     segmentation_loss(out.low_res_logits, targets, LossWeights{}).total.backward();
     adam->step();
   });
+}
+
+Timing time_sample_loading(const std::string& manifest, int64_t image_size, int64_t samples) {
+  const data::ShardDataset dataset(manifest);
+  const data::PrepareOptions prepare{image_size, 4, 20, 0};
+  int64_t next = 0;
+  return time_repeated("sample_loading", 1, std::max<int64_t>(samples, 1), [&] {
+    data::prepare_sample(dataset.get(next++ % dataset.size()), prepare, 0);
+  });
+}
+
+std::vector<std::pair<std::string, double>> profile_encoder_forward(const BenchOptions& options) {
+  model::Sam sam(options.model);
+  sam->eval();
+  torch::NoGradGuard no_grad;
+  const auto input = torch::randn({1, 3, options.model.image_size, options.model.image_size});
+  sam->encode(input);  // warm-up outside the profile
+  std::stringstream trace;
+  {
+    torch::autograd::profiler::RecordProfile profile(trace);
+    sam->encode(input);
+  }
+  std::map<std::string, double> milliseconds;
+  for (const auto& event : nlohmann::json::parse(trace.str(), nullptr, false))
+    if (event.is_object() && event.contains("dur")) milliseconds[event.value("name", "?")] += event["dur"].get<double>() / 1e3;
+  std::vector<std::pair<std::string, double>> sorted(milliseconds.begin(), milliseconds.end());
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  return sorted;
 }
 
 }  // namespace sparser::train
