@@ -48,7 +48,7 @@ torch::Tensor get_rel_pos(int64_t q_size, int64_t k_size, const torch::Tensor& r
   return table.index({relative.to(torch::kLong)});
 }
 
-torch::Tensor add_decomposed_rel_pos(const torch::Tensor& attn, const torch::Tensor& q, const torch::Tensor& rel_pos_h,
+torch::Tensor add_decomposed_rel_pos(torch::Tensor attn, const torch::Tensor& q, const torch::Tensor& rel_pos_h,
                                      const torch::Tensor& rel_pos_w, std::pair<int64_t, int64_t> q_size,
                                      std::pair<int64_t, int64_t> k_size) {
   const auto [q_h, q_w] = q_size;
@@ -59,7 +59,11 @@ torch::Tensor add_decomposed_rel_pos(const torch::Tensor& attn, const torch::Ten
   auto r_q = q.reshape({B, q_h, q_w, dim});
   auto rel_h = torch::einsum("bhwc,hkc->bhwk", {r_q, Rh});
   auto rel_w = torch::einsum("bhwc,wkc->bhwk", {r_q, Rw});
-  return (attn.view({B, q_h, q_w, k_h, k_w}) + rel_h.unsqueeze(4) + rel_w.unsqueeze(3)).view({B, q_h * q_w, k_h * k_w});
+  // In place: the attention map is the largest tensor of the encoder (B·heads × N × N),
+  // and two out-of-place broadcasts would allocate and stream it twice more.
+  auto biased = attn.view({B, q_h, q_w, k_h, k_w});
+  biased.add_(rel_h.unsqueeze(4)).add_(rel_w.unsqueeze(3));
+  return attn;
 }
 
 EncoderAttentionImpl::EncoderAttentionImpl(int64_t dim, int64_t heads, int64_t input_h, int64_t input_w)

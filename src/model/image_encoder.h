@@ -73,8 +73,8 @@ torch::Tensor window_unpartition(const torch::Tensor& windows, int64_t window_si
                                  std::pair<int64_t, int64_t> padded_hw, std::pair<int64_t, int64_t> hw);
 // Relative positional embeddings for q_size × k_size positions (interpolated if needed).
 torch::Tensor get_rel_pos(int64_t q_size, int64_t k_size, const torch::Tensor& rel_pos);
-// attn += decomposed relative position bias (MViTv2).
-torch::Tensor add_decomposed_rel_pos(const torch::Tensor& attn, const torch::Tensor& q,
+// attn += decomposed relative position bias (MViTv2), in place; returns attn.
+torch::Tensor add_decomposed_rel_pos(torch::Tensor attn, const torch::Tensor& q,
                                      const torch::Tensor& rel_pos_h, const torch::Tensor& rel_pos_w,
                                      std::pair<int64_t, int64_t> q_size, std::pair<int64_t, int64_t> k_size);
 
