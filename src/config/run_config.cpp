@@ -52,7 +52,8 @@ DataSection parse_data(const TomlSection& t) {
 TrainSection parse_train(const TomlSection& t) {
   t.reject_unknown_keys({"epochs", "images_per_step", "optimizer", "lr", "weight_decay", "schedule", "warmup_steps",
                          "step_size", "gamma", "grad_clip", "loss_bce", "loss_dice", "loss_focal", "precision",
-                         "checkpoint_every"});
+                         "checkpoint_every", "trunk_cache", "trunk_cache_dtype", "trunk_cache_memory_gb",
+                         "trunk_cache_disk_gb", "trunk_cache_dir"});
   TrainSection s;
   s.epochs = at_least(t, "epochs", s.epochs, 0);
   s.images_per_step = at_least(t, "images_per_step", s.images_per_step, 1);
@@ -72,6 +73,11 @@ TrainSection parse_train(const TomlSection& t) {
   s.loss_focal = non_negative(t, "loss_focal", s.loss_focal);
   s.precision = t.get_choice("precision", {"fp32", "bf16"}, s.precision);
   s.checkpoint_every = at_least(t, "checkpoint_every", s.checkpoint_every, 0);
+  s.trunk_cache = t.get_choice("trunk_cache", {"auto", "off", "memory", "disk"}, s.trunk_cache);
+  s.trunk_cache_dtype = t.get_choice("trunk_cache_dtype", {"fp32", "fp16"}, s.trunk_cache_dtype);
+  s.trunk_cache_memory_gb = non_negative(t, "trunk_cache_memory_gb", s.trunk_cache_memory_gb);
+  s.trunk_cache_disk_gb = non_negative(t, "trunk_cache_disk_gb", s.trunk_cache_disk_gb);
+  s.trunk_cache_dir = t.get_string("trunk_cache_dir", s.trunk_cache_dir);
   return s;
 }
 
@@ -194,7 +200,10 @@ std::string to_toml(const RunConfig& c) {
                             {"schedule", t.schedule}, {"warmup_steps", t.warmup_steps}, {"step_size", t.step_size},
                             {"gamma", t.gamma}, {"grad_clip", t.grad_clip}, {"loss_bce", t.loss_bce},
                             {"loss_dice", t.loss_dice}, {"loss_focal", t.loss_focal}, {"precision", t.precision},
-                            {"checkpoint_every", t.checkpoint_every}}},
+                            {"checkpoint_every", t.checkpoint_every}, {"trunk_cache", t.trunk_cache},
+                            {"trunk_cache_dtype", t.trunk_cache_dtype},
+                            {"trunk_cache_memory_gb", t.trunk_cache_memory_gb},
+                            {"trunk_cache_disk_gb", t.trunk_cache_disk_gb}, {"trunk_cache_dir", t.trunk_cache_dir}}},
       {"eval", toml::table{{"every", c.eval.every}, {"metrics", to_array(c.eval.metrics)},
                            {"per_class", c.eval.per_class}}}};
   std::ostringstream out;

@@ -46,6 +46,12 @@ struct TrainSection {
   double loss_bce = 1.0, loss_dice = 1.0, loss_focal = 1.0;
   std::string precision = "fp32";  // fp32, bf16 (autocast on CUDA)
   int64_t checkpoint_every = 0;    // steps between checkpoints; 0 = end of each epoch
+  // Frozen-trunk cache (docs/training.md): auto, off, memory, disk.
+  std::string trunk_cache = "auto";
+  std::string trunk_cache_dtype = "fp32";  // fp32, fp16
+  double trunk_cache_memory_gb = 4.0;      // auto: memory when the estimate fits (per rank)
+  double trunk_cache_disk_gb = 50.0;       // auto: else disk when the estimate fits (per rank)
+  std::string trunk_cache_dir;             // "" = <run.output_dir>/.trunk_cache
 };
 
 struct EvalSection {

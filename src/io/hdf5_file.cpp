@@ -20,6 +20,7 @@ template <> hid_t native_type<double>() { return H5T_NATIVE_DOUBLE; }
 template <> hid_t native_type<int64_t>() { return H5T_NATIVE_INT64; }
 template <> hid_t native_type<int32_t>() { return H5T_NATIVE_INT32; }
 template <> hid_t native_type<uint8_t>() { return H5T_NATIVE_UINT8; }
+template <> hid_t native_type<uint16_t>() { return H5T_NATIVE_UINT16; }
 
 // The link-iteration API changed in HDF5 1.12 (Debian bookworm ships 1.10).
 #if H5_VERSION_GE(1, 12, 0)
@@ -63,10 +64,11 @@ void Hdf5Handle::reset() {
 
 Hdf5File::Hdf5File(const std::string& path, Mode mode) : path_(path) {
   silence_hdf5_errors();
-  hid_t id = mode == Mode::Read ? H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT)
-                                : H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t id = mode == Mode::Read        ? H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT)
+             : mode == Mode::ReadWrite ? H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT)
+                                       : H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (id < 0)
-    throw Hdf5Error(path + ": cannot " + (mode == Mode::Read ? "open" : "create") +
+    throw Hdf5Error(path + ": cannot " + (mode == Mode::Truncate ? "create" : "open") +
                     " HDF5 file (missing, unreadable or not HDF5)");
   file_ = Hdf5Handle(id);
 }
@@ -164,6 +166,73 @@ void Hdf5File::write(const std::string& dataset, const std::vector<T>& data, con
     fail(dataset, "write failed");
 }
 
+template <typename T>
+void Hdf5File::create(const std::string& dataset, const std::vector<int64_t>& shape, const std::vector<int64_t>& chunk) {
+  std::vector<hsize_t> dims(shape.begin(), shape.end());
+  Hdf5Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+  Hdf5Handle link_props(H5Pcreate(H5P_LINK_CREATE));
+  H5Pset_create_intermediate_group(link_props.get(), 1);
+  Hdf5Handle create_props(H5Pcreate(H5P_DATASET_CREATE));
+  if (!chunk.empty()) {
+    std::vector<hsize_t> c(chunk.begin(), chunk.end());
+    H5Pset_chunk(create_props.get(), static_cast<int>(c.size()), c.data());
+  }
+  Hdf5Handle d(H5Dcreate2(file_.get(), dataset.c_str(), native_type<T>(), space.get(), link_props.get(),
+                          create_props.get(), H5P_DEFAULT));
+  if (!d.valid()) fail(dataset, "cannot create dataset");
+}
+
+namespace {
+
+// The file and memory dataspaces of row `row` of a dataset of shape `dims`.
+std::pair<Hdf5Handle, Hdf5Handle> row_spaces(hid_t dataset, const std::vector<int64_t>& dims, int64_t row) {
+  Hdf5Handle file_space(H5Dget_space(dataset));
+  std::vector<hsize_t> start(dims.size(), 0), count(dims.begin(), dims.end());
+  start[0] = static_cast<hsize_t>(row), count[0] = 1;
+  H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+  Hdf5Handle memory_space(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr));
+  return {std::move(file_space), std::move(memory_space)};
+}
+
+int64_t row_elements(const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (size_t i = 1; i < dims.size(); ++i) n *= dims[i];
+  return n;
+}
+
+}  // namespace
+
+template <typename T>
+std::vector<T> Hdf5File::read_row(const std::string& dataset, int64_t row) const {
+  const auto dims = shape(dataset);
+  if (dims.empty() || row < 0 || row >= dims[0])
+    fail(dataset, "read_row: row " + std::to_string(row) + " out of range");
+  std::vector<T> data(static_cast<size_t>(row_elements(dims)));
+  Hdf5Handle d(H5Dopen2(file_.get(), dataset.c_str(), H5P_DEFAULT));
+  auto [file_space, memory_space] = row_spaces(d.get(), dims, row);
+  if (!data.empty() &&
+      H5Dread(d.get(), native_type<T>(), memory_space.get(), file_space.get(), H5P_DEFAULT, data.data()) < 0)
+    fail(dataset, "read failed (type not convertible or file damaged)");
+  return data;
+}
+
+template <typename T>
+void Hdf5File::write_row(const std::string& dataset, int64_t row, const T* data, int64_t count) {
+  const auto dims = shape(dataset);
+  if (dims.empty() || row < 0 || row >= dims[0])
+    fail(dataset, "write_row: row " + std::to_string(row) + " out of range");
+  if (count != row_elements(dims))
+    fail(dataset, "write_row: " + std::to_string(count) + " values for a row of " + std::to_string(row_elements(dims)));
+  Hdf5Handle d(H5Dopen2(file_.get(), dataset.c_str(), H5P_DEFAULT));
+  auto [file_space, memory_space] = row_spaces(d.get(), dims, row);
+  if (count > 0 && H5Dwrite(d.get(), native_type<T>(), memory_space.get(), file_space.get(), H5P_DEFAULT, data) < 0)
+    fail(dataset, "write failed");
+}
+
+void Hdf5File::flush() {
+  if (H5Fflush(file_.get(), H5F_SCOPE_GLOBAL) < 0) fail("/", "flush failed");
+}
+
 bool Hdf5File::has_attribute(const std::string& object, const std::string& name) const {
   return exists(object) && H5Aexists_by_name(file_.get(), object.c_str(), name.c_str(), H5P_DEFAULT) > 0;
 }
@@ -218,12 +287,16 @@ void Hdf5File::write_string_attribute(const std::string& object, const std::stri
   template std::vector<T> Hdf5File::read<T>(const std::string&, std::vector<int64_t>*) const;       \
   template std::vector<T> Hdf5File::read_slice<T>(const std::string&, int64_t, int64_t) const;      \
   template void Hdf5File::write<T>(const std::string&, const std::vector<T>&, const std::vector<int64_t>&, \
-                                   const std::vector<int64_t>&, int);
+                                   const std::vector<int64_t>&, int);                              \
+  template void Hdf5File::create<T>(const std::string&, const std::vector<int64_t>&, const std::vector<int64_t>&); \
+  template std::vector<T> Hdf5File::read_row<T>(const std::string&, int64_t) const;                \
+  template void Hdf5File::write_row<T>(const std::string&, int64_t, const T*, int64_t);
 SPARSER_HDF5_INSTANTIATE(float)
 SPARSER_HDF5_INSTANTIATE(double)
 SPARSER_HDF5_INSTANTIATE(int64_t)
 SPARSER_HDF5_INSTANTIATE(int32_t)
 SPARSER_HDF5_INSTANTIATE(uint8_t)
+SPARSER_HDF5_INSTANTIATE(uint16_t)
 #undef SPARSER_HDF5_INSTANTIATE
 
 }  // namespace sparser::io

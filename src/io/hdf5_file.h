@@ -35,7 +35,8 @@ class Hdf5Handle {
 
 class Hdf5File {
  public:
-  enum class Mode { Read, Truncate };
+  // ReadWrite opens an existing file for reading and writing.
+  enum class Mode { Read, Truncate, ReadWrite };
   Hdf5File(const std::string& path, Mode mode);
 
   const std::string& path() const { return path_; }
@@ -59,6 +60,19 @@ class Hdf5File {
   template <typename T>
   void write(const std::string& dataset, const std::vector<T>& data, const std::vector<int64_t>& shape,
              const std::vector<int64_t>& chunk = {}, int deflate_level = 0);
+
+  // Creates a dataset of the given shape without writing data (unwritten elements read
+  // as 0; with chunk = {} nothing but the header is allocated until written).
+  template <typename T>
+  void create(const std::string& dataset, const std::vector<int64_t>& shape, const std::vector<int64_t>& chunk = {});
+  // Reads / writes row `row` (index along the first dimension) of an N-d dataset: a
+  // hyperslab, so only that row's chunks are touched. `data` holds the row's elements.
+  template <typename T>
+  std::vector<T> read_row(const std::string& dataset, int64_t row) const;
+  template <typename T>
+  void write_row(const std::string& dataset, int64_t row, const T* data, int64_t count);
+  // Pushes buffered writes of the whole file to the operating system (H5Fflush).
+  void flush();
 
   bool has_attribute(const std::string& object, const std::string& name) const;
   int64_t read_int_attribute(const std::string& object, const std::string& name) const;

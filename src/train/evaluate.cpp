@@ -5,8 +5,26 @@
 
 namespace sparser::train {
 
+torch::Tensor encode_image(model::SamImpl& sam, const torch::Tensor& image, int64_t index, torch::Device device,
+                           TrunkCache* trunk_cache) {
+  if (!trunk_cache) return sam.encode(sam.preprocess(image.to(device)));
+  auto& encoder = *sam.image_encoder;
+  torch::Tensor trunk;
+  if (auto cached = trunk_cache->get(index)) {
+    trunk = cached->to(device);
+  } else {
+    TORCH_CHECK(!encoder.trunk_requires_grad(), "trunk cache used with a trainable trunk");
+    trunk = encoder.forward_trunk(sam.preprocess(image.to(device)));
+    trunk_cache->put(index, trunk);
+    // What later epochs will read: with fp16 storage, use the rounded values now too,
+    // so every epoch sees the same features.
+    if (trunk_cache->options().dtype == TrunkCacheDtype::Fp16) trunk = trunk.to(torch::kHalf).to(trunk.scalar_type());
+  }
+  return encoder.forward_neck(trunk);
+}
+
 EvalResult evaluate(model::SamImpl& sam, const data::ShardDataset& dataset, distributed::Communicator& comm,
-                    int64_t rank, int64_t world_size, torch::Device device) {
+                    int64_t rank, int64_t world_size, torch::Device device, TrunkCache* trunk_cache) {
   torch::NoGradGuard no_grad;
   sam.eval();
   // (iou, dice, class id) per instance, flattened for the gather.
@@ -17,7 +35,7 @@ EvalResult evaluate(model::SamImpl& sam, const data::ShardDataset& dataset, dist
     const auto ex = to_eval_example(sample, sam.config());
     model::Prompts prompts;
     prompts.boxes = ex.boxes.to(device);
-    const auto embedding = sam.encode(sam.preprocess(ex.image.to(device)));
+    const auto embedding = encode_image(sam, ex.image, ex.index, device, trunk_cache);
     const auto out = sam.decode(embedding, prompts, /*multimask_output=*/false);
     const auto masks = sam.postprocess_masks(out.low_res_logits, ex.input_size, ex.original_size).select(1, 0) > 0;
     const auto scores = score_instances(masks.cpu(), ex.masks);

@@ -7,6 +7,7 @@
 #include "data/shard_dataset.h"
 #include "distributed/communicator.h"
 #include "model/sam.h"
+#include "train/trunk_cache.h"
 
 namespace sparser::train {
 
@@ -20,7 +21,16 @@ struct EvalResult {
 
 // Box prompts are the ground-truth boxes (no jitter); one mask per box (single-mask
 // output), thresholded at 0 after post-processing to the original image size.
+// With `trunk_cache` (frozen trunk only; keyed for this dataset's eval pre-processing)
+// trunk outputs are taken from / added to it; the neck and decoder always run.
 EvalResult evaluate(model::SamImpl& sam, const data::ShardDataset& dataset, distributed::Communicator& comm,
-                    int64_t rank, int64_t world_size, torch::Device device);
+                    int64_t rank, int64_t world_size, torch::Device device, TrunkCache* trunk_cache = nullptr);
+
+// The image embedding of a preprocessed-to-be image (1×3×h×w, model frame), through
+// `trunk_cache` when given: the cached trunk output of sample `index`, or the trunk
+// computed (without autograd: the trunk must be frozen) and stored; then the neck.
+// Without a cache: sam.encode(sam.preprocess(image)).
+torch::Tensor encode_image(model::SamImpl& sam, const torch::Tensor& image, int64_t index, torch::Device device,
+                           TrunkCache* trunk_cache);
 
 }  // namespace sparser::train

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "checkpoint/state_dict.h"
@@ -17,6 +18,7 @@
 #include "train/run_log.h"
 #include "train/stop_signal.h"
 #include "train/training_state.h"
+#include "train/trunk_cache.h"
 #include "util/atomic_file.h"
 #include "util/version.h"
 
@@ -76,6 +78,91 @@ nlohmann::json method_json(const methods::MethodConfig& m) {
   return j;
 }
 
+std::string human_bytes(double bytes) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (bytes >= 1000 && u < 4) bytes /= 1000, ++u;
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, bytes < 10 && u > 0 ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+  return buffer;
+}
+
+struct TrunkCaches {
+  std::shared_ptr<TrunkCache> train, val;
+};
+
+// Chooses and opens the frozen-trunk caches of a run (docs/training.md, "Frozen-trunk
+// cache"): the decision and its numbers go to the log.
+TrunkCaches setup_trunk_caches(const config::RunConfig& cfg, model::SamImpl& sam,
+                               const std::optional<data::ShardDataset>& val, bool trains, torch::Device device,
+                               int64_t rank, RunLog& log) {
+  const auto& t = cfg.train;
+  if (t.trunk_cache == "off") {
+    log.info("trunk cache: off (train.trunk_cache = \"off\")");
+    return {};
+  }
+  if (sam.image_encoder->trunk_requires_grad()) {
+    if (t.trunk_cache != "auto")
+      throw config::ConfigError(cfg.source + ": train.trunk_cache = \"" + t.trunk_cache + "\": method " +
+                                methods::to_string(cfg.method.name) +
+                                " trains the image encoder's trunk, whose features therefore cannot be cached; "
+                                "use \"auto\" or \"off\"");
+    log.info("trunk cache: off (method " + methods::to_string(cfg.method.name) + " trains the trunk)");
+    return {};
+  }
+  const auto& c = sam.config();
+  const auto g = c.embedding_size();
+  const auto dtype = t.trunk_cache_dtype == "fp16" ? TrunkCacheDtype::Fp16 : TrunkCacheDtype::Fp32;
+  const double per_image = static_cast<double>(g * g * c.encoder_embed_dim * (dtype == TrunkCacheDtype::Fp16 ? 2 : 4));
+  std::optional<data::Manifest> train_manifest;
+  if (trains && !cfg.data.train.empty()) train_manifest = data::read_manifest(cfg.data.train);
+  const int64_t images = (train_manifest ? train_manifest->num_samples() : 0) + (val ? val->size() : 0);
+  const double total = per_image * static_cast<double>(images);
+  TrunkCacheMode mode = TrunkCacheMode::Off;
+  std::string budget;
+  if (t.trunk_cache == "memory") {
+    mode = TrunkCacheMode::Memory, budget = "requested";
+  } else if (t.trunk_cache == "disk") {
+    mode = TrunkCacheMode::Disk, budget = "requested";
+  } else if (total <= t.trunk_cache_memory_gb * 1e9) {
+    mode = TrunkCacheMode::Memory, budget = "auto, budget " + human_bytes(t.trunk_cache_memory_gb * 1e9);
+  } else if (total <= t.trunk_cache_disk_gb * 1e9) {
+    mode = TrunkCacheMode::Disk, budget = "auto, over the memory budget " + human_bytes(t.trunk_cache_memory_gb * 1e9) +
+                                          ", disk budget " + human_bytes(t.trunk_cache_disk_gb * 1e9);
+  } else {
+    budget = "auto, over the memory budget " + human_bytes(t.trunk_cache_memory_gb * 1e9) + " and the disk budget " +
+             human_bytes(t.trunk_cache_disk_gb * 1e9);
+  }
+  log.info("trunk cache: " + to_string(mode) + ", " + to_string(dtype) + ", " + std::to_string(images) +
+           " images × " + human_bytes(per_image) + " = " + human_bytes(total) + " (" + budget + ")");
+  if (mode == TrunkCacheMode::Off) return {};
+
+  const auto trunk = trunk_hash(*sam.image_encoder);
+  TrunkCacheOptions options;
+  options.mode = mode;
+  options.dtype = dtype;
+  options.sample_shape = {g, g, c.encoder_embed_dim};
+  options.dir = t.trunk_cache_dir.empty() ? cfg.run.output_dir + "/.trunk_cache" : t.trunk_cache_dir;
+  options.rank = rank;
+  const auto note = [&log](const std::string& line) { log.info(line); };
+  TrunkCaches caches;
+  if (train_manifest) {
+    options.num_samples = train_manifest->num_samples();
+    caches.train = acquire_trunk_cache(
+        make_trunk_cache_key(c, trunk, *train_manifest, "train", device.str(), t.precision, dtype), options, note);
+  }
+  if (val) {
+    options.num_samples = val->size();
+    caches.val = acquire_trunk_cache(
+        make_trunk_cache_key(c, trunk, val->manifest(), "eval", device.str(), t.precision, dtype), options, note);
+  }
+  std::vector<std::shared_ptr<TrunkCache>> keep;
+  for (const auto& cache : {caches.train, caches.val})
+    if (cache) keep.push_back(cache);
+  retain_trunk_caches(keep);
+  return caches;
+}
+
 }  // namespace
 
 torch::Device choose_device(const std::string& setting, const distributed::Environment& env) {
@@ -110,6 +197,8 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
 
   std::optional<data::ShardDataset> val;
   if (!cfg.data.val.empty()) val.emplace(cfg.data.val);
+  const bool trains = cfg.method.name != methods::MethodName::ZeroShot && cfg.train.epochs > 0;
+  const auto trunk_caches = setup_trunk_caches(cfg, sam, val, trains, device, rank, log);
   const auto start_time = Clock::now();
   nlohmann::json best, final_metrics;
   Progress* progress_bar = nullptr;  // set once training starts; evaluation lines end the bar first
@@ -124,7 +213,7 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   auto run_evaluation = [&](int64_t epoch, int64_t global_step) {
     if (!val) return;
     if (progress_bar) progress_bar->finish();
-    const auto result = evaluate(sam, *val, comm, rank, world, device);
+    const auto result = evaluate(sam, *val, comm, rank, world, device, trunk_caches.val.get());
     const auto metrics = metrics_json(result, cfg.eval);
     log.record({{"type", "eval"}, {"epoch", epoch}, {"step", global_step}, {"instances", result.instances},
                 {"metrics", metrics}});
@@ -222,7 +311,8 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
       for (const auto& ex : examples) {
         model::Prompts prompts;
         prompts.boxes = ex.boxes.to(device);
-        const auto out = sam.decode(sam.encode(sam.preprocess(ex.image.to(device))), prompts, false);
+        const auto embedding = encode_image(sam, ex.image, ex.index, device, trunk_caches.train.get());
+        const auto out = sam.decode(embedding, prompts, false);
         const auto loss = segmentation_loss(out.low_res_logits, ex.low_res_targets.to(device), weights).total;
         const double value = loss.item<double>();
         local_loss += value / static_cast<double>(examples.size());
@@ -288,6 +378,9 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
     }
   }
   write_summary("completed", images_per_second);
+  if (const auto& cache = trunk_caches.train)
+    log.info("trunk cache (train, rank " + std::to_string(rank) + "): " + std::to_string(cache->hits()) + " hits, " +
+             std::to_string(cache->misses()) + " misses, " + std::to_string(cache->entries()) + " images cached");
   log.info("run " + spec.run_id + " completed");
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -267,4 +268,73 @@ TEST_F(TrainerTest, ExportedModelLoadsInPythonWithTheOfficialKeys) {
                       "changed = [k for k in a if not torch.equal(a[k], b[k])]; "
                       "assert any('qkv' in k for k in changed) and any('mask_decoder' in k for k in changed); print('ok')\"");
   EXPECT_EQ(py.exit_code, 0) << py.output;
+}
+
+namespace {
+
+// The run directory under <dir>/<output>/t whose id starts with `prefix` and ends with `suffix`.
+std::string find_run_dir(const fs::path& root, const std::string& prefix, const std::string& suffix) {
+  if (!fs::exists(root)) return "";
+  for (const auto& entry : fs::directory_iterator(root)) {
+    const auto name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) == 0 && name.size() >= suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return entry.path().string();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_F(TrainerTest, FrozenTrunkCacheGivesTheUncachedResults) {
+  const std::string parser = " --set method.name=parser --set method.layers=conv --set run.seeds=[1,2]";
+  std::map<std::string, CommandResult> results;
+  for (const auto* mode : {"off", "memory", "disk", "auto"}) {
+    results[mode] = run(sparser_run("--set run.output_dir=" + (dir_ / mode).string() + parser +
+                                    " --set train.trunk_cache=" + mode));
+    ASSERT_EQ(results[mode].exit_code, 0) << results[mode].output;
+  }
+  // A second disk run reopens the files of the first.
+  results["disk2"] = run(sparser_run("--set run.output_dir=" + (dir_ / "disk2").string() + parser +
+                                     " --set train.trunk_cache=disk --set train.trunk_cache_dir=" +
+                                     (dir_ / "disk/.trunk_cache").string()));
+  ASSERT_EQ(results["disk2"].exit_code, 0) << results["disk2"].output;
+
+  EXPECT_NE(results["off"].output.find("trunk cache: off"), std::string::npos) << results["off"].output;
+  EXPECT_NE(results["memory"].output.find("trunk cache: memory, fp32, 12 images"), std::string::npos)
+      << results["memory"].output;
+  EXPECT_NE(results["memory"].output.find("reusing this process's memory cache"), std::string::npos)
+      << "seed 2 reuses seed 1's features\n" << results["memory"].output;
+  EXPECT_NE(results["disk"].output.find("trunk cache: disk, fp32"), std::string::npos) << results["disk"].output;
+  EXPECT_NE(results["disk2"].output.find("trunk cache: reusing"), std::string::npos) << results["disk2"].output;
+  EXPECT_NE(results["auto"].output.find("trunk cache: memory, fp32, 12 images"), std::string::npos)
+      << results["auto"].output;
+  EXPECT_NE(results["auto"].output.find("(auto, budget 4.0 GB)"), std::string::npos) << results["auto"].output;
+  bool disk_files = false;
+  for (const auto& entry : fs::directory_iterator(dir_ / "disk/.trunk_cache"))
+    disk_files |= entry.path().filename().string().rfind("trunk-", 0) == 0;
+  EXPECT_TRUE(disk_files);
+
+  for (const auto* seed : {"seed=1", "seed=2"}) {
+    const auto reference = find_run_dir(dir_ / "off" / "t", "parser", seed);
+    ASSERT_FALSE(reference.empty());
+    for (const auto* mode : {"memory", "disk", "disk2", "auto"}) {
+      const auto cached = find_run_dir(dir_ / mode / "t", "parser", seed);
+      ASSERT_FALSE(cached.empty()) << mode;
+      EXPECT_EQ(max_difference(trained(reference), trained(cached)), 0.0) << mode << " " << seed;
+      EXPECT_EQ(summary(cached)["final"], summary(reference)["final"]) << mode << " " << seed;
+      EXPECT_EQ(summary(cached)["best"], summary(reference)["best"]) << mode << " " << seed;
+    }
+  }
+}
+
+TEST_F(TrainerTest, TrunkCacheWithATrainableTrunkIsAConfigError) {
+  const auto r = run(sparser_run("--set run.output_dir=" + (dir_ / "lora").string() + " --set train.trunk_cache=memory"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("train.trunk_cache"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("trains the image encoder's trunk"), std::string::npos) << r.output;
+  // auto simply turns it off.
+  const auto a = run(sparser_run("--set run.output_dir=" + (dir_ / "auto").string() + " --set train.epochs=1"));
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  EXPECT_NE(a.output.find("trunk cache: off (method lora trains the trunk)"), std::string::npos) << a.output;
 }

@@ -1,0 +1,118 @@
+#pragma once
+// Frozen-trunk cache: when no tensor of the image encoder's trunk (patch embedding,
+// position embedding, blocks) trains, the trunk output of a sample (1×g×g×C, before
+// the neck) is the same in every epoch and every seed, so it is computed once and
+// reused, kept in memory or in an HDF5 file per rank.
+//
+// A cache is identified by a key text that names everything the trunk output depends
+// on: the trunk's tensors (a 64-bit FNV-1a hash of names, shapes, dtypes and bytes),
+// the model dimensions, the pre-processing version, the split (its manifest's shards,
+// counts and CRC-32s), the role (train or eval pre-processing path), device, precision
+// and the storage dtype. A disk cache whose stored key differs is rebuilt with a log
+// line, never reused.
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/manifest.h"
+#include "model/sam.h"
+
+namespace sparser::io {
+class Hdf5File;
+}
+
+namespace sparser::train {
+
+enum class TrunkCacheMode { Off, Memory, Disk };
+enum class TrunkCacheDtype { Fp32, Fp16 };
+
+std::string to_string(TrunkCacheMode mode);
+std::string to_string(TrunkCacheDtype dtype);
+
+// Bumped when the image pre-processing (ResizeLongestSide, normalisation, padding) or
+// the trunk computation changes in a way that changes trunk outputs.
+inline constexpr int kTrunkPreprocessVersion = 1;
+// Bumped when the on-disk layout changes.
+inline constexpr int kTrunkCacheFormatVersion = 1;
+
+// Stable 64-bit FNV-1a over the names, shapes, dtypes and bytes of every parameter and
+// buffer of the trunk (patch_embed, pos_embed, blocks — including hook modules
+// registered inside the blocks). Not over the neck.
+uint64_t trunk_hash(model::ImageEncoderViTImpl& encoder);
+
+struct TrunkCacheKey {
+  std::string text;  // human-readable, one fact per line
+  uint64_t hash() const;     // FNV-1a of text
+  std::string hex() const;   // 16 hex digits of hash()
+};
+
+// `role` is "train" or "eval" (the two pre-processing paths), `device` the device the
+// trunk runs on, `precision` train.precision.
+TrunkCacheKey make_trunk_cache_key(const model::SamConfig& config, uint64_t trunk_hash,
+                                   const data::Manifest& manifest, const std::string& role,
+                                   const std::string& device, const std::string& precision, TrunkCacheDtype dtype);
+
+struct TrunkCacheOptions {
+  TrunkCacheMode mode = TrunkCacheMode::Memory;
+  TrunkCacheDtype dtype = TrunkCacheDtype::Fp32;
+  int64_t num_samples = 0;            // N: valid indices are 0..N-1
+  std::vector<int64_t> sample_shape;  // {g, g, C}
+  std::string dir;                    // disk mode: directory of the cache files
+  int64_t rank = 0;                   // disk mode: one file per rank
+};
+
+using TrunkCacheLog = std::function<void(const std::string&)>;
+
+class TrunkCache {
+ public:
+  // Disk mode opens <dir>/trunk-<keyhex>-rank<r>.h5 when its stored key and format
+  // match, else (re)creates it, saying why through `log`.
+  TrunkCache(TrunkCacheKey key, TrunkCacheOptions options, const TrunkCacheLog& log = {});
+  ~TrunkCache();
+  TrunkCache(const TrunkCache&) = delete;
+  TrunkCache& operator=(const TrunkCache&) = delete;
+
+  // The cached trunk output of sample `index` as float32 1×g×g×C on the CPU, or nothing.
+  // In memory fp32 mode this is the stored tensor itself: treat it as read-only.
+  std::optional<torch::Tensor> get(int64_t index);
+  // Stores the trunk output (1×g×g×C or g×g×C, any device and float dtype) of `index`.
+  void put(int64_t index, const torch::Tensor& trunk);
+
+  int64_t entries() const { return entries_; }  // samples present
+  int64_t hits() const { return hits_; }
+  int64_t misses() const { return misses_; }
+  const TrunkCacheKey& key() const { return key_; }
+  const TrunkCacheOptions& options() const { return options_; }
+  const std::string& path() const { return path_; }  // disk mode: the file
+  int64_t bytes_per_sample() const;
+
+  // Name of the disk file for a key and rank.
+  static std::string file_name(const TrunkCacheKey& key, int64_t rank);
+
+ private:
+  void check_index(int64_t index) const;
+  void create_file();
+
+  TrunkCacheKey key_;
+  TrunkCacheOptions options_;
+  std::string path_;
+  std::vector<torch::Tensor> memory_;  // memory mode: stored (fp32 or fp16) or undefined
+  std::vector<uint8_t> present_;       // disk mode: the file's present flags
+  std::unique_ptr<io::Hdf5File> file_;
+  int64_t entries_ = 0, hits_ = 0, misses_ = 0;
+};
+
+// Process-wide registry, so that runs of one sparser_run process with the same key
+// (e.g. the seeds of a sweep point) share a cache: returns the registered cache of
+// (key, mode, dtype, dir, rank) or creates and registers it.
+std::shared_ptr<TrunkCache> acquire_trunk_cache(const TrunkCacheKey& key, const TrunkCacheOptions& options,
+                                                const TrunkCacheLog& log = {});
+// Drops every registered cache not among `keep` (bounds memory across a sweep whose
+// runs have different keys).
+void retain_trunk_caches(const std::vector<std::shared_ptr<TrunkCache>>& keep);
+
+}  // namespace sparser::train
