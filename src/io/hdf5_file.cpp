@@ -142,13 +142,8 @@ std::vector<T> Hdf5File::read_slice(const std::string& dataset, int64_t offset, 
   return data;
 }
 
-template <typename T>
-void Hdf5File::write(const std::string& dataset, const std::vector<T>& data, const std::vector<int64_t>& shape,
-                     const std::vector<int64_t>& chunk, int deflate_level) {
-  int64_t count = 1;
-  for (auto d : shape) count *= d;
-  if (count != static_cast<int64_t>(data.size()))
-    fail(dataset, "write: " + std::to_string(data.size()) + " values for a shape of " + std::to_string(count));
+Hdf5Handle Hdf5File::create_dataset(const std::string& dataset, hid_t type, const std::vector<int64_t>& shape,
+                                     const std::vector<int64_t>& chunk, int deflate_level) {
   std::vector<hsize_t> dims(shape.begin(), shape.end());
   Hdf5Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
   Hdf5Handle link_props(H5Pcreate(H5P_LINK_CREATE));
@@ -159,27 +154,27 @@ void Hdf5File::write(const std::string& dataset, const std::vector<T>& data, con
     H5Pset_chunk(create_props.get(), static_cast<int>(c.size()), c.data());
     if (deflate_level > 0) H5Pset_deflate(create_props.get(), static_cast<unsigned>(deflate_level));
   }
-  Hdf5Handle d(H5Dcreate2(file_.get(), dataset.c_str(), native_type<T>(), space.get(), link_props.get(),
-                          create_props.get(), H5P_DEFAULT));
+  Hdf5Handle d(H5Dcreate2(file_.get(), dataset.c_str(), type, space.get(), link_props.get(), create_props.get(),
+                          H5P_DEFAULT));
   if (!d.valid()) fail(dataset, "cannot create dataset");
+  return d;
+}
+
+template <typename T>
+void Hdf5File::write(const std::string& dataset, const std::vector<T>& data, const std::vector<int64_t>& shape,
+                     const std::vector<int64_t>& chunk, int deflate_level) {
+  int64_t count = 1;
+  for (auto d : shape) count *= d;
+  if (count != static_cast<int64_t>(data.size()))
+    fail(dataset, "write: " + std::to_string(data.size()) + " values for a shape of " + std::to_string(count));
+  const auto d = create_dataset(dataset, native_type<T>(), shape, chunk, deflate_level);
   if (count > 0 && H5Dwrite(d.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()) < 0)
     fail(dataset, "write failed");
 }
 
 template <typename T>
 void Hdf5File::create(const std::string& dataset, const std::vector<int64_t>& shape, const std::vector<int64_t>& chunk) {
-  std::vector<hsize_t> dims(shape.begin(), shape.end());
-  Hdf5Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
-  Hdf5Handle link_props(H5Pcreate(H5P_LINK_CREATE));
-  H5Pset_create_intermediate_group(link_props.get(), 1);
-  Hdf5Handle create_props(H5Pcreate(H5P_DATASET_CREATE));
-  if (!chunk.empty()) {
-    std::vector<hsize_t> c(chunk.begin(), chunk.end());
-    H5Pset_chunk(create_props.get(), static_cast<int>(c.size()), c.data());
-  }
-  Hdf5Handle d(H5Dcreate2(file_.get(), dataset.c_str(), native_type<T>(), space.get(), link_props.get(),
-                          create_props.get(), H5P_DEFAULT));
-  if (!d.valid()) fail(dataset, "cannot create dataset");
+  create_dataset(dataset, native_type<T>(), shape, chunk, 0);
 }
 
 namespace {

@@ -84,6 +84,9 @@ class Hdf5File {
   [[noreturn]] void fail(const std::string& object, const std::string& what) const;
 
  private:
+  Hdf5Handle create_dataset(const std::string& dataset, hid_t type, const std::vector<int64_t>& shape,
+                            const std::vector<int64_t>& chunk, int deflate_level);
+
   std::string path_;
   Hdf5Handle file_;
 };
