@@ -18,19 +18,19 @@ struct RowRuns {
   std::vector<const RunRecord*> runs;  // completed runs of this row on one dataset
 };
 
-std::vector<RowRuns> rows_on(const std::vector<RunRecord>& runs, const TableLayout& layout, const std::string& dataset) {
+std::vector<RowRuns> rows_on(const std::vector<RunRecord>& runs, const TableLayout& layout, const ColumnGroup& column) {
   std::vector<RowRuns> rows;
   for (const auto& row : layout.rows) {
     RowRuns entry{row.name, {}};
     std::set<std::map<std::string, std::string>> identities;
     for (const auto& run : runs)
-      if (run.completed() && run.dataset == dataset && row_matches(row, run)) {
+      if (run.completed() && column_matches(column, run) && row_matches(row, run)) {
         entry.runs.push_back(&run);
         identities.insert(row_identity(run));
       }
     // As in the tables: one line must not average different configurations.
     if (identities.size() > 1)
-      throw std::runtime_error("row '" + row.name + "' matches several groups on dataset '" + dataset +
+      throw std::runtime_error("row '" + row.name + "' matches several groups on dataset '" + column.dataset +
                                "'; make its match more specific");
     if (!entry.runs.empty()) rows.push_back(std::move(entry));
   }
@@ -153,13 +153,15 @@ std::vector<fs::path> write_figures(const std::vector<RunRecord>& runs, const Ta
   std::vector<fs::path> written;
   auto keep = [&written](std::vector<fs::path> files) { written.insert(written.end(), files.begin(), files.end()); };
   for (const auto& group : layout.columns) {
-    const auto rows = rows_on(runs, layout, group.dataset);
+    const auto rows = rows_on(runs, layout, group);
     if (rows.empty()) continue;
     const fs::path dir = out_dir / file_slug(group.dataset);
     if (Plot plot = loss_plot(rows, group.name); !plot.series.empty()) keep(write_figure(dir / "loss", {plot}));
-    for (const auto& metric : group.metrics)
+    for (const auto& metric : group.metrics) {
+      if (metric.source != MetricSource::kFinal) continue;  // summary numbers (parameters, speed) have no curve
       if (Plot plot = metric_plot(rows, group.name, metric); !plot.series.empty())
         keep(write_figure(dir / file_slug(metric.key), {plot}));
+    }
     for (const auto& row : rows) keep(write_sigma_figures(row, dir / "sigma" / file_slug(row.name)));
   }
   return written;

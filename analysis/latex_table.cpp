@@ -23,17 +23,17 @@ std::string superscript_markers(const std::vector<NoteKind>& kinds) {
 
 std::string bold_if(bool bold, const std::string& math) { return bold ? "\\mathbf{" + math + "}" : math; }
 
-std::string latex_cell(const Cell& cell, int decimals, PlusMinusStyle style) {
+std::string latex_cell(const Cell& cell, PlusMinusStyle style) {
   if (!cell.has_value) return cell.markers.empty() ? "--" : "--$" + superscript_markers(cell.markers) + "$";
-  const std::string mean = format_fixed(cell.mean, decimals);
+  const std::string mean = format_fixed(cell.mean, cell.decimals);
   std::string math;
-  if (cell.seeds < 2) math = bold_if(cell.best, mean);
+  if (!shows_std(cell)) math = bold_if(cell.best, mean);
   else if (style == PlusMinusStyle::kLatex)
-    math = bold_if(cell.best, mean) + "_{\\pm" + format_fixed(cell.std, decimals) + "}";
+    math = bold_if(cell.best, mean) + "_{\\pm" + format_fixed(cell.std, cell.decimals) + "}";
   else
-    math = bold_if(cell.best, mean + " \\pm " + format_fixed(cell.std, decimals));
+    math = bold_if(cell.best, mean + " \\pm " + format_fixed(cell.std, cell.decimals));
   std::string text = "$" + math + superscript_markers(cell.markers) + "$";
-  if (cell.has_delta) text += " (" + format_delta(cell.delta, decimals) + ")";
+  if (cell.has_delta) text += " (" + format_delta(cell.delta, cell.decimals) + ")";
   return text;
 }
 
@@ -95,7 +95,7 @@ std::string render_latex(const ResultsTable& table, const LatexOptions& options)
   for (const auto& row : table.rows) {
     if (row.rule_above) out << "    \\midrule\n";
     out << "    " << escape_latex(row.name);
-    for (const auto& cell : row.cells) out << " & " << latex_cell(cell, layout.decimals, options.plus_minus);
+    for (const auto& cell : row.cells) out << " & " << latex_cell(cell, options.plus_minus);
     out << " \\\\\n";
   }
   out << "    \\bottomrule\n  \\end{tabular}\n";

@@ -85,42 +85,79 @@ void put_vertical(cv::Mat& image, const std::string& text, cv::Point center) {
   strip(cv::Rect(clipped.x - target.x, clipped.y - target.y, clipped.width, clipped.height)).copyTo(image(clipped));
 }
 
-void draw_legend(cv::Mat& image, const Plot& plot, const cv::Rect& area) {
+// Data coordinates → pixels of a panel.
+struct Axes {
+  cv::Rect area;
+  Range x, y;
+  cv::Point to_pixel(double x_value, double y_value) const {
+    return {area.x + static_cast<int>(std::lround((x_value - x.low) / (x.high - x.low) * area.width)),
+            area.y + area.height - static_cast<int>(std::lround((y_value - y.low) / (y.high - y.low) * area.height))};
+  }
+};
+
+// The finite points of each series, in pixels.
+std::vector<std::vector<cv::Point>> series_pixels(const Plot& plot, const Axes& axes) {
+  std::vector<std::vector<cv::Point>> lines;
+  for (const auto& series : plot.series) {
+    std::vector<cv::Point> points;
+    for (size_t k = 0; k < std::min(series.x.size(), series.y.size()); ++k)
+      if (std::isfinite(series.x[k]) && std::isfinite(series.y[k])) points.push_back(axes.to_pixel(series.x[k], series.y[k]));
+    lines.push_back(std::move(points));
+  }
+  return lines;
+}
+
+void draw_series(cv::Mat& image, const std::vector<cv::Point>& points, const cv::Scalar& colour) {
+  if (points.size() == 1) cv::circle(image, points[0], 3, colour, cv::FILLED, cv::LINE_AA);
+  else cv::polylines(image, points, false, colour, 2, cv::LINE_AA);
+}
+
+constexpr int kLegendLine = 20, kLegendMargin = 8;
+
+cv::Size legend_size(const Plot& plot) {
   int width = 0;
   for (const auto& series : plot.series) {
     int baseline = 0;
     width = std::max(width, cv::getTextSize(series.label, kFont, 0.45, 1, &baseline).width);
   }
-  const int line_height = 20;
-  const cv::Rect box(area.x + area.width - width - 50, area.y + 8, width + 42,
-                     line_height * static_cast<int>(plot.series.size()) + 8);
+  return {width + 42, kLegendLine * static_cast<int>(plot.series.size()) + 8};
+}
+
+void draw_legend(cv::Mat& image, const Plot& plot, const cv::Rect& box) {
   cv::rectangle(image, box, kWhite, cv::FILLED);
   cv::rectangle(image, box, kBlack, 1);
   for (size_t i = 0; i < plot.series.size(); ++i) {
-    const int y = box.y + 14 + line_height * static_cast<int>(i);
+    const int y = box.y + 14 + kLegendLine * static_cast<int>(i);
     cv::line(image, {box.x + 6, y}, {box.x + 28, y}, kPalette[i % 10], 2, cv::LINE_AA);
     cv::putText(image, plot.series[i].label, {box.x + 34, y + 5}, kFont, 0.45, kBlack, 1, cv::LINE_AA);
   }
 }
 
-void draw_panel(cv::Mat& image, const Plot& plot) {
-  const cv::Rect area(kLeft, kTop, image.cols - kLeft - kRight, image.rows - kTop - kBottom);
-  const Range x_range = data_range(plot, true), y_range = data_range(plot, false);
-  auto to_pixel = [&](double x, double y) {
-    return cv::Point(area.x + static_cast<int>(std::lround((x - x_range.low) / (x_range.high - x_range.low) * area.width)),
-                     area.y + area.height -
-                         static_cast<int>(std::lround((y - y_range.low) / (y_range.high - y_range.low) * area.height)));
-  };
+Axes make_axes(const Plot& plot, const cv::Rect& area) { return {area, data_range(plot, true), data_range(plot, false)}; }
 
-  const double x_step = nice_step(x_range.high - x_range.low), y_step = nice_step(y_range.high - y_range.low);
-  for (double x = std::ceil(x_range.low / x_step - 1e-9) * x_step; x <= x_range.high + x_step * 1e-9; x += x_step) {
-    const int px = to_pixel(x, y_range.low).x;
+bool is_integral(const Plot& plot) {
+  for (const auto& series : plot.series)
+    for (double x : series.x)
+      if (std::isfinite(x) && x != std::round(x)) return false;
+  return true;
+}
+
+void draw_panel(cv::Mat& image, const Plot& plot) {
+  const PanelLayout layout = layout_panel(plot, image.size());
+  const Axes axes = make_axes(plot, layout.area);
+  const cv::Rect& area = axes.area;
+
+  // Steps, epochs and layer indices are whole numbers: no ticks between them.
+  const double x_step = std::max(nice_step(axes.x.high - axes.x.low), is_integral(plot) ? 1.0 : 0.0);
+  const double y_step = nice_step(axes.y.high - axes.y.low);
+  for (double x = std::ceil(axes.x.low / x_step - 1e-9) * x_step; x <= axes.x.high + x_step * 1e-9; x += x_step) {
+    const int px = axes.to_pixel(x, axes.y.low).x;
     cv::line(image, {px, area.y}, {px, area.y + area.height}, kGrid, 1);
     cv::line(image, {px, area.y + area.height}, {px, area.y + area.height + 5}, kBlack, 1);
     put_centered(image, tick_text(x, x_step), {px, area.y + area.height + 18}, 0.45);
   }
-  for (double y = std::ceil(y_range.low / y_step - 1e-9) * y_step; y <= y_range.high + y_step * 1e-9; y += y_step) {
-    const int py = to_pixel(x_range.low, y).y;
+  for (double y = std::ceil(axes.y.low / y_step - 1e-9) * y_step; y <= axes.y.high + y_step * 1e-9; y += y_step) {
+    const int py = axes.to_pixel(axes.x.low, y).y;
     cv::line(image, {area.x, py}, {area.x + area.width, py}, kGrid, 1);
     cv::line(image, {area.x - 5, py}, {area.x, py}, kBlack, 1);
     const std::string label = tick_text(y, y_step);
@@ -130,24 +167,45 @@ void draw_panel(cv::Mat& image, const Plot& plot) {
   }
   cv::rectangle(image, area, kBlack, 1);
 
-  for (size_t i = 0; i < plot.series.size(); ++i) {
-    const auto& series = plot.series[i];
-    std::vector<cv::Point> points;
-    for (size_t k = 0; k < std::min(series.x.size(), series.y.size()); ++k)
-      if (std::isfinite(series.x[k]) && std::isfinite(series.y[k])) points.push_back(to_pixel(series.x[k], series.y[k]));
-    if (points.size() == 1) cv::circle(image, points[0], 3, kPalette[i % 10], cv::FILLED, cv::LINE_AA);
-    else cv::polylines(image, points, false, kPalette[i % 10], 2, cv::LINE_AA);
-  }
+  const auto lines = series_pixels(plot, axes);
+  for (size_t i = 0; i < lines.size(); ++i) draw_series(image, lines[i], kPalette[i % 10]);
 
   put_centered(image, plot.title, {image.cols / 2, kTop / 2}, 0.6, 1);
   put_centered(image, plot.x_label, {area.x + area.width / 2, image.rows - 20});
   put_vertical(image, plot.y_label, {22, area.y + area.height / 2});
-  if (!plot.series.empty()) draw_legend(image, plot, area);
+  if (!plot.series.empty()) draw_legend(image, plot, layout.legend);
 }
 
 std::string pgf_text(const std::string& text) { return "{" + escape_latex(text) + "}"; }
 
 }  // namespace
+
+PanelLayout layout_panel(const Plot& plot, cv::Size panel) {
+  const cv::Rect full(kLeft, kTop, panel.width - kLeft - kRight, panel.height - kTop - kBottom);
+  PanelLayout layout{full, {}, false};
+  if (plot.series.empty()) return layout;
+  const cv::Size box = legend_size(plot);
+
+  // The pixels the lines cover, with the legend's own margin around them.
+  cv::Mat covered(panel, CV_8U, cv::Scalar(0));
+  for (const auto& points : series_pixels(plot, make_axes(plot, full))) draw_series(covered, points, cv::Scalar(255));
+  cv::dilate(covered, covered, cv::getStructuringElement(cv::MORPH_RECT, {2 * kLegendMargin + 1, 2 * kLegendMargin + 1}));
+
+  const int left = full.x + kLegendMargin, right = full.x + full.width - box.width - kLegendMargin;
+  const int top = full.y + kLegendMargin, bottom = full.y + full.height - box.height - kLegendMargin;
+  for (const cv::Point corner : {cv::Point(right, top), cv::Point(left, top), cv::Point(right, bottom), cv::Point(left, bottom)}) {
+    const cv::Rect candidate = cv::Rect(corner, box) & cv::Rect({0, 0}, panel);
+    if (candidate.area() == box.area() && cv::countNonZero(covered(candidate)) == 0) {
+      layout.legend = candidate;
+      return layout;
+    }
+  }
+  // Every corner has a line under it: narrow the plot and put the legend beside it.
+  layout.area.width = std::max(1, full.width - box.width - kLegendMargin);
+  layout.legend = {layout.area.x + layout.area.width + kLegendMargin, full.y, box.width, box.height};
+  layout.legend_outside = true;
+  return layout;
+}
 
 cv::Mat draw_plots(const std::vector<Plot>& panels) {
   cv::Mat image(kPanelHeight * static_cast<int>(panels.size()), kPlotWidth, CV_8UC3, kWhite);

@@ -1,5 +1,5 @@
 // Minimal line plots for the analysis figures: axes with 1-2-5 ticks, grid,
-// axis labels, title and legend, drawn with OpenCV into a PNG, and the same
+// axis labels, title and a legend that keeps off the lines, drawn with OpenCV into a PNG, and the same
 // data as a pgfplots picture for the paper.
 #pragma once
 
@@ -26,6 +26,16 @@ struct Plot {
 
 constexpr int kPlotWidth = 800;
 constexpr int kPanelHeight = 480;
+
+// Where a panel's plot area and legend go. The legend takes the first corner of the
+// area (upper right, upper left, lower right, lower left) that no line comes near;
+// when every corner has a line, the area narrows and the legend sits right of it.
+struct PanelLayout {
+  cv::Rect area;
+  cv::Rect legend;  // empty without series
+  bool legend_outside = false;
+};
+PanelLayout layout_panel(const Plot& plot, cv::Size panel);
 
 // Panels are stacked top to bottom; the image is kPlotWidth x (kPanelHeight * panels).
 cv::Mat draw_plots(const std::vector<Plot>& panels);

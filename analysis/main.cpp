@@ -22,14 +22,17 @@ constexpr const char* kUsage = R"(Usage:
 RUN_GLOB is a run directory (holding summary.json), a directory of run
 directories, or a shell pattern of either (quote it so the tool expands it).
 Runs are grouped by everything but the seed; cells show mean ± sample std over
-seeds in percent. Markers: † missing seeds, ‡ runs left out (failed, running,
-duplicate seed), § single seed; each is explained under the table.
+seeds, in percent for metrics (a layout may add summary.json numbers such as
+trainable parameters or images/s). Markers: † missing seeds (against the
+layout's seeds, the runs' configs and the other cells), ‡ runs left out (failed,
+running, duplicate seed), § single seed; each is explained under the table.
 
-Examples:
-  sparser_analyze table 'runs/coco-*' 'runs/isic-*' --layout experiments/table3.toml \
-      --baseline Adapter --out paper/table3.tex
-  sparser_analyze table runs/ --format markdown --pm unicode
-  sparser_analyze figures runs/ --layout experiments/table3.toml --out paper/figures
+Examples (sparser_run writes runs to <run.output_dir>/<run.name>/<run id>/):
+  sparser_analyze table runs/abdomenct runs/coco runs/voc runs/nwpu runs/whu \
+      --layout experiments/table3_layout.toml --out paper/table3.tex
+  sparser_analyze table runs/efficiency --layout experiments/table4_layout.toml
+  sparser_analyze table 'runs/coco/lora-*' 'runs/coco/parser-*' --format markdown
+  sparser_analyze figures runs/coco --layout experiments/table3_layout.toml --out paper/figures
 
 See docs/analysis.md for the layout file.
 
@@ -98,12 +101,12 @@ int main(int argc, char** argv) {
   po::options_description options(kUsage);
   options.add_options()
       ("help,h", "show this help")
-      ("layout", po::value<std::string>(), "TOML layout: rows, column groups, caption, baseline, decimals")
+      ("layout", po::value<std::string>(), "TOML layout: rows, column groups (metrics, summary.json numbers), caption, baseline, seeds")
       ("format", po::value<std::string>(), "latex | markdown | csv (default: from --out's extension, else latex)")
       ("pm", po::value<std::string>(), "latex ($84.2_{\\pm0.2}$) | unicode (84.2 ± 0.2); default latex, unicode for markdown")
       ("baseline", po::value<std::string>(), "row name to show deltas against, e.g. \"Adapter\" (overrides the layout)")
       ("caption", po::value<std::string>(), "table caption, LaTeX allowed (overrides the layout)")
-      ("decimals", po::value<int>(), "decimals of the percentages (default 1)")
+      ("decimals", po::value<int>(), "digits after the point (default 1; a layout metric may set its own)")
       ("standalone", "LaTeX: wrap the table in a compilable document")
       ("out,o", po::value<std::string>(), "table: output file (default stdout); figures: output directory");
   po::options_description hidden;

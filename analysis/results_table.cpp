@@ -28,18 +28,20 @@ std::string seed_list(const std::set<int>& seeds) {
   return text;
 }
 
-// The runs of one row on one dataset, split into what is averaged and what is not.
+// The runs of one row in one column group, split into what is averaged and what is not.
 struct Block {
   std::map<int, const RunRecord*> completed_by_seed;
   std::vector<std::string> exclusions;
+  std::set<int> configured_seeds;  // run.seeds of the runs' config.toml
 };
 
-Block collect_block(const std::vector<RunRecord>& runs, const RowSpec& row, const std::string& dataset) {
+Block collect_block(const std::vector<RunRecord>& runs, const RowSpec& row, const ColumnGroup& column) {
   Block block;
   std::set<std::map<std::string, std::string>> identities;
   for (const auto& run : runs) {
-    if (run.dataset != dataset || !row_matches(row, run)) continue;
+    if (!column_matches(column, run) || !row_matches(row, run)) continue;
     identities.insert(row_identity(run));
+    block.configured_seeds.insert(run.configured_seeds.begin(), run.configured_seeds.end());
     if (!run.completed()) {
       block.exclusions.push_back("excluded " + run.run_id + " (" + (run.status.empty() ? "no status" : run.status) +
                                  (run.error.empty() ? "" : ": " + run.error) + ")");
@@ -53,20 +55,22 @@ Block collect_block(const std::vector<RunRecord>& runs, const RowSpec& row, cons
   if (identities.size() > 1) {
     std::string listed;
     for (const auto& identity : identities) listed += " " + describe(identity);
-    throw std::runtime_error("row '" + row.name + "' matches several groups on dataset '" + dataset +
+    throw std::runtime_error("row '" + row.name + "' matches several groups on dataset '" + column.dataset +
                              "'; make its match more specific:" + listed);
   }
   return block;
 }
 
-Cell summarize(const Block& block, const std::string& metric, int decimals, std::vector<std::string>& exclusions) {
+Cell summarize(const Block& block, const MetricSpec& metric, int table_decimals, std::vector<std::string>& exclusions) {
   std::vector<double> values;
   for (const auto& [seed, run] : block.completed_by_seed) {
-    auto found = run->final_metrics.find(metric);
-    if (found == run->final_metrics.end()) exclusions.push_back("excluded " + run->run_id + " (no final " + metric + ")");
-    else values.push_back(found->second * 100.0);
+    if (auto value = metric_value(*run, metric)) values.push_back(*value);
+    else exclusions.push_back("excluded " + run->run_id + " (no " + (metric.source == MetricSource::kFinal ? "final " : "") +
+                              metric.key + ")");
   }
   Cell cell;
+  cell.decimals = metric.decimals >= 0 ? metric.decimals : table_decimals;
+  cell.show_std = metric.show_std;
   if (values.empty()) return cell;
   cell.has_value = true;
   cell.seeds = static_cast<int>(values.size());
@@ -77,18 +81,20 @@ Cell summarize(const Block& block, const std::string& metric, int decimals, std:
   for (double v : values) squares += (v - mean) * (v - mean);
   // Sample (n-1) standard deviation: the seeds are a sample of possible runs.
   const double std = values.size() > 1 ? std::sqrt(squares / (values.size() - 1)) : 0.0;
-  cell.mean = round_to(mean, decimals);
-  cell.std = round_to(std, decimals);
+  cell.mean = round_to(mean, cell.decimals);
+  cell.std = round_to(std, cell.decimals);
   return cell;
 }
 
-void mark_best(ResultsTable& table, size_t column) {
+void mark_best(ResultsTable& table, size_t column, BestRule rule) {
+  if (rule == BestRule::kNone) return;
   size_t with_value = 0;
-  double best = -INFINITY;
+  double best = rule == BestRule::kHighest ? -INFINITY : INFINITY;
   for (const auto& row : table.rows)
     if (row.cells[column].has_value) {
       ++with_value;
-      best = std::max(best, row.cells[column].mean);
+      const double mean = row.cells[column].mean;
+      best = rule == BestRule::kHighest ? std::max(best, mean) : std::min(best, mean);
     }
   if (with_value < 2) return;  // bold means "best of several"
   for (auto& row : table.rows)
@@ -103,7 +109,7 @@ void add_deltas(ResultsTable& table, size_t baseline, size_t column) {
     if (r == baseline || !cell.has_value) continue;
     cell.has_delta = true;
     // From the displayed values, so a reader can check the subtraction.
-    cell.delta = round_to(cell.mean - reference.mean, table.layout.decimals);
+    cell.delta = round_to(cell.mean - reference.mean, cell.decimals);
   }
 }
 
@@ -126,11 +132,11 @@ ResultsTable build_results_table(const std::vector<RunRecord>& runs, const Table
   const size_t groups = layout.columns.size();
 
   std::vector<std::vector<Block>> blocks(layout.rows.size());
-  std::set<int> all_seeds;
+  std::set<int> seeds_in_table(layout.seeds.begin(), layout.seeds.end());
   for (size_t r = 0; r < layout.rows.size(); ++r)
     for (size_t g = 0; g < groups; ++g) {
-      blocks[r].push_back(collect_block(runs, layout.rows[r], layout.columns[g].dataset));
-      for (const auto& [seed, run] : blocks[r][g].completed_by_seed) all_seeds.insert(seed);
+      blocks[r].push_back(collect_block(runs, layout.rows[r], layout.columns[g]));
+      for (const auto& [seed, run] : blocks[r][g].completed_by_seed) seeds_in_table.insert(seed);
     }
 
   for (size_t r = 0; r < layout.rows.size(); ++r) {
@@ -140,11 +146,15 @@ ResultsTable build_results_table(const std::vector<RunRecord>& runs, const Table
       std::vector<std::string> exclusions = block.exclusions;
       std::vector<Cell> cells;
       for (const auto& metric : layout.columns[g].metrics)
-        cells.push_back(summarize(block, metric.key, layout.decimals, exclusions));
+        cells.push_back(summarize(block, metric, layout.decimals, exclusions));
 
+      // A cell should have every seed the layout asks for, its runs' configs name, or
+      // another cell has: a seed that never ran, or ran for other rows only, is missing.
+      std::set<int> expected = seeds_in_table;
+      expected.insert(block.configured_seeds.begin(), block.configured_seeds.end());
       std::vector<Note> notes;
       std::set<int> missing;
-      for (int seed : all_seeds)
+      for (int seed : expected)
         if (!block.completed_by_seed.count(seed)) missing.insert(seed);
       if (block.completed_by_seed.empty() && block.exclusions.empty())
         notes.push_back({NoteKind::kMissingSeeds, r, g, "no runs"});
@@ -152,11 +162,12 @@ ResultsTable build_results_table(const std::vector<RunRecord>& runs, const Table
         notes.push_back({NoteKind::kMissingSeeds, r, g,
                          std::string(missing.size() == 1 ? "missing seed " : "missing seeds ") + seed_list(missing) +
                              " (" + std::to_string(block.completed_by_seed.size()) + " of " +
-                             std::to_string(all_seeds.size()) + " seeds)"});
+                             std::to_string(expected.size()) + " seeds)"});
       std::sort(exclusions.begin(), exclusions.end());
       exclusions.erase(std::unique(exclusions.begin(), exclusions.end()), exclusions.end());
       for (const auto& exclusion : exclusions) notes.push_back({NoteKind::kExcludedRuns, r, g, exclusion});
-      if (block.completed_by_seed.size() == 1)
+      // An experiment of one seed (efficiency) is no anomaly worth a footnote in every cell.
+      if (block.completed_by_seed.size() == 1 && expected.size() > 1)
         notes.push_back({NoteKind::kSingleSeed, r, g, "single seed, no standard deviation"});
 
       std::set<NoteKind> kinds;
@@ -168,8 +179,11 @@ ResultsTable build_results_table(const std::vector<RunRecord>& runs, const Table
     table.rows.push_back(std::move(row));
   }
 
+  std::vector<BestRule> rules;
+  for (const auto& group : layout.columns)
+    for (const auto& metric : group.metrics) rules.push_back(metric.best);
   const size_t columns = table.rows.empty() ? 0 : table.rows.front().cells.size();
-  for (size_t c = 0; c < columns; ++c) mark_best(table, c);
+  for (size_t c = 0; c < columns; ++c) mark_best(table, c, rules[c]);
   if (!layout.baseline.empty()) {
     auto baseline = std::find_if(table.rows.begin(), table.rows.end(), [](const ResultsRow& row) { return row.baseline; });
     if (baseline == table.rows.end()) {

@@ -1,7 +1,8 @@
 // The numbers of a table, independent of its output format: per row and column
-// the mean and sample standard deviation over seeds (in percent, rounded to the
-// layout's decimals), the best value per column, the delta to the baseline row,
-// and notes on everything that was not averaged as expected.
+// the mean and sample standard deviation over seeds (in percent, or in the unit of
+// a summary.json column, rounded to the metric's decimals), the best value per
+// column, the delta to the baseline row, and notes on everything that was not
+// averaged as expected.
 #pragma once
 
 #include <string>
@@ -14,9 +15,9 @@ namespace sparser::analysis {
 
 // Each kind gets its own footnote marker (dagger, double dagger, section sign).
 enum class NoteKind {
-  kMissingSeeds,  // fewer seeds than the union of seeds over the whole table
+  kMissingSeeds,  // lacks a seed that the layout, the runs' configs or another cell of the table has
   kExcludedRuns,  // failed, running, interrupted, duplicate-seed or metric-less runs left out
-  kSingleSeed,    // one seed: mean only, no standard deviation
+  kSingleSeed,    // one seed where more were expected: mean only, no standard deviation
 };
 
 struct Note {
@@ -29,8 +30,10 @@ struct Note {
 struct Cell {
   bool has_value = false;  // false: no completed run had this metric
   int seeds = 0;           // number of values averaged
-  double mean = 0.0;       // percent, rounded
-  double std = 0.0;        // percent, rounded; meaningful when seeds > 1
+  int decimals = 1;        // of the metric (or the table), for mean, std and delta
+  bool show_std = true;    // the metric's choice; a std needs seeds > 1 as well
+  double mean = 0.0;       // in the metric's unit (percent for final metrics), rounded
+  double std = 0.0;        // same unit, rounded; meaningful when seeds > 1
   bool best = false;
   bool has_delta = false;
   double delta = 0.0;               // mean - baseline mean, both as displayed

@@ -1,5 +1,6 @@
-// One training run as the analysis sees it: the parts of summary.json and
-// metrics.jsonl (schema 1, written by sparser_run) that tables and figures use.
+// One training run as the analysis sees it: the parts of summary.json,
+// metrics.jsonl (schema 1) and config.toml, written by sparser_run, that tables
+// and figures use.
 #pragma once
 
 #include <filesystem>
@@ -38,6 +39,12 @@ struct RunRecord {
   std::map<std::string, std::string> group;
   // Final metrics as fractions; per-class scores flattened to "per_class_dsc.<class>".
   std::map<std::string, double> final_metrics;
+  // Every number of summary.json by its dotted path ("trainable.total",
+  // "train_images_per_second", "final.miou"), for table columns beyond the metrics.
+  std::map<std::string, double> summary_values;
+  // run.seeds of the run's config.toml: the seeds its experiment asks for.
+  // Empty when the run has no config.toml (e.g. it failed before writing one).
+  std::vector<int> configured_seeds;
   std::vector<LossPoint> losses;
   std::vector<EvalPoint> evals;
   std::vector<SigmaLayer> sigmas;
@@ -48,8 +55,8 @@ struct RunRecord {
 // True when `dir` looks like a run directory (holds summary.json).
 bool is_run_dir(const std::filesystem::path& dir);
 
-// Reads summary.json and, when present, metrics.jsonl. Throws std::runtime_error
-// naming the file on malformed input or an unknown schema version.
+// Reads summary.json and, when present, metrics.jsonl and config.toml. Throws
+// std::runtime_error naming the file on malformed input or an unknown schema version.
 RunRecord load_run(const std::filesystem::path& dir);
 
 }  // namespace sparser::analysis

@@ -44,6 +44,19 @@ std::vector<std::string> ordered_metric_keys(const std::set<std::string>& presen
   throw std::runtime_error(path.string() + ": " + what);
 }
 
+// A typo in a key would otherwise be ignored silently (an "experiment" filter that
+// filters nothing), so every table of the layout accepts only its known keys.
+void reject_unknown_keys(const toml::table& table, std::initializer_list<const char*> known,
+                         const std::filesystem::path& path, const std::string& where) {
+  for (const auto& [key, value] : table) {
+    const bool is_known = std::any_of(known.begin(), known.end(), [&](const char* k) { return key.str() == k; });
+    if (is_known) continue;
+    std::string listed;
+    for (const char* k : known) listed += (listed.empty() ? "" : ", ") + std::string(k);
+    layout_error(path, where + ": unknown key '" + std::string(key.str()) + "' (known: " + listed + ")");
+  }
+}
+
 std::string required_string(const toml::table& table, const char* key, const std::filesystem::path& path,
                             const std::string& where) {
   auto value = table[key].value<std::string>();
@@ -51,10 +64,66 @@ std::string required_string(const toml::table& table, const char* key, const std
   return *value;
 }
 
+int parse_decimals(const toml::node_view<const toml::node>& node, int fallback, const std::filesystem::path& path,
+                   const std::string& where) {
+  if (!node) return fallback;
+  const auto value = node.value<int64_t>();
+  if (!value || *value < 0 || *value > 6) layout_error(path, where + ".decimals must be an integer in 0..6");
+  return static_cast<int>(*value);
+}
+
+// unit = "percent" (×100, the default of final metrics), "K" or "M" (÷1024 or ÷1024²,
+// as the paper counts parameters) or "none" (as stored, the default of summary fields).
+double parse_unit(const toml::table& entry, MetricSource source, const std::filesystem::path& path,
+                  const std::string& where) {
+  const std::string unit = entry["unit"].value_or(std::string(source == MetricSource::kFinal ? "percent" : "none"));
+  if (unit == "percent") return 100.0;
+  if (unit == "K") return 1.0 / 1024.0;
+  if (unit == "M") return 1.0 / (1024.0 * 1024.0);
+  if (unit == "none") return 1.0;
+  layout_error(path, where + ".unit must be percent, K, M or none (got '" + unit + "')");
+}
+
+BestRule parse_best(const toml::table& entry, const std::filesystem::path& path, const std::string& where) {
+  const std::string best = entry["best"].value_or(std::string("highest"));
+  if (best == "highest") return BestRule::kHighest;
+  if (best == "lowest") return BestRule::kLowest;
+  if (best == "none") return BestRule::kNone;
+  layout_error(path, where + ".best must be highest, lowest or none (got '" + best + "')");
+}
+
+// A metric is a final-metric key ("miou") or a table naming a final metric or a
+// summary.json number: { summary = "trainable.total", name = "Params (K)", unit = "K" }.
+MetricSpec parse_metric(const toml::node& node, const std::filesystem::path& path, const std::string& where) {
+  MetricSpec metric;
+  if (auto key = node.value<std::string>()) {
+    metric.key = *key;
+    metric.name = default_metric_name(*key);
+    return metric;
+  }
+  const auto* entry = node.as_table();
+  if (!entry) layout_error(path, where + " must be a string or a table");
+  reject_unknown_keys(*entry, {"final", "summary", "name", "unit", "std", "best", "decimals"}, path, where);
+  const auto final_key = (*entry)["final"].value<std::string>();
+  const auto summary_key = (*entry)["summary"].value<std::string>();
+  if (final_key.has_value() == summary_key.has_value())
+    layout_error(path, where + " needs exactly one of 'final' (a metric key) or 'summary' (a summary.json path)");
+  metric.source = final_key ? MetricSource::kFinal : MetricSource::kSummary;
+  metric.key = final_key ? *final_key : *summary_key;
+  metric.name = (*entry)["name"].value_or(final_key ? default_metric_name(metric.key) : metric.key);
+  metric.scale = parse_unit(*entry, metric.source, path, where);
+  metric.show_std = (*entry)["std"].value_or(true);
+  metric.best = parse_best(*entry, path, where);
+  metric.decimals = parse_decimals((*entry)["decimals"], -1, path, where);
+  return metric;
+}
+
 ColumnGroup parse_column_group(const toml::table& entry, const std::filesystem::path& path, size_t index) {
   const std::string where = "columns[" + std::to_string(index) + "]";
+  reject_unknown_keys(entry, {"dataset", "experiment", "name", "metrics", "metric_names"}, path, where);
   ColumnGroup group;
   group.dataset = required_string(entry, "dataset", path, where);
+  group.experiment = entry["experiment"].value_or(std::string());
   group.name = entry["name"].value_or(group.dataset);
   const auto* metrics = entry["metrics"].as_array();
   if (!metrics || metrics->empty()) layout_error(path, where + " needs a non-empty array 'metrics'");
@@ -62,16 +131,16 @@ ColumnGroup parse_column_group(const toml::table& entry, const std::filesystem::
   if (names && names->size() != metrics->size())
     layout_error(path, where + ": 'metric_names' must have one entry per metric");
   for (size_t i = 0; i < metrics->size(); ++i) {
-    auto key = (*metrics)[i].value<std::string>();
-    if (!key) layout_error(path, where + ": metrics must be strings");
-    std::string name = names ? (*names)[i].value_or(std::string()) : default_metric_name(*key);
-    group.metrics.push_back({*key, name});
+    MetricSpec metric = parse_metric((*metrics)[i], path, where + ".metrics[" + std::to_string(i) + "]");
+    if (names) metric.name = (*names)[i].value_or(metric.name);
+    group.metrics.push_back(metric);
   }
   return group;
 }
 
 RowSpec parse_row(const toml::table& entry, const std::filesystem::path& path, size_t index) {
   const std::string where = "rows[" + std::to_string(index) + "]";
+  reject_unknown_keys(entry, {"name", "match", "rule_above"}, path, where);
   RowSpec row;
   row.name = required_string(entry, "name", path, where);
   row.rule_above = entry["rule_above"].value_or(false);
@@ -87,6 +156,19 @@ RowSpec parse_row(const toml::table& entry, const std::filesystem::path& path, s
   return row;
 }
 
+std::vector<int> parse_seeds(const toml::table& table, const std::filesystem::path& path) {
+  std::vector<int> seeds;
+  if (!table.contains("seeds")) return seeds;
+  const auto* list = table["seeds"].as_array();
+  if (!list) layout_error(path, "table.seeds must be an array of integers");
+  for (const auto& seed : *list) {
+    const auto value = seed.value<int64_t>();
+    if (!value) layout_error(path, "table.seeds must be an array of integers");
+    seeds.push_back(static_cast<int>(*value));
+  }
+  return seeds;
+}
+
 }  // namespace
 
 std::map<std::string, std::string> row_identity(const RunRecord& run) {
@@ -94,6 +176,17 @@ std::map<std::string, std::string> row_identity(const RunRecord& run) {
   for (const auto& [key, value] : run.group)
     if (!is_dataset_key(key)) identity.emplace(key, value);
   return identity;
+}
+
+bool column_matches(const ColumnGroup& group, const RunRecord& run) {
+  return run.dataset == group.dataset && (group.experiment.empty() || run.experiment == group.experiment);
+}
+
+std::optional<double> metric_value(const RunRecord& run, const MetricSpec& metric) {
+  const auto& values = metric.source == MetricSource::kFinal ? run.final_metrics : run.summary_values;
+  const auto found = values.find(metric.key);
+  if (found == values.end()) return std::nullopt;
+  return found->second * metric.scale;
 }
 
 bool row_matches(const RowSpec& row, const RunRecord& run) {
@@ -121,14 +214,16 @@ TableLayout load_layout(const std::filesystem::path& path) {
   } catch (const toml::parse_error& e) {
     layout_error(path, std::string(e.description()));
   }
+  reject_unknown_keys(document, {"table", "columns", "rows"}, path, "the layout");
   TableLayout layout;
   if (const auto* table = document["table"].as_table()) {
+    reject_unknown_keys(*table, {"caption", "label", "row_header", "baseline", "decimals", "seeds"}, path, "table");
     layout.caption = (*table)["caption"].value_or(std::string());
     layout.label = (*table)["label"].value_or(std::string());
     layout.row_header = (*table)["row_header"].value_or(layout.row_header);
     layout.baseline = (*table)["baseline"].value_or(std::string());
-    layout.decimals = (*table)["decimals"].value_or(layout.decimals);
-    if (layout.decimals < 0 || layout.decimals > 6) layout_error(path, "table.decimals must be in 0..6");
+    layout.decimals = parse_decimals((*table)["decimals"], layout.decimals, path, "table");
+    layout.seeds = parse_seeds(*table, path);
   }
   const auto* columns = document["columns"].as_array();
   const auto* rows = document["rows"].as_array();
@@ -169,7 +264,7 @@ TableLayout derive_layout(const std::vector<RunRecord>& runs) {
   for (const auto& [dataset, present] : metrics_by_dataset) all_metrics.insert(present.begin(), present.end());
   if (ordered_metric_keys(all_metrics).empty()) throw std::runtime_error("no completed run has final metrics");
   for (const auto& [dataset, present] : metrics_by_dataset) {
-    ColumnGroup group{dataset, dataset, {}};
+    ColumnGroup group{dataset, "", dataset, {}};
     // A dataset whose runs all failed still gets columns, so its failures show up as flagged cells.
     for (const auto& key : ordered_metric_keys(present.empty() ? all_metrics : present))
       group.metrics.push_back({key, default_metric_name(key)});

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,14 +23,29 @@ struct RowSpec {
   bool rule_above = false;  // a \midrule before this row, e.g. to set "Ours" apart
 };
 
+// Where a column's numbers come from: a final metric (shown in percent) or any
+// number of summary.json (trainable parameters, training images/s, wall time).
+enum class MetricSource { kFinal, kSummary };
+
+// Which mean of a column is set in bold.
+enum class BestRule { kHighest, kLowest, kNone };
+
 struct MetricSpec {
-  std::string key;   // key of summary.json "final" ("miou", "per_class_dsc.liver")
-  std::string name;  // column header ("mIoU")
+  // kFinal: key of summary.json "final" ("miou", "per_class_dsc.liver");
+  // kSummary: dotted path into summary.json ("trainable.total").
+  std::string key;
+  std::string name;  // column header ("mIoU", "Params (K)")
+  MetricSource source = MetricSource::kFinal;
+  double scale = 100.0;  // shown value = stored value × scale (fractions → percent, counts → K)
+  bool show_std = true;  // false: mean only, e.g. parameter counts, equal for every seed
+  BestRule best = BestRule::kHighest;
+  int decimals = -1;  // digits after the point; -1: the table's
 };
 
 struct ColumnGroup {
-  std::string dataset;  // summary.json "dataset"
-  std::string name;     // header over the group ("COCO")
+  std::string dataset;     // summary.json "dataset"
+  std::string experiment;  // summary.json "experiment" (the config's run.name); empty: any
+  std::string name;        // header over the group ("COCO")
   std::vector<MetricSpec> metrics;
 };
 
@@ -39,6 +55,9 @@ struct TableLayout {
   std::string row_header = "Method";
   std::string baseline;  // display name of the row deltas are taken against; empty: none
   int decimals = 1;
+  // Seeds every cell should have (e.g. the configs' run.seeds); a cell lacking one is
+  // flagged even when no run of the table has it.
+  std::vector<int> seeds;
   std::vector<ColumnGroup> columns;
   std::vector<RowSpec> rows;
 };
@@ -48,6 +67,12 @@ struct TableLayout {
 std::map<std::string, std::string> row_identity(const RunRecord& run);
 
 bool row_matches(const RowSpec& row, const RunRecord& run);
+
+// The run belongs to the column group: its dataset, and its experiment when the group names one.
+bool column_matches(const ColumnGroup& group, const RunRecord& run);
+
+// The run's value of the metric, scaled for display; none when the run lacks it.
+std::optional<double> metric_value(const RunRecord& run, const MetricSpec& metric);
 
 // "mIoU" for "miou", "liver DSC" for "per_class_dsc.liver", the key otherwise.
 std::string default_metric_name(const std::string& key);

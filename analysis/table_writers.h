@@ -28,8 +28,11 @@ std::string render_latex(const ResultsTable& table, const LatexOptions& options)
 std::string render_markdown(const ResultsTable& table, PlusMinusStyle plus_minus);
 
 // One line per cell (long format): row,dataset,metric,mean,std,seeds,best,delta,notes;
-// values in percent as displayed, notes spelled out.
+// values as displayed (percent, or the unit of a summary column), notes spelled out.
 std::string render_csv(const ResultsTable& table);
+
+// Whether the cell shows a standard deviation: its metric wants one and it has seeds > 1.
+inline bool shows_std(const Cell& cell) { return cell.show_std && cell.seeds > 1; }
 
 // Escapes the characters LaTeX treats specially (& % $ # _ { } ~ ^ \).
 std::string escape_latex(const std::string& text);

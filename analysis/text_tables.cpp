@@ -30,20 +30,20 @@ std::string escape_markdown(const std::string& text) {
   return out;
 }
 
-std::string markdown_cell(const Cell& cell, int decimals, PlusMinusStyle style) {
+std::string markdown_cell(const Cell& cell, PlusMinusStyle style) {
   if (!cell.has_value) return "–" + markers(cell);
-  const std::string mean = format_fixed(cell.mean, decimals);
-  const std::string std = format_fixed(cell.std, decimals);
+  const std::string mean = format_fixed(cell.mean, cell.decimals);
+  const std::string std = format_fixed(cell.std, cell.decimals);
   std::string text;
   if (style == PlusMinusStyle::kLatex) {
     const std::string math = cell.best ? "\\mathbf{" + mean + "}" : mean;
-    text = "$" + math + (cell.seeds > 1 ? "_{\\pm" + std + "}" : "") + "$";
+    text = "$" + math + (shows_std(cell) ? "_{\\pm" + std + "}" : "") + "$";
   } else {
-    text = cell.seeds > 1 ? mean + " ± " + std : mean;
+    text = shows_std(cell) ? mean + " ± " + std : mean;
     if (cell.best) text = "**" + text + "**";
   }
   text += markers(cell);
-  if (cell.has_delta) text += " (" + format_delta(cell.delta, decimals) + ")";
+  if (cell.has_delta) text += " (" + format_delta(cell.delta, cell.decimals) + ")";
   return text;
 }
 
@@ -77,7 +77,7 @@ std::string render_markdown(const ResultsTable& table, PlusMinusStyle plus_minus
   out << " |\n" << alignment << "|\n";
   for (const auto& row : table.rows) {
     out << "| " << escape_markdown(row.name);
-    for (const auto& cell : row.cells) out << " | " << markdown_cell(cell, layout.decimals, plus_minus);
+    for (const auto& cell : row.cells) out << " | " << markdown_cell(cell, plus_minus);
     out << " |\n";
   }
   if (!table.notes.empty()) out << "\n";
@@ -98,9 +98,9 @@ std::string render_csv(const ResultsTable& table) {
       for (const auto& metric : layout.columns[g].metrics) {
         const Cell& cell = table.rows[r].cells[column++];
         out << csv_field(table.rows[r].name) << ',' << csv_field(layout.columns[g].name) << ','
-            << csv_field(metric.name) << ',' << (cell.has_value ? format_fixed(cell.mean, layout.decimals) : "") << ','
-            << (cell.seeds > 1 ? format_fixed(cell.std, layout.decimals) : "") << ',' << cell.seeds << ','
-            << (cell.best ? "1" : "0") << ',' << (cell.has_delta ? format_delta(cell.delta, layout.decimals) : "")
+            << csv_field(metric.name) << ',' << (cell.has_value ? format_fixed(cell.mean, cell.decimals) : "") << ','
+            << (shows_std(cell) ? format_fixed(cell.std, cell.decimals) : "") << ',' << cell.seeds << ','
+            << (cell.best ? "1" : "0") << ',' << (cell.has_delta ? format_delta(cell.delta, cell.decimals) : "")
             << ',' << csv_field(notes) << '\n';
       }
     }

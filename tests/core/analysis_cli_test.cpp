@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -55,9 +56,16 @@ class AnalysisCli : public ::testing::Test {
   fs::path root_;
 };
 
-TEST_F(AnalysisCli, HelpShowsAnExample) {
+TEST_F(AnalysisCli, HelpExamplesNameFilesThatExist) {
   EXPECT_EQ(analyze("--help"), 0);
-  EXPECT_NE(read("out.txt").find("sparser_analyze table 'runs/coco-*'"), std::string::npos);
+  const std::string help = read("out.txt");
+  EXPECT_NE(help.find("sparser_analyze table runs/abdomenct runs/coco"), std::string::npos) << help;
+  // Every experiments/*.toml the examples name is in the repository.
+  const std::regex layout_path("experiments/[A-Za-z0-9_]+\\.toml");
+  size_t named = 0;
+  for (auto it = std::sregex_iterator(help.begin(), help.end(), layout_path); it != std::sregex_iterator(); ++it, ++named)
+    EXPECT_TRUE(fs::exists(fs::path(SPARSER_SOURCE_DIR) / it->str())) << it->str();
+  EXPECT_GE(named, 2u);
 }
 
 TEST_F(AnalysisCli, TableFromAGlobWritesTheFormatOfTheOutputExtension) {

@@ -87,6 +87,28 @@ TEST_F(AnalysisFigures, WritesCurvesAndSigmaFiguresOfTheExpectedSize) {
   EXPECT_FALSE(fs::exists(out / "coco/sigma/decoder"));  // no σ for non-PARSER rows
 }
 
+TEST(AnalysisPlot, LegendTakesAFreeCornerElseGoesOutside) {
+  const cv::Size panel(kPlotWidth, kPanelHeight);
+  // A line rising to the upper right (the σ ratio by layer): the legend goes upper left.
+  const Plot rising{"ratio", "layer", "ratio", {{"learned / pretrained", {0, 1}, {0.82, 0.91}}}};
+  const PanelLayout beside_rising = layout_panel(rising, panel);
+  EXPECT_FALSE(beside_rising.legend_outside);
+  EXPECT_LT(beside_rising.legend.x, beside_rising.area.x + beside_rising.area.width / 2);
+  EXPECT_LT(beside_rising.legend.y, beside_rising.area.y + beside_rising.area.height / 2);
+  // A falling line leaves the upper right free.
+  const Plot falling{"sigma", "index", "sigma", {{"pretrained", {0, 1, 2}, {3, 2, 1}}}};
+  const PanelLayout beside_falling = layout_panel(falling, panel);
+  EXPECT_GT(beside_falling.legend.x, beside_falling.area.x + beside_falling.area.width / 2);
+  EXPECT_LT(beside_falling.legend.y, beside_falling.area.y + beside_falling.area.height / 2);
+  // Both diagonals cross every corner: the plot narrows and the legend sits right of it.
+  const Plot crossed{"x", "x", "y", {{"up", {0, 1}, {0, 1}}, {"down", {0, 1}, {1, 0}}}};
+  const PanelLayout outside = layout_panel(crossed, panel);
+  EXPECT_TRUE(outside.legend_outside);
+  EXPECT_GE(outside.legend.x, outside.area.x + outside.area.width);
+  EXPECT_LE(outside.legend.x + outside.legend.width, kPlotWidth);
+  EXPECT_LT(outside.area.width, beside_rising.area.width);
+}
+
 TEST(AnalysisPlot, PgfplotsHoldsEverySeriesPoint) {
   const Plot plot{"Loss", "step", "loss", {{"a_b", {1, 2}, {0.5, 0.25}}}};
   const std::string tex = render_pgfplots({plot});
