@@ -149,6 +149,9 @@ Hdf5Handle Hdf5File::create_dataset(const std::string& dataset, hid_t type, cons
   Hdf5Handle link_props(H5Pcreate(H5P_LINK_CREATE));
   H5Pset_create_intermediate_group(link_props.get(), 1);
   Hdf5Handle create_props(H5Pcreate(H5P_DATASET_CREATE));
+  // No modification times in object headers: the same data gives the same file bytes
+  // (shard checksums in manifests are then reproducible).
+  H5Pset_obj_track_times(create_props.get(), false);
   if (!chunk.empty()) {
     std::vector<hsize_t> c(chunk.begin(), chunk.end());
     H5Pset_chunk(create_props.get(), static_cast<int>(c.size()), c.data());

@@ -4,6 +4,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -14,6 +15,27 @@ class Hdf5Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// Held around HDF5 calls made from several threads at once. A thread-safe HDF5 build
+// (H5_HAVE_THREADSAFE, as Debian's) serialises its API calls itself, so this is empty;
+// any other build gets one process-wide lock instead of corrupting its global state.
+#ifdef H5_HAVE_THREADSAFE
+struct Hdf5ThreadGuard {
+  Hdf5ThreadGuard() {}  // user-provided, so a guard variable is not "unused"
+};
+#else
+class Hdf5ThreadGuard {
+ public:
+  Hdf5ThreadGuard() : lock_(mutex()) {}
+
+ private:
+  static std::recursive_mutex& mutex() {
+    static std::recursive_mutex m;
+    return m;
+  }
+  std::lock_guard<std::recursive_mutex> lock_;
+};
+#endif
 
 // Owns one HDF5 identifier and closes it with the matching H5*close.
 class Hdf5Handle {
