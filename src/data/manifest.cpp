@@ -22,12 +22,12 @@ std::string crc32_hex(uint32_t crc) {
   return buffer;
 }
 
-uint32_t file_crc32(const std::string& path) {
+uint32_t file_crc32(const std::string& path, const std::function<bool()>& keep_going) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError(path + ": cannot open for checksumming");
   uLong crc = crc32(0L, Z_NULL, 0);
   std::vector<char> buffer(1 << 20);
-  while (in) {
+  while (in && (!keep_going || keep_going())) {
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
     crc = crc32(crc, reinterpret_cast<const Bytef*>(buffer.data()), static_cast<uInt>(in.gcount()));
   }

@@ -3,6 +3,7 @@
 // shards make the split, their counts and CRC-32 checksums, the split seed and the
 // converter that wrote them.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,8 +35,10 @@ struct Manifest {
 Manifest read_manifest(const std::string& path);
 void write_manifest(const Manifest& manifest, const std::string& path);
 
-// zlib crc32 of a file's bytes; throws DataError if it cannot be read.
-uint32_t file_crc32(const std::string& path);
+// zlib crc32 of a file's bytes; throws DataError if it cannot be read. `keep_going`, if
+// given, is asked before each 1 MiB block: once it says false the pass stops early and
+// the value returned means nothing.
+uint32_t file_crc32(const std::string& path, const std::function<bool()>& keep_going = {});
 std::string crc32_hex(uint32_t crc);
 
 }  // namespace sparser::data

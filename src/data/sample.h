@@ -39,8 +39,6 @@ struct Instance {
 struct Sample {
   int64_t index = -1;  // global index in the split
   cv::Mat image;       // CV_8UC3, RGB
-  int32_t original_height = 0;
-  int32_t original_width = 0;
   std::string file_name;
   std::vector<Instance> instances;
 };

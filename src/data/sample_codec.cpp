@@ -26,8 +26,6 @@ EncodedInstance encode_instance(const cv::Mat& mask, int32_t class_id) {
 
 Sample decode_sample(const EncodedSample& encoded, const std::string& where) {
   Sample sample;
-  sample.original_height = encoded.height;
-  sample.original_width = encoded.width;
   sample.file_name = encoded.file_name;
   const cv::Mat bgr = cv::imdecode(encoded.image, cv::IMREAD_COLOR);
   if (bgr.empty()) throw DataError(where + " (" + encoded.file_name + "): image bytes do not decode");

@@ -9,6 +9,7 @@ namespace f = shard_format;
 namespace {
 
 io::Hdf5File open_shard(const std::string& path) {
+  const io::Hdf5ThreadGuard guard;
   try {
     return io::Hdf5File(path, io::Hdf5File::Mode::Read);
   } catch (const io::Hdf5Error& e) {
@@ -19,6 +20,7 @@ io::Hdf5File open_shard(const std::string& path) {
 }  // namespace
 
 ShardReader::ShardReader(const std::string& path) : file_(open_shard(path)) {
+  const io::Hdf5ThreadGuard guard;
   if (!file_.has_attribute("/", f::kAttrFormat) || file_.read_string_attribute("/", f::kAttrFormat) != f::kFormatName)
     fail(std::string("not a sparser shard (root attribute '") + f::kAttrFormat + "' is not '" + f::kFormatName + "')");
   const int64_t version = file_.read_int_attribute("/", f::kAttrSchemaVersion);
@@ -69,6 +71,7 @@ std::vector<uint8_t> ShardReader::read_blob(const char* field, const std::vector
 EncodedSample ShardReader::read(int64_t index) const {
   if (index < 0 || index >= size())
     fail("sample " + std::to_string(index) + " out of range (shard has " + std::to_string(size()) + ")");
+  const io::Hdf5ThreadGuard guard;
   EncodedSample s;
   s.image = read_blob(f::kImage, image_offsets_, index);
   const auto name = read_blob(f::kFileName, file_name_offsets_, index);

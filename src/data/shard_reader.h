@@ -1,8 +1,8 @@
 #pragma once
 // Reads one shard. The small per-image and per-instance index arrays are loaded when the
 // shard is opened; read() then fetches only the requested sample's encoded bytes.
-// Safe to call read() from several threads (the HDF5 build is thread-safe and
-// serialises calls; decoding happens outside, in the caller).
+// Safe to call read() from several threads: HDF5 calls are serialised (by a thread-safe
+// HDF5 build, or io::Hdf5ThreadGuard otherwise); decoding happens outside, in the caller.
 #include <string>
 #include <vector>
 

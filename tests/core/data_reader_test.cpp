@@ -5,6 +5,8 @@
 #include <opencv2/imgproc.hpp>
 
 #include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <set>
 
@@ -79,7 +81,6 @@ TEST(ShardDataset, ReadsEverySampleBackAcrossShards) {
   ScratchDir dir("ds_roundtrip");
   ShardDataset dataset(write_split(dir, 10, 4), ChecksumCheck::OnOpen);
   ASSERT_EQ(dataset.size(), 10);
-  EXPECT_EQ(dataset.locate(5), std::make_pair(std::string("train-1.h5"), int64_t{1}));
   for (int i = 0; i < 10; ++i) {
     const Sample s = dataset.get(i);
     const EncodedSample expected = synthetic_sample(i);
@@ -102,17 +103,51 @@ TEST(ShardDataset, ClearErrors) {
   ScratchDir dir("ds_errors");
   const std::string manifest = write_split(dir, 6, 3);
   expect_throw_containing([&] { ShardDataset(manifest).read(6); }, "out of range");
-  // A shard with flipped bytes: caught by the checksum on first use.
+  expect_throw_containing([&] { ShardDataset(manifest).read(-1); }, "sample -1 out of range");
+  // A shard of the listed size with other bytes: only the checksum can tell.
   {
     std::fstream f(dir / "train-1.h5", std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(-10, std::ios::end);
     f.write("garbage!!!", 10);
   }
+  EXPECT_NO_THROW(ShardDataset(manifest, ChecksumCheck::Off).get(0));
+  expect_throw_containing([&] { ShardDataset(manifest, ChecksumCheck::OnOpen); }, "train-1.h5: checksum mismatch");
+  // By default the check runs in the background: opening does not wait for it, and once
+  // it has found the damage every read reports it, whichever shard it reads.
   ShardDataset damaged(manifest);
-  EXPECT_NO_THROW(damaged.get(0));
-  expect_throw_containing([&] { damaged.get(4); }, "train-1.h5: checksum mismatch");
-  std::filesystem::remove(dir / "train-1.h5");
-  expect_throw_containing([&] { ShardDataset{manifest}; }, "'train-1.h5' is listed but missing");
+  expect_throw_containing([&] { damaged.wait_for_checksums(); }, "train-1.h5: checksum mismatch");
+  expect_throw_containing([&] { damaged.get(0); }, "train-1.h5: checksum mismatch");
+  // A shard of another size fails at open, whatever the checksum setting.
+  std::ofstream(dir / "train-1.h5", std::ios::binary | std::ios::app) << "x";
+  expect_throw_containing([&] { ShardDataset(manifest, ChecksumCheck::Off); }, "train-1.h5: ");
+  expect_throw_containing([&] { ShardDataset(manifest, ChecksumCheck::Off); }, "(truncated or replaced)");
+  std::filesystem::remove(dir / "train-0.h5");
+  expect_throw_containing([&] { ShardDataset{manifest}; }, "'train-0.h5' is listed but missing");
+}
+
+TEST(ShardDataset, IntactSplitPassesTheBackgroundCheck) {
+  ScratchDir dir("ds_background_ok");
+  ShardDataset dataset(write_split(dir, 7, 2));
+  EXPECT_NO_THROW(dataset.wait_for_checksums());
+  EXPECT_EQ(dataset.get(6).file_name, "img_6.png");
+}
+
+TEST(Manifest, MissingKeysAreNamed) {
+  ScratchDir dir("manifest_keys");
+  nlohmann::json good = nlohmann::json::parse(sparser::test::read_text(write_split(dir, 2, 2)));
+  const auto without = [&](const std::function<void(nlohmann::json&)>& drop) {
+    nlohmann::json j = good;
+    drop(j);
+    std::ofstream(dir / "edited.manifest.json") << j.dump();
+    return dir / "edited.manifest.json";
+  };
+  expect_throw_containing([&] { read_manifest(without([](nlohmann::json& j) { j.erase("split_seed"); })); },
+                          "edited.manifest.json: missing key 'split_seed'");
+  expect_throw_containing([&] { read_manifest(without([](nlohmann::json& j) { j["shards"][0].erase("crc32"); })); },
+                          "shards[0]: missing key 'crc32'");
+  expect_throw_containing([&] { read_manifest(without([](nlohmann::json& j) { j.erase("format"); })); },
+                          "missing key 'format'");
+  expect_throw_containing([&] { read_manifest(dir / "absent.manifest.json"); }, "absent.manifest.json: cannot open");
 }
 
 TEST(ShardReader, RejectsOtherSchemaVersionsAndMissingFields) {
