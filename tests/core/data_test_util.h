@@ -1,18 +1,24 @@
 #pragma once
-// Helpers for the data tests: scratch directories, running sparser_prep, and writers for
-// source formats OpenCV cannot produce (palette PNG, NIfTI).
+// Helpers for the data tests: scratch directories, running sparser_prep, reading its
+// output back, and writers for source formats (COCO JSON; palette PNG and NIfTI, which
+// OpenCV cannot produce).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "data/shard_dataset.h"
 
 namespace sparser::test {
 
@@ -46,13 +52,64 @@ inline int run_prep(const std::string& arguments, std::string* output = nullptr)
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// A 0/1 mask of size h x w with `r` set.
+inline cv::Mat rect_mask(int h, int w, cv::Rect r) {
+  cv::Mat m(h, w, CV_8U, cv::Scalar(0));
+  m(r) = 1;
+  return m;
+}
+
+inline bool same_mask(const cv::Mat& a, const cv::Mat& b) {
+  return a.size() == b.size() && cv::countNonZero(a != b) == 0;
+}
+
+// Every sample of a split, checksums verified first.
+inline std::vector<data::Sample> read_all(const std::string& manifest) {
+  data::ShardDataset dataset(manifest, data::ChecksumCheck::OnOpen);
+  std::vector<data::Sample> out;
+  for (int64_t i = 0; i < dataset.size(); ++i) out.push_back(dataset.get(i));
+  return out;
+}
+
+// A COCO-format annotation file under construction.
+struct CocoJson {
+  nlohmann::json json = {{"images", nlohmann::json::array()},
+                         {"annotations", nlohmann::json::array()},
+                         {"categories", {{{"id", 1}, {"name", "cat"}}, {{"id", 5}, {"name", "dog"}}}}};
+  int next_annotation_id = 0;
+
+  void add_image(int64_t id, const std::string& file_name, int height, int width) {
+    json["images"].push_back({{"id", id}, {"file_name", file_name}, {"height", height}, {"width", width}});
+  }
+  void add_annotation(int64_t image_id, int category, const nlohmann::json& segmentation, int crowd = 0) {
+    json["annotations"].push_back({{"id", next_annotation_id++}, {"image_id", image_id}, {"category_id", category},
+                                   {"iscrowd", crowd}, {"segmentation", segmentation}});
+  }
+  void write(const std::string& path) const {
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    std::ofstream(path) << json.dump();
+  }
+};
+
+// cv::imwrite, creating the parent directories first.
+inline void write_image(const std::string& path, const cv::Mat& image) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  ASSERT_TRUE(cv::imwrite(path, image)) << path;
+}
+
 inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   fs::create_directories(fs::path(path).parent_path());
   std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
-// An 8-bit palette PNG (colour type 3) holding `indices`, filter 0 on every row.
-inline void write_palette_png(const std::string& path, const cv::Mat& indices) {
+// A palette PNG (colour type 3) of `bit_depth` 1, 2, 4 or 8 holding `indices`, with PNG
+// filter `filter` (0-4) on every row.
+inline void write_palette_png(const std::string& path, const cv::Mat& indices, int bit_depth = 8, int filter = 0) {
   std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   const auto chunk = [&](const char* type, const std::vector<uint8_t>& data) {
     const uint32_t n = static_cast<uint32_t>(data.size());
@@ -65,14 +122,27 @@ inline void write_palette_png(const std::string& path, const cv::Mat& indices) {
   };
   const uint32_t w = static_cast<uint32_t>(indices.cols), h = static_cast<uint32_t>(indices.rows);
   chunk("IHDR", {uint8_t(w >> 24), uint8_t(w >> 16), uint8_t(w >> 8), uint8_t(w), uint8_t(h >> 24), uint8_t(h >> 16),
-                 uint8_t(h >> 8), uint8_t(h), 8, 3, 0, 0, 0});
+                 uint8_t(h >> 8), uint8_t(h), uint8_t(bit_depth), 3, 0, 0, 0});
   std::vector<uint8_t> palette;
-  for (int i = 0; i < 256; ++i) palette.insert(palette.end(), {uint8_t(i * 37), uint8_t(i * 91), uint8_t(i * 13)});
+  for (int i = 0; i < (1 << bit_depth); ++i)
+    palette.insert(palette.end(), {uint8_t(i * 37), uint8_t(i * 91), uint8_t(i * 13)});
   chunk("PLTE", palette);
-  std::vector<uint8_t> raw;
+  // Pack each row (most significant bits first), then apply the filter against the row above.
+  const size_t row_bytes = (static_cast<size_t>(w) * bit_depth + 7) / 8;
+  std::vector<uint8_t> previous(row_bytes, 0), raw;
   for (int y = 0; y < indices.rows; ++y) {
-    raw.push_back(0);
-    raw.insert(raw.end(), indices.ptr<uint8_t>(y), indices.ptr<uint8_t>(y) + indices.cols);
+    std::vector<uint8_t> row(row_bytes, 0);
+    for (int x = 0; x < indices.cols; ++x)
+      row[x * bit_depth / 8] |= uint8_t(indices.at<uint8_t>(y, x) << (8 - bit_depth - (x * bit_depth) % 8));
+    raw.push_back(uint8_t(filter));
+    for (size_t i = 0; i < row_bytes; ++i) {
+      const int a = i > 0 ? row[i - 1] : 0, b = previous[i], c = i > 0 ? previous[i - 1] : 0;
+      const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+      const int paeth = (pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c);
+      const int predictor[5] = {0, a, b, (a + b) / 2, paeth};
+      raw.push_back(uint8_t(row[i] - predictor[filter]));
+    }
+    previous = row;
   }
   uLongf size = compressBound(raw.size());
   std::vector<uint8_t> compressed(size);
@@ -83,9 +153,10 @@ inline void write_palette_png(const std::string& path, const cv::Mat& indices) {
   write_bytes(path, png);
 }
 
-// A gzip-compressed NIfTI-1 volume of int16 voxels (x fastest) with the given scaling.
+// A gzip-compressed NIfTI-1 volume of int16 voxels (x fastest) with the given scaling and
+// magic ("n+1": single file; "ni1" claims the voxels are in a separate .img).
 inline void write_nifti_int16(const std::string& path, int nx, int ny, int nz, const std::vector<int16_t>& voxels,
-                              float slope = 1.f, float intercept = 0.f) {
+                              float slope = 1.f, float intercept = 0.f, const char* magic = "n+1") {
   unsigned char header[352] = {0};  // 348-byte header + 4-byte extension flag
   const auto put = [&](size_t offset, const void* value, size_t size) { std::memcpy(header + offset, value, size); };
   const int32_t sizeof_hdr = 348;
@@ -99,12 +170,40 @@ inline void write_nifti_int16(const std::string& path, int nx, int ny, int nz, c
   put(108, &vox_offset, 4);
   put(112, &slope, 4);
   put(116, &intercept, 4);
-  std::memcpy(header + 344, "n+1", 4);
+  std::memcpy(header + 344, magic, 4);
   fs::create_directories(fs::path(path).parent_path());
   gzFile file = gzopen(path.c_str(), "wb");
   gzwrite(file, header, sizeof header);
   gzwrite(file, voxels.data(), static_cast<unsigned>(voxels.size() * sizeof(int16_t)));
   gzclose(file);
+}
+
+// Starts sparser_prep in the background (output to `log`); returns its pid.
+inline pid_t start_prep(const std::string& arguments, const std::string& log) {
+  const std::string command = "exec " + std::string(SPARSER_BIN_DIR) + "/sparser_prep " + arguments + " > " + log + " 2>&1";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits for a process from start_prep; its exit status, or 128 + signal if killed.
+inline int wait_prep(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Names in `directory` starting with `prefix` (e.g. leftover "out.partial-123").
+inline std::vector<std::string> entries_starting_with(const fs::path& directory, const std::string& prefix) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(directory)) {
+    const std::string name = entry.path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) == 0) names.push_back(name);
+  }
+  return names;
 }
 
 }  // namespace sparser::test
