@@ -1,13 +1,13 @@
 #include "coco_json.h"
 
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
+#include <opencv2/core.hpp>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "data/coco_polygon.h"
 #include "data/coco_rle.h"
 
 namespace sparser::prep {
@@ -20,7 +20,7 @@ CocoAnnotation parse_annotation(const nlohmann::json& a) {
   out.crowd = a.value("iscrowd", 0) != 0;
   const auto& seg = a.at("segmentation");
   if (seg.is_array()) {
-    for (const auto& polygon : seg) out.polygons.push_back(polygon.get<std::vector<float>>());
+    for (const auto& polygon : seg) out.polygons.push_back(polygon.get<std::vector<double>>());
     return out;
   }
   out.is_rle = true;
@@ -34,25 +34,25 @@ CocoAnnotation parse_annotation(const nlohmann::json& a) {
   return out;
 }
 
-cv::Mat rasterise(const CocoAnnotation& a, int height, int width) {
+// The annotation's mask at the image size; empty if no polygon part is usable (each
+// unusable part is counted in *parts_dropped).
+cv::Mat rasterise(const CocoAnnotation& a, int height, int width, int64_t* parts_dropped) {
   if (a.is_rle) {
     if (a.rle_height != height || a.rle_width != width)
       throw std::runtime_error("RLE size " + std::to_string(a.rle_height) + "x" + std::to_string(a.rle_width) +
                                " differs from the image's " + std::to_string(height) + "x" + std::to_string(width));
     return data::rle_decode({a.rle_height, a.rle_width, a.rle_counts});
   }
-  constexpr int kShift = 4;
-  std::vector<std::vector<cv::Point>> polygons;
-  for (const auto& flat : a.polygons) {
-    if (flat.size() < 6 || flat.size() % 2) throw std::runtime_error("polygon with fewer than 3 points");
-    std::vector<cv::Point> points;
-    for (size_t i = 0; i < flat.size(); i += 2)
-      points.emplace_back(static_cast<int>(std::lround((flat[i] - 0.5f) * (1 << kShift))),
-                          static_cast<int>(std::lround((flat[i + 1] - 0.5f) * (1 << kShift))));
-    polygons.push_back(std::move(points));
+  cv::Mat mask;
+  for (const auto& part : a.polygons) {
+    if (part.size() < 6 || part.size() % 2 != 0) {
+      ++*parts_dropped;
+      continue;
+    }
+    const cv::Mat part_mask = data::rle_decode(data::rle_from_polygon(part, height, width));
+    if (mask.empty()) mask = part_mask;
+    else mask |= part_mask;
   }
-  cv::Mat mask(height, width, CV_8U, cv::Scalar(0));
-  cv::fillPoly(mask, polygons, cv::Scalar(1), cv::LINE_8, kShift);
   return mask;
 }
 
@@ -107,17 +107,11 @@ ImageJob coco_image_job(std::shared_ptr<const CocoIndex> index, size_t position,
   const std::string path = (std::filesystem::path(images_dir) / index->images[position].file_name).string();
   return {split, path, [index, position, path, keep_crowd] {
             const CocoImage& info = index->images[position];
-            SourceImage image;
-            auto bytes = read_file_bytes(path);
-            const cv::Mat decoded = decode_image_file(path, bytes, cv::IMREAD_COLOR);
-            if (decoded.rows != info.height || decoded.cols != info.width)
-              throw SourceError(path + ": image is " + std::to_string(decoded.cols) + "x" +
-                                std::to_string(decoded.rows) + ", " + index->path + " says " +
+            SourceImage image = read_source_image(path, info.file_name);
+            if (image.height != info.height || image.width != info.width)
+              throw SourceError(path + ": image is " + std::to_string(image.width) + "x" +
+                                std::to_string(image.height) + ", " + index->path + " says " +
                                 std::to_string(info.width) + "x" + std::to_string(info.height));
-            image.encoded = storable_image_bytes(path, std::move(bytes), decoded);
-            image.height = info.height;
-            image.width = info.width;
-            image.file_name = info.file_name;
             image.source_id = info.id;
             for (size_t k = 0; k < info.annotations.size(); ++k) {
               const auto& a = info.annotations[k];
@@ -126,7 +120,8 @@ ImageJob coco_image_job(std::shared_ptr<const CocoIndex> index, size_t position,
                 continue;
               }
               try {
-                image.masks.push_back({rasterise(a, info.height, info.width), a.category_id});
+                cv::Mat mask = rasterise(a, info.height, info.width, &image.polygon_parts_dropped);
+                if (!mask.empty()) image.masks.push_back({std::move(mask), a.category_id});
               } catch (const std::exception& e) {
                 throw SourceError(index->path + ": image " + std::to_string(info.id) + ", annotation " +
                                   std::to_string(k) + ": " + e.what());
@@ -134,6 +129,14 @@ ImageJob coco_image_job(std::shared_ptr<const CocoIndex> index, size_t position,
             }
             return std::vector<SourceImage>{std::move(image)};
           }};
+}
+
+void add_coco_split(Plan& plan, const std::string& annotation_path, const std::string& images_dir,
+                    const std::string& split, bool keep_crowd) {
+  const auto index = load_coco_index(annotation_path);
+  plan.class_names_json = index->class_names_json;
+  for (size_t i = 0; i < index->images.size(); ++i)
+    plan.jobs.push_back(coco_image_job(index, i, images_dir, split, keep_crowd));
 }
 
 }  // namespace sparser::prep

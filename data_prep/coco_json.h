@@ -1,12 +1,12 @@
 #pragma once
 // COCO-format instance annotations (used by the coco, nwpu and ssdd subcommands).
 //
-// Segmentations: polygons (one or more per annotation, OR-ed together), uncompressed RLE
-// ({"counts": [...], "size": [h, w]}) and compressed RLE ({"counts": "<string>", ...}).
-// Polygon vertices are continuous coordinates where pixel (i, j) spans [i, i+1) × [j, j+1);
-// they are rasterised with cv::fillPoly at 1/16 pixel after shifting by -0.5 to OpenCV's
-// pixel-centre convention (fillPoly includes the outline's pixels: right/bottom edges come
-// out one pixel wider than pycocotools'). Crowd annotations (iscrowd = 1) are skipped unless kept.
+// Segmentations: polygons (one or more parts per annotation, OR-ed together, rasterised
+// exactly as pycocotools: data/coco_polygon.h), uncompressed RLE ({"counts": [...],
+// "size": [h, w]}) and compressed RLE ({"counts": "<string>", ...}). A polygon part with
+// fewer than 3 points (or an odd number of coordinates) is dropped and counted; an
+// annotation left without parts is skipped. Crowd annotations (iscrowd = 1) are skipped
+// (and counted) unless kept.
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,8 +18,8 @@ namespace sparser::prep {
 struct CocoAnnotation {
   int32_t category_id = 0;
   bool crowd = false;
-  std::vector<std::vector<float>> polygons;  // flat x, y lists
-  std::vector<uint32_t> rle_counts;          // RLE (either form, decoded to counts)
+  std::vector<std::vector<double>> polygons;  // flat x, y lists, as in the file
+  std::vector<uint32_t> rle_counts;           // RLE (either form, decoded to counts)
   int rle_height = 0, rle_width = 0;
   bool is_rle = false;
 };
@@ -43,5 +43,10 @@ std::shared_ptr<const CocoIndex> load_coco_index(const std::string& annotation_p
 // A job that reads images_dir/<file_name> and rasterises image `position`'s annotations.
 ImageJob coco_image_job(std::shared_ptr<const CocoIndex> index, size_t position, const std::string& images_dir,
                         const std::string& split, bool keep_crowd);
+
+// Adds one job per image of `annotation_path` to `plan` as split `split` (images in
+// `images_dir`), and takes the class names from it.
+void add_coco_split(Plan& plan, const std::string& annotation_path, const std::string& images_dir,
+                    const std::string& split, bool keep_crowd);
 
 }  // namespace sparser::prep

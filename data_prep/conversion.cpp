@@ -28,15 +28,22 @@ cv::Mat decode_image_file(const std::string& path, const std::vector<uint8_t>& b
   return image;
 }
 
-std::vector<uint8_t> storable_image_bytes(const std::string& path, std::vector<uint8_t> bytes, const cv::Mat& image) {
+SourceImage read_source_image(const std::string& path, const std::string& file_name) {
+  SourceImage image;
+  auto bytes = read_file_bytes(path);
+  const cv::Mat decoded = decode_image_file(path, bytes, cv::IMREAD_COLOR);  // 8-bit, 3 channels
+  // PNG/JPEG bytes are stored as they are (a shard is then about the size of the source;
+  // the reader decodes them with IMREAD_COLOR too); other formats are re-encoded as PNG.
   const bool png = bytes.size() >= 8 && bytes[0] == 0x89 && bytes[1] == 'P' && bytes[2] == 'N' && bytes[3] == 'G';
   const bool jpeg = bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
-  if ((png || jpeg) && image.depth() == CV_8U) return bytes;
-  cv::Mat eight_bit = image;
-  if (image.depth() != CV_8U) cv::normalize(image, eight_bit, 0, 255, cv::NORM_MINMAX, CV_8U);
-  std::vector<uint8_t> out;
-  if (!cv::imencode(".png", eight_bit, out)) throw SourceError(path + ": cannot re-encode as PNG");
-  return out;
+  if (png || jpeg)
+    image.encoded = std::move(bytes);
+  else if (!cv::imencode(".png", decoded, image.encoded))
+    throw SourceError(path + ": cannot re-encode as PNG");
+  image.height = decoded.rows;
+  image.width = decoded.cols;
+  image.file_name = file_name;
+  return image;
 }
 
 std::vector<SourceMask> connected_component_masks(const cv::Mat& label, int32_t class_id) {
@@ -62,13 +69,15 @@ std::vector<std::string> list_files(const std::string& directory, const std::vec
   return files;
 }
 
-std::vector<bool> seeded_split(size_t count, double first_fraction, uint64_t seed) {
+std::vector<bool> seeded_split(size_t count, double first_fraction, uint64_t seed, const std::string& option) {
+  if (!(first_fraction >= 0 && first_fraction <= 1))
+    throw SourceError(option + " must be between 0 and 1, not " + std::to_string(first_fraction));
   std::vector<size_t> order(count);
   std::iota(order.begin(), order.end(), size_t{0});
   util::SeededRng(seed).shuffle(order);
   const auto first = static_cast<size_t>(std::llround(first_fraction * static_cast<double>(count)));
   std::vector<bool> in_first(count, false);
-  for (size_t i = 0; i < first && i < count; ++i) in_first[order[i]] = true;
+  for (size_t i = 0; i < first; ++i) in_first[order[i]] = true;
   return in_first;
 }
 

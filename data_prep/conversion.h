@@ -25,6 +25,7 @@ struct SourceImage {
   std::string meta_json = "{}";
   std::vector<SourceMask> masks;
   int64_t crowd_skipped = 0;
+  int64_t polygon_parts_dropped = 0;  // COCO-format polygon parts with fewer than 3 points
 };
 
 struct ImageJob {
@@ -63,14 +64,18 @@ class SourceError : public std::runtime_error {
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 // Decodes an image file (any OpenCV format); throws SourceError naming it.
 cv::Mat decode_image_file(const std::string& path, const std::vector<uint8_t>& bytes, int flags);
-// Source bytes kept as-is when PNG/JPEG, else the decoded image re-encoded as PNG.
-std::vector<uint8_t> storable_image_bytes(const std::string& path, std::vector<uint8_t> bytes, const cv::Mat& image);
+// Reads and decodes the image at `path` (any OpenCV format) into a SourceImage without
+// instances: its bytes kept as-is when PNG/JPEG (else re-encoded as PNG), its size, and
+// `file_name` (relative to the dataset root). Throws SourceError naming the file.
+SourceImage read_source_image(const std::string& path, const std::string& file_name);
 // One mask per 8-connected component of (label != 0).
 std::vector<SourceMask> connected_component_masks(const cv::Mat& label, int32_t class_id);
 // Files in `directory` (not recursive) with one of `extensions` (lower case, with the
 // dot), sorted by name; throws SourceError if the directory is missing.
 std::vector<std::string> list_files(const std::string& directory, const std::vector<std::string>& extensions);
-// Seeded split of `items` into (first fraction, rest), each kept in input order.
-std::vector<bool> seeded_split(size_t count, double first_fraction, uint64_t seed);
+// A seeded split of `count` items: true for the round(first_fraction * count) items a
+// SeededRng(seed) shuffle puts first, false for the rest (each side keeps input order).
+// Throws SourceError naming `option` if the fraction is not within [0, 1].
+std::vector<bool> seeded_split(size_t count, double first_fraction, uint64_t seed, const std::string& option);
 
 }  // namespace sparser::prep

@@ -11,7 +11,6 @@
 #include "data/sample_codec.h"
 #include "data/shard_format.h"
 #include "progress_bar.h"
-#include "shard_output.h"
 
 namespace sparser::prep {
 
@@ -22,6 +21,7 @@ struct JobResult {
   std::vector<data::EncodedSample> samples;
   int64_t small_masks_dropped = 0;
   int64_t crowd_skipped = 0;
+  int64_t polygon_parts_dropped = 0;
   int64_t images_without_instances = 0;
   std::string error;  // non-empty: the job failed
 };
@@ -31,6 +31,7 @@ JobResult run_job(const ImageJob& job, int64_t min_area) {
   try {
     for (auto& image : job.load()) {
       result.crowd_skipped += image.crowd_skipped;
+      result.polygon_parts_dropped += image.polygon_parts_dropped;
       data::EncodedSample sample;
       for (const auto& m : image.masks) {
         auto instance = data::encode_instance(m.mask, m.class_id);
@@ -62,9 +63,9 @@ JobResult run_job(const ImageJob& job, int64_t min_area) {
 
 }  // namespace
 
-ConversionReport run_conversion(Plan plan, const CommonOptions& options, const std::string& converter_version) {
+ConversionReport run_conversion(Plan plan, const CommonOptions& options, const std::string& converter_version,
+                                OutputDirectory& output, const std::atomic<bool>& stop) {
   const auto start = std::chrono::steady_clock::now();
-  OutputDirectory output(options.output, options.overwrite);
   ConversionReport report;
   std::map<std::string, std::unique_ptr<SplitSink>> sinks;
   for (const auto& split : plan.splits) {
@@ -90,18 +91,20 @@ ConversionReport run_conversion(Plan plan, const CommonOptions& options, const s
   const size_t threads = static_cast<size_t>(std::max(options.threads, 1));
   const size_t batch = threads * 8;  // jobs in flight; results are written in plan order per batch
   for (size_t begin = 0; begin < plan.jobs.size(); begin += batch) {
+    if (stop) throw Interrupted("interrupted; nothing written");
     const size_t end = std::min(plan.jobs.size(), begin + batch);
     std::vector<JobResult> results(end - begin);
     std::atomic<size_t> next{begin};
     std::vector<std::thread> workers;
     for (size_t t = 0; t < std::min(threads, end - begin); ++t)
       workers.emplace_back([&] {
-        for (size_t j = next++; j < end; j = next++) {
+        for (size_t j = next++; j < end && !stop; j = next++) {
           results[j - begin] = run_job(plan.jobs[j], options.min_area);
           progress.advance();
         }
       });
     for (auto& w : workers) w.join();
+    if (stop) throw Interrupted("interrupted; nothing written");
     for (size_t j = begin; j < end; ++j) {
       auto& result = results[j - begin];
       if (!result.error.empty()) {
@@ -113,6 +116,7 @@ ConversionReport run_conversion(Plan plan, const CommonOptions& options, const s
       ++counts.source_files;
       report.small_masks_dropped += result.small_masks_dropped;
       report.crowd_skipped += result.crowd_skipped;
+      report.polygon_parts_dropped += result.polygon_parts_dropped;
       report.images_without_instances += result.images_without_instances;
       for (auto& sample : result.samples) {
         ++counts.images;
@@ -137,6 +141,7 @@ void print_report(const ConversionReport& report, std::ostream& out) {
   }
   out << "masks below the minimum area (dropped): " << report.small_masks_dropped << "\n"
       << "crowd annotations skipped: " << report.crowd_skipped << "\n"
+      << "polygon parts with fewer than 3 points (dropped): " << report.polygon_parts_dropped << "\n"
       << "images without instances (dropped): " << report.images_without_instances << "\n"
       << "files skipped as corrupt or missing: " << report.skipped_files.size() << "\n";
   for (const auto& s : report.skipped_files) out << "  " << s << "\n";

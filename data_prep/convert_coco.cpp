@@ -18,13 +18,9 @@ Subcommand coco_subcommand() {
             const fs::path root = vm["root"].as<std::string>();
             const std::string year = vm["year"].as<std::string>();
             Plan plan{"coco", {"train", "val"}, "{}", {}};
-            for (const std::string split : {"train", "val"}) {
-              auto index = load_coco_index((root / "annotations" / ("instances_" + split + year + ".json")).string());
-              plan.class_names_json = index->class_names_json;
-              for (size_t i = 0; i < index->images.size(); ++i)
-                plan.jobs.push_back(
-                    coco_image_job(index, i, (root / (split + year)).string(), split, common.keep_crowd));
-            }
+            for (const std::string split : {"train", "val"})
+              add_coco_split(plan, (root / "annotations" / ("instances_" + split + year + ".json")).string(),
+                             (root / (split + year)).string(), split, common.keep_crowd);
             return plan;
           }};
 }

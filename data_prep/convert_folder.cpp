@@ -1,35 +1,48 @@
-// folder: a user's own data: <root>/images/<stem>.<ext> with <root>/masks/<stem>.png
-// (any OpenCV-readable single-channel format, same stem). Each non-zero mask value is a
-// class; an instance is either all pixels of one value (--instances label) or one
-// 8-connected component of each value (--instances components). Images are split
-// train/val by a seeded shuffle (--val-fraction, default 0: everything in train).
+// folder: a user's own data: <root>/images/<stem>.<ext> with <root>/masks/<stem>.<ext>
+// (same stem): single-channel label images, 8- or 16-bit, or palette PNGs read by index
+// (label_image.h); colour masks are refused. Each non-zero mask value is a class; an
+// instance is either all pixels of one value (--instances label) or one 8-connected
+// component of each value (--instances components). Images are split train/val by a
+// seeded shuffle (--val-fraction, default 0: everything in train).
 #include <filesystem>
 #include <map>
 
-#include <opencv2/imgcodecs.hpp>
-
+#include "label_image.h"
 #include "subcommands.h"
 
 namespace sparser::prep {
 
 namespace {
 
+template <typename T>
+void mark_values(const cv::Mat& label, std::vector<bool>& present) {
+  for (int y = 0; y < label.rows; ++y) {
+    const T* row = label.ptr<T>(y);
+    for (int x = 0; x < label.cols; ++x) present[row[x]] = true;
+  }
+}
+
+// The distinct non-zero values of a CV_8U or CV_16U label image, ascending.
+std::vector<int> label_values(const cv::Mat& label) {
+  std::vector<bool> present(label.depth() == CV_8U ? 256 : 65536, false);
+  if (label.depth() == CV_8U) mark_values<uint8_t>(label, present);
+  else mark_values<uint16_t>(label, present);
+  std::vector<int> values;
+  for (size_t v = 1; v < present.size(); ++v)
+    if (present[v]) values.push_back(static_cast<int>(v));
+  return values;
+}
+
 std::vector<SourceImage> load_folder_image(const std::string& image_path, const std::string& mask_path,
                                            bool components) {
-  SourceImage image;
-  auto bytes = read_file_bytes(image_path);
-  const cv::Mat decoded = decode_image_file(image_path, bytes, cv::IMREAD_COLOR);
-  image.encoded = storable_image_bytes(image_path, std::move(bytes), decoded);
-  image.height = decoded.rows;
-  image.width = decoded.cols;
-  image.file_name = "images/" + std::filesystem::path(image_path).filename().string();
-  const cv::Mat label = decode_image_file(mask_path, read_file_bytes(mask_path), cv::IMREAD_GRAYSCALE);
-  if (label.size() != decoded.size()) throw SourceError(mask_path + ": mask size differs from " + image_path);
-  double max_value = 0;
-  cv::minMaxLoc(label, nullptr, &max_value);
-  for (int value = 1; value <= static_cast<int>(max_value); ++value) {
+  SourceImage image = read_source_image(image_path, "images/" + std::filesystem::path(image_path).filename().string());
+  const cv::Mat label = read_label_image(mask_path);
+  if (label.rows != image.height || label.cols != image.width)
+    throw SourceError(mask_path + ": mask is " + std::to_string(label.cols) + "x" + std::to_string(label.rows) +
+                      ", the image " + image_path + " is " + std::to_string(image.width) + "x" +
+                      std::to_string(image.height));
+  for (const int value : label_values(label)) {
     const cv::Mat mask = label == value;
-    if (cv::countNonZero(mask) == 0) continue;
     if (components) {
       for (auto& m : connected_component_masks(mask, value)) image.masks.push_back(std::move(m));
     } else {
@@ -60,7 +73,7 @@ Subcommand folder_subcommand() {
             for (const auto& m : list_files((root / "masks").string(), {".png", ".tif", ".tiff", ".bmp"}))
               masks[fs::path(m).stem().string()] = m;
             const double val_fraction = vm["val-fraction"].as<double>();
-            const auto in_val = seeded_split(images.size(), val_fraction, common.seed);
+            const auto in_val = seeded_split(images.size(), val_fraction, common.seed, "--val-fraction");
             Plan plan{"folder", {"train"}, "{}", {}};
             if (val_fraction > 0) plan.splits.push_back("val");
             for (size_t i = 0; i < images.size(); ++i) {

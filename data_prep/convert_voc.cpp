@@ -6,8 +6,7 @@
 #include <array>
 #include <filesystem>
 #include <fstream>
-
-#include <opencv2/imgcodecs.hpp>
+#include <nlohmann/json.hpp>
 
 #include "palette_png.h"
 #include "subcommands.h"
@@ -24,18 +23,13 @@ std::vector<SourceImage> load_voc_image(const std::filesystem::path& root, const
   const std::string image_path = (root / "JPEGImages" / (id + ".jpg")).string();
   const std::string object_path = (root / "SegmentationObject" / (id + ".png")).string();
   const std::string class_path = (root / "SegmentationClass" / (id + ".png")).string();
-  SourceImage image;
-  auto bytes = read_file_bytes(image_path);
-  const cv::Mat decoded = decode_image_file(image_path, bytes, cv::IMREAD_COLOR);
-  image.encoded = storable_image_bytes(image_path, std::move(bytes), decoded);
-  image.height = decoded.rows;
-  image.width = decoded.cols;
-  image.file_name = "JPEGImages/" + id + ".jpg";
-  image.meta_json = "{\"voc_id\": \"" + id + "\"}";
+  SourceImage image = read_source_image(image_path, "JPEGImages/" + id + ".jpg");
+  image.meta_json = nlohmann::json{{"voc_id", id}}.dump();
   const cv::Mat objects = read_png_indices(object_path, read_file_bytes(object_path));
   const cv::Mat classes = read_png_indices(class_path, read_file_bytes(class_path));
-  if (objects.size() != decoded.size() || classes.size() != decoded.size())
-    throw SourceError(object_path + ": label size differs from " + image_path);
+  const cv::Size size(image.width, image.height);
+  if (objects.size() != size) throw SourceError(object_path + ": label size differs from " + image_path);
+  if (classes.size() != size) throw SourceError(class_path + ": label size differs from " + image_path);
   // One pass: votes[object][class] = pixels of the object under each class index.
   std::vector<std::array<int, 256>> votes(256, std::array<int, 256>{});
   for (int y = 0; y < objects.rows; ++y)
@@ -64,9 +58,9 @@ Subcommand voc_subcommand() {
           },
           [](const po::variables_map& vm, const CommonOptions&) {
             const std::filesystem::path root = vm["root"].as<std::string>();
-            std::string names = "{";
-            for (int c = 1; c <= 20; ++c) names += (c > 1 ? ", \"" : "\"") + std::to_string(c) + "\": \"" + kVocClasses[c] + "\"";
-            Plan plan{"voc", {"train", "val"}, names + "}", {}};
+            nlohmann::json names = nlohmann::json::object();
+            for (int c = 1; c <= 20; ++c) names[std::to_string(c)] = kVocClasses[c];
+            Plan plan{"voc", {"train", "val"}, names.dump(), {}};
             for (const std::string split : {"train", "val"}) {
               const std::string list = (root / "ImageSets" / "Segmentation" / (split + ".txt")).string();
               std::ifstream in(list);

@@ -13,15 +13,11 @@ namespace {
 
 std::vector<SourceImage> load_whu_tile(const std::string& image_path, const std::string& label_path,
                                        const std::string& file_name) {
-  SourceImage image;
-  auto bytes = read_file_bytes(image_path);
-  const cv::Mat decoded = decode_image_file(image_path, bytes, cv::IMREAD_COLOR);
-  image.encoded = storable_image_bytes(image_path, std::move(bytes), decoded);
-  image.height = decoded.rows;
-  image.width = decoded.cols;
-  image.file_name = file_name;
+  SourceImage image = read_source_image(image_path, file_name);
+  // Binary: any non-zero grey value is building, so converting a colour label is harmless.
   const cv::Mat label = decode_image_file(label_path, read_file_bytes(label_path), cv::IMREAD_GRAYSCALE);
-  if (label.size() != decoded.size()) throw SourceError(label_path + ": label size differs from " + image_path);
+  if (label.size() != cv::Size(image.width, image.height))
+    throw SourceError(label_path + ": label size differs from " + image_path);
   image.masks = connected_component_masks(label, 1);
   return {std::move(image)};
 }

@@ -1,5 +1,8 @@
 // sparser_prep: converts datasets as distributed into sparser's HDF5 shards
 // (docs/data.md). Usage: sparser_prep <subcommand> [options]; --help on either level.
+#include <signal.h>
+
+#include <atomic>
 #include <iostream>
 #include <thread>
 
@@ -10,7 +13,27 @@ namespace {
 
 using namespace sparser::prep;
 
-constexpr const char* kConverterVersion = "sparser_prep 1";
+constexpr const char* kConverterVersion = "sparser_prep 2";
+
+// Set by SIGINT/SIGTERM: the conversion stops between files and removes its staging
+// directory instead of dying with it half-written.
+std::atomic<bool> stop_requested{false};
+std::atomic<int> stop_signal{0};
+static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free,
+              "written from a signal handler");
+
+extern "C" void request_stop(int signal_number) {
+  stop_signal = signal_number;
+  stop_requested = true;
+}
+
+void install_stop_handlers() {
+  struct sigaction action {};
+  action.sa_handler = request_stop;
+  action.sa_flags = SA_RESETHAND;  // a second signal ends the process at once
+  sigemptyset(&action.sa_mask);
+  for (const int signal_number : {SIGINT, SIGTERM, SIGHUP}) sigaction(signal_number, &action, nullptr);
+}
 
 std::vector<Subcommand> all_subcommands() {
   return {coco_subcommand(), voc_subcommand(), nwpu_subcommand(), whu_subcommand(),
@@ -77,9 +100,17 @@ int main(int argc, char** argv) {
     if (on_error != "fail" && on_error != "skip") throw po::error("--on-error must be 'fail' or 'skip'");
     common.skip_errors = on_error == "skip";
     if (common.shard_size_mb < 1) throw po::error("--shard-size-mb must be at least 1");
-    const ConversionReport report = run_conversion(it->plan(vm, common), common, kConverterVersion);
+    install_stop_handlers();
+    // Before planning, which may parse a large annotation file: an existing output is
+    // refused at once.
+    OutputDirectory output(common.output, common.overwrite);
+    const ConversionReport report = run_conversion(it->plan(vm, common), common, kConverterVersion, output,
+                                                   stop_requested);
     print_report(report, std::cout);
     return 0;
+  } catch (const Interrupted& e) {
+    std::cerr << "\nsparser_prep " << name << ": " << e.what() << "\n";
+    return 128 + stop_signal;
   } catch (const po::error& e) {
     std::cerr << "sparser_prep " << name << ": " << e.what() << "\n\n" << options << "\n";
     return 2;

@@ -23,8 +23,20 @@ T field(const unsigned char* header, size_t offset, bool swap) {
 }
 
 template <typename T>
-void convert(const std::vector<unsigned char>& raw, bool swap, std::vector<float>& out) {
-  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(field<T>(raw.data(), i * sizeof(T), swap));
+void convert(const unsigned char* raw, size_t count, bool swap, float* out) {
+  for (size_t i = 0; i < count; ++i) out[i] = static_cast<float>(field<T>(raw, i * sizeof(T), swap));
+}
+
+void convert_voxels(int16_t datatype, const unsigned char* raw, size_t count, bool swap, float* out) {
+  switch (datatype) {
+    case 2: convert<uint8_t>(raw, count, swap, out); break;
+    case 256: convert<int8_t>(raw, count, swap, out); break;
+    case 4: convert<int16_t>(raw, count, swap, out); break;
+    case 512: convert<uint16_t>(raw, count, swap, out); break;
+    case 8: convert<int32_t>(raw, count, swap, out); break;
+    case 16: convert<float>(raw, count, swap, out); break;
+    case 64: convert<double>(raw, count, swap, out); break;
+  }
 }
 
 }  // namespace
@@ -37,8 +49,10 @@ NiftiVolume read_nifti(const std::string& path) {
     throw SourceError(path + ": truncated NIfTI header");
   const bool swap = field<int32_t>(header, 0, false) != 348;
   if (field<int32_t>(header, 0, swap) != 348) throw SourceError(path + ": not NIfTI-1 (sizeof_hdr is not 348)");
-  if (std::memcmp(header + 344, "n+1", 4) != 0 && std::memcmp(header + 344, "ni1", 4) != 0)
-    throw SourceError(path + ": bad NIfTI-1 magic (expected \"n+1\" or \"ni1\")");
+  if (std::memcmp(header + 344, "ni1", 4) == 0)
+    throw SourceError(path + ": a NIfTI-1 header whose voxels are in a separate .img file (magic \"ni1\"); "
+                      "convert the .hdr/.img pair to a single .nii or .nii.gz");
+  if (std::memcmp(header + 344, "n+1", 4) != 0) throw SourceError(path + ": bad NIfTI-1 magic (expected \"n+1\")");
   int16_t dim[8];
   for (int i = 0; i < 8; ++i) dim[i] = field<int16_t>(header, 40 + 2 * i, swap);
   if (dim[0] < 2 || dim[0] > 7) throw SourceError(path + ": dim[0] = " + std::to_string(dim[0]) + " is invalid");
@@ -63,24 +77,23 @@ NiftiVolume read_nifti(const std::string& path) {
   // Skip to the data (extensions may lie between the header and vox_offset).
   const auto skip = static_cast<long>(vox_offset) - static_cast<long>(sizeof header);
   if (skip < 0 || gzseek(file.get(), skip, SEEK_CUR) < 0) throw SourceError(path + ": bad vox_offset");
+  // Read and convert in blocks, so the raw bytes never take as much memory as the volume.
   const size_t count = static_cast<size_t>(volume.nx) * volume.ny * volume.nz;
-  std::vector<unsigned char> raw(count * bytes_per_voxel);
-  for (size_t done = 0; done < raw.size();) {
-    const unsigned chunk = static_cast<unsigned>(std::min<size_t>(raw.size() - done, 1u << 30));
-    const int got = gzread(file.get(), raw.data() + done, chunk);
-    if (got <= 0) throw SourceError(path + ": truncated voxel data (" + std::to_string(done) + " of " +
-                                    std::to_string(raw.size()) + " bytes)");
-    done += static_cast<size_t>(got);
-  }
+  constexpr size_t kBlockVoxels = size_t{1} << 22;
   volume.voxels.resize(count);
-  switch (datatype) {
-    case 2: convert<uint8_t>(raw, swap, volume.voxels); break;
-    case 256: convert<int8_t>(raw, swap, volume.voxels); break;
-    case 4: convert<int16_t>(raw, swap, volume.voxels); break;
-    case 512: convert<uint16_t>(raw, swap, volume.voxels); break;
-    case 8: convert<int32_t>(raw, swap, volume.voxels); break;
-    case 16: convert<float>(raw, swap, volume.voxels); break;
-    case 64: convert<double>(raw, swap, volume.voxels); break;
+  std::vector<unsigned char> raw(std::min(count, kBlockVoxels) * bytes_per_voxel);
+  for (size_t first = 0; first < count;) {
+    const size_t voxels = std::min(count - first, kBlockVoxels), bytes = voxels * bytes_per_voxel;
+    for (size_t done = 0; done < bytes;) {
+      const int got = gzread(file.get(), raw.data() + done, static_cast<unsigned>(bytes - done));
+      if (got <= 0)
+        throw SourceError(path + ": truncated or damaged voxel data (" +
+                          std::to_string(first * bytes_per_voxel + done) + " of " +
+                          std::to_string(count * bytes_per_voxel) + " bytes)");
+      done += static_cast<size_t>(got);
+    }
+    convert_voxels(datatype, raw.data(), voxels, swap, volume.voxels.data() + first);
+    first += voxels;
   }
   if (slope != 0.f && !(slope == 1.f && intercept == 0.f))
     for (auto& v : volume.voxels) v = v * slope + intercept;

@@ -13,8 +13,9 @@ struct NiftiVolume {
   float at(int x, int y, int z) const { return voxels[static_cast<size_t>(x) + static_cast<size_t>(nx) * (y + static_cast<size_t>(ny) * z)]; }
 };
 
-// Throws SourceError naming the file on a bad header, an unsupported datatype, a volume
-// with more than one time point, or truncated data.
+// Throws SourceError naming the file on a bad header, a header-only file ("ni1": voxels in
+// a separate .img), an unsupported datatype, a volume with more than one time point, or
+// truncated or damaged data. Memory: the float volume plus a 4 Mi-voxel read buffer.
 NiftiVolume read_nifti(const std::string& path);
 
 }  // namespace sparser::prep

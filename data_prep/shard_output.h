@@ -1,10 +1,15 @@
 #pragma once
-// The output directory of one conversion, made atomically: everything is written into
-// "<output>.partial-<pid>" and renamed into place by commit(). Without --overwrite an
-// existing output is refused before any work; with it, the old directory is renamed
-// aside, the new one renamed in, then the old one deleted. A conversion that fails or
-// is interrupted leaves only the partial directory (removed on the way out when it can be).
+// The output directory of one conversion, made atomically. The constructor refuses an
+// existing output without `overwrite` (main creates it before any source file is read),
+// removes staging directories left by killed runs, and creates "<output>.partial-<pid>",
+// where everything is written. commit() flushes every file to disk (fsync), then moves
+// the directory into place: with an existing output, the two are swapped in one atomic
+// rename (renameat2 RENAME_EXCHANGE; where the file system lacks it, the old output is
+// renamed aside first) and the old one deleted. A run that fails or is interrupted
+// (SIGINT/SIGTERM) removes its staging directory on the way out; one killed outright
+// leaves it, and the next run on the same output removes it.
 #include <map>
+#include <memory>
 #include <string>
 
 #include "data/manifest.h"
@@ -16,6 +21,8 @@ class OutputDirectory {
  public:
   OutputDirectory(std::string output, bool overwrite);
   ~OutputDirectory();
+  OutputDirectory(const OutputDirectory&) = delete;
+  OutputDirectory& operator=(const OutputDirectory&) = delete;
   const std::string& staging() const { return staging_; }
   void commit();
 
@@ -31,8 +38,6 @@ class SplitSink {
   void add(data::EncodedSample sample);
   // Writes the last shard and "<split>.manifest.json".
   void finish();
-  int64_t num_samples() const { return manifest_.num_samples() + writer_samples_; }
-  int64_t num_instances() const { return instances_; }
 
  private:
   void flush_shard();
@@ -41,8 +46,6 @@ class SplitSink {
   data::Manifest manifest_;
   int64_t target_bytes_;
   std::unique_ptr<data::ShardWriter> writer_;
-  int64_t writer_samples_ = 0;
-  int64_t instances_ = 0;
 };
 
 }  // namespace sparser::prep

@@ -1,7 +1,7 @@
 #pragma once
 // Writes one shard: samples are buffered in memory and written as whole datasets by
-// finish(), so a shard on disk is either complete or absent (the caller renames it
-// into place).
+// finish(). sparser_prep writes shards into a staging directory that only replaces the
+// output once every shard is complete (data_prep/shard_output.h).
 #include <string>
 #include <vector>
 

@@ -18,45 +18,28 @@ namespace fs = std::filesystem;
 
 namespace {
 
-cv::Mat rect_mask(int h, int w, cv::Rect r) {
-  cv::Mat m(h, w, CV_8U, cv::Scalar(0));
-  m(r) = 1;
-  return m;
-}
+using sparser::test::rect_mask;
+using sparser::test::read_all;
+using sparser::test::same_mask;
 
-bool same_mask(const cv::Mat& a, const cv::Mat& b) { return a.size() == b.size() && cv::countNonZero(a != b) == 0; }
-
-std::vector<Sample> read_all(const std::string& manifest) {
-  ShardDataset dataset(manifest, ChecksumCheck::OnOpen);
-  std::vector<Sample> out;
-  for (int64_t i = 0; i < dataset.size(); ++i) out.push_back(dataset.get(i));
-  return out;
-}
-
-// A COCO root with 3 val images: polygons, compressed + uncompressed RLE, a crowd, a tiny mask.
+// A COCO root with `images` val images, each with a box polygon, compressed and
+// uncompressed RLE, a crowd, and a 1-pixel mask; and an empty train split.
 void write_coco(const ScratchDir& dir, int images) {
-  nlohmann::json j = {{"images", nlohmann::json::array()}, {"annotations", nlohmann::json::array()},
-                      {"categories", {{{"id", 1}, {"name", "cat"}}, {{"id", 5}, {"name", "dog"}}}}};
-  int annotation_id = 0;
+  sparser::test::CocoJson val;
   for (int i = 0; i < images; ++i) {
     const std::string name = "im" + std::to_string(i) + ".jpg";
-    cv::imwrite(dir / ("val2017/" + name), cv::Mat(48, 64, CV_8UC3, cv::Scalar(40 * i, 80, 120)));
-    j["images"].push_back({{"id", 100 + i}, {"file_name", name}, {"height", 48}, {"width", 64}});
-    const auto add = [&](nlohmann::json seg, int category, int crowd) {
-      j["annotations"].push_back(
-          {{"id", annotation_id++}, {"image_id", 100 + i}, {"category_id", category}, {"iscrowd", crowd}, {"segmentation", seg}});
-    };
-    add({{10, 5, 30, 5, 30, 15, 10, 15}}, 1, 0);  // fillPoly: pixels x 10..30, y 5..15 (edges inclusive)
+    sparser::test::write_image(dir / ("val2017/" + name), cv::Mat(48, 64, CV_8UC3, cv::Scalar(40 * i, 80, 120)));
+    val.add_image(100 + i, name, 48, 64);
+    val.add_annotation(100 + i, 1, {{10, 5, 30, 5, 30, 15, 10, 15}});  // pycocotools: x 10..29, y 5..14
     const auto rle = rle_encode(rect_mask(48, 64, {40, 20, 8, 12}));
-    add({{"size", {48, 64}}, {"counts", rle_counts_to_string(rle.counts)}}, 5, 0);
-    add({{"size", {48, 64}}, {"counts", rle_encode(rect_mask(48, 64, {0, 30, 6, 6})).counts}}, 5, 0);
-    add({{"size", {48, 64}}, {"counts", rle_encode(rect_mask(48, 64, {20, 30, 10, 10})).counts}}, 1, 1);  // crowd
-    add({{"size", {48, 64}}, {"counts", rle_encode(rect_mask(48, 64, {50, 40, 1, 1})).counts}}, 1, 0);  // 1 px: below --min-area
+    val.add_annotation(100 + i, 5, {{"size", {48, 64}}, {"counts", rle_counts_to_string(rle.counts)}});
+    val.add_annotation(100 + i, 5, {{"size", {48, 64}}, {"counts", rle_encode(rect_mask(48, 64, {0, 30, 6, 6})).counts}});
+    val.add_annotation(100 + i, 1, {{"size", {48, 64}}, {"counts", rle_encode(rect_mask(48, 64, {20, 30, 10, 10})).counts}},
+                       1);  // crowd
+    val.add_annotation(100 + i, 1, {{"size", {48, 64}}, {"counts", rle_encode(rect_mask(48, 64, {50, 40, 1, 1})).counts}});
   }
-  fs::create_directories(dir.path() / "annotations");
-  std::ofstream(dir / "annotations/instances_val2017.json") << j.dump();
-  std::ofstream(dir / "annotations/instances_train2017.json")
-      << nlohmann::json({{"images", nlohmann::json::array()}, {"annotations", nlohmann::json::array()}}).dump();
+  val.write(dir / "annotations/instances_val2017.json");
+  sparser::test::CocoJson().write(dir / "annotations/instances_train2017.json");
 }
 
 }  // namespace
@@ -74,8 +57,8 @@ TEST(PrepCoco, PolygonsRleAndCrowdDecodeToWhatWasDrawn) {
   ASSERT_EQ(samples.size(), 3u);
   for (const auto& s : samples) {
     ASSERT_EQ(s.instances.size(), 3u);
-    EXPECT_TRUE(same_mask(s.instances[0].mask, rect_mask(48, 64, {10, 5, 21, 11})));
-    EXPECT_EQ(s.instances[0].box, (Box{10, 5, 31, 16}));
+    EXPECT_TRUE(same_mask(s.instances[0].mask, rect_mask(48, 64, {10, 5, 20, 10})));  // area 20 x 10
+    EXPECT_EQ(s.instances[0].box, (Box{10, 5, 30, 15}));
     EXPECT_TRUE(same_mask(s.instances[1].mask, rect_mask(48, 64, {40, 20, 8, 12})));
     EXPECT_EQ(s.instances[1].class_id, 5);
     EXPECT_TRUE(same_mask(s.instances[2].mask, rect_mask(48, 64, {0, 30, 6, 6})));
@@ -117,7 +100,7 @@ TEST(PrepVoc, PaletteObjectsWithBorderBecomeInstancesOfTheirClass) {
   std::ofstream(root / "ImageSets/Segmentation/train.txt") << "2007_000001\n";
   std::ofstream(root / "ImageSets/Segmentation/val.txt") << "2007_000002\n";
   for (const std::string id : {"2007_000001", "2007_000002"}) {
-    cv::imwrite((root / "JPEGImages" / (id + ".jpg")).string(), cv::Mat(30, 40, CV_8UC3, cv::Scalar(9, 9, 9)));
+    sparser::test::write_image((root / "JPEGImages" / (id + ".jpg")).string(), cv::Mat(30, 40, CV_8UC3, cv::Scalar(9, 9, 9)));
     cv::Mat objects(30, 40, CV_8U, cv::Scalar(0)), classes(30, 40, CV_8U, cv::Scalar(0));
     cv::rectangle(objects, {4, 4, 10, 10}, 255, -1);  // border ring, then the object inside
     cv::rectangle(objects, {5, 5, 8, 8}, 1, -1);
@@ -158,9 +141,12 @@ TEST(PrepAbdomenCt, SlicesPerOrganWithPatientDisjointSplit) {
     sparser::test::write_nifti_int16(dir / ("Image/" + std::string(name) + "_0000.nii.gz"), nx, ny, nz, ct);
     sparser::test::write_nifti_int16(dir / ("Mask/" + std::string(name) + ".nii.gz"), nx, ny, nz, label);
   }
+  sparser::test::write_bytes(dir / "Image/notes.txt.gz", {1, 2, 3});  // not a volume: ignored
   std::string log;
   ASSERT_EQ(sparser::test::run_prep("abdomenct --images " + (dir / "Image") + " --labels " + (dir / "Mask") + " -o " +
                                     (dir / "out") + " --min-area 1", &log), 0) << log;
+  // Only organs present on a slice become instances (no empty kidney masks counted as dropped).
+  EXPECT_NE(log.find("masks below the minimum area (dropped): 0"), std::string::npos) << log;
   const auto train = read_all(dir / "out/train.manifest.json"), val = read_all(dir / "out/val.manifest.json");
   EXPECT_EQ(train.size(), 4u * 3);  // 80/20 of 5 patients, 3 labelled slices each
   EXPECT_EQ(val.size(), 1u * 3);
@@ -184,8 +170,8 @@ TEST(PrepWhuAndFolder, ConnectedComponentsAndLabelValues) {
   label(cv::Rect(20, 15, 8, 9)) = 255;
   fs::create_directories(dir.path() / "whu/train/image");
   fs::create_directories(dir.path() / "whu/train/label");
-  cv::imwrite(dir / "whu/train/image/tile_1.tif", cv::Mat(32, 32, CV_8UC3, cv::Scalar(1, 2, 3)));
-  cv::imwrite(dir / "whu/train/label/tile_1.tif", label);
+  sparser::test::write_image(dir / "whu/train/image/tile_1.tif", cv::Mat(32, 32, CV_8UC3, cv::Scalar(1, 2, 3)));
+  sparser::test::write_image(dir / "whu/train/label/tile_1.tif", label);
   std::string log;
   ASSERT_EQ(sparser::test::run_prep("whu --root " + (dir / "whu") + " -o " + (dir / "out_whu"), &log), 0) << log;
   auto tiles = read_all(dir / "out_whu/train.manifest.json");
@@ -199,8 +185,8 @@ TEST(PrepWhuAndFolder, ConnectedComponentsAndLabelValues) {
   values(cv::Rect(2, 2, 6, 5)) = 3;
   values(cv::Rect(20, 15, 8, 9)) = 3;
   values(cv::Rect(10, 25, 5, 5)) = 1;
-  cv::imwrite(dir / "mine/images/a.png", cv::Mat(32, 32, CV_8UC3, cv::Scalar(5, 5, 5)));
-  cv::imwrite(dir / "mine/masks/a.png", values);
+  sparser::test::write_image(dir / "mine/images/a.png", cv::Mat(32, 32, CV_8UC3, cv::Scalar(5, 5, 5)));
+  sparser::test::write_image(dir / "mine/masks/a.png", values);
   ASSERT_EQ(sparser::test::run_prep("folder --root " + (dir / "mine") + " -o " + (dir / "out_label"), &log), 0) << log;
   EXPECT_EQ(read_all(dir / "out_label/train.manifest.json")[0].instances.size(), 2u);
   ASSERT_EQ(sparser::test::run_prep("folder --root " + (dir / "mine") + " --instances components -o " +
@@ -208,6 +194,133 @@ TEST(PrepWhuAndFolder, ConnectedComponentsAndLabelValues) {
   const auto cc = read_all(dir / "out_cc/train.manifest.json");
   ASSERT_EQ(cc[0].instances.size(), 3u);
   EXPECT_EQ(cc[0].instances[2].class_id, 3);
+}
+
+TEST(PrepCoco, PolygonPartsWithFewerThanThreePointsAreDroppedAndCounted) {
+  ScratchDir dir("prep_coco_parts");
+  sparser::test::write_image(dir / "val2017/a.jpg", cv::Mat(40, 40, CV_8UC3, cv::Scalar(9, 9, 9)));
+  sparser::test::CocoJson val;
+  val.add_image(1, "a.jpg", 40, 40);
+  val.add_annotation(1, 1, {{2, 2, 12, 2, 12, 8, 2, 8}, {20, 20, 30, 30}});  // a box and a 2-point part
+  val.add_annotation(1, 5, {{5, 5, 9, 9}});                                    // nothing usable: skipped
+  val.write(dir / "annotations/instances_val2017.json");
+  sparser::test::CocoJson().write(dir / "annotations/instances_train2017.json");
+  std::string log;
+  ASSERT_EQ(sparser::test::run_prep("coco --root " + dir.path().string() + " -o " + (dir / "out"), &log), 0) << log;
+  EXPECT_NE(log.find("polygon parts with fewer than 3 points (dropped): 2"), std::string::npos) << log;
+  EXPECT_NE(log.find("files skipped as corrupt or missing: 0"), std::string::npos) << log;
+  const auto samples = read_all(dir / "out/val.manifest.json");
+  ASSERT_EQ(samples.size(), 1u);
+  ASSERT_EQ(samples[0].instances.size(), 1u);
+  EXPECT_TRUE(same_mask(samples[0].instances[0].mask, rect_mask(40, 40, {2, 2, 10, 6})));
+}
+
+TEST(PrepNwpu, CocoMasksWithSeededReproducibleDisjointSplit) {
+  ScratchDir dir("prep_nwpu");
+  sparser::test::CocoJson annotations;
+  const int images = 10;
+  for (int i = 0; i < images; ++i) {
+    const std::string name = std::to_string(i + 1) + ".jpg";
+    sparser::test::write_image(dir / ("positive image set/" + name), cv::Mat(30, 40, CV_8UC3, cv::Scalar(i, i, i)));
+    annotations.add_image(i + 1, name, 30, 40);
+    annotations.add_annotation(i + 1, 1 + i % 2, {{4, 3, 4 + i + 5, 3, 4 + i + 5, 13, 4, 13}});
+  }
+  annotations.write(dir / "annotations.json");
+  const auto convert = [&](const std::string& out, int seed) {
+    std::string log;
+    EXPECT_EQ(sparser::test::run_prep("nwpu --images '" + (dir / "positive image set") + "' --annotations " +
+                                      (dir / "annotations.json") + " -o " + (dir / out) + " --seed " +
+                                      std::to_string(seed), &log), 0) << log;
+    std::vector<std::set<std::string>> split(2);
+    for (int k = 0; k < 2; ++k)
+      for (const auto& s : read_all(dir / (out + (k == 0 ? "/train" : "/val") + ".manifest.json"))) {
+        const int i = std::stoi(s.file_name) - 1;  // "<i + 1>.jpg"
+        EXPECT_TRUE(same_mask(s.instances.at(0).mask, rect_mask(30, 40, {4, 3, i + 5, 10}))) << s.file_name;
+        EXPECT_EQ(s.instances[0].class_id, 1 + i % 2);
+        split[k].insert(s.file_name);
+      }
+    return split;
+  };
+  const auto a = convert("a", 1), again = convert("again", 1), other = convert("other", 2);
+  EXPECT_EQ(a[0].size(), 7u);  // 70 / 30
+  EXPECT_EQ(a[1].size(), 3u);
+  for (const auto& name : a[1]) EXPECT_EQ(a[0].count(name), 0u) << name << " in both splits";
+  EXPECT_EQ(a, again);         // the same seed, the same split
+  EXPECT_NE(a[1], other[1]);   // another seed, another split
+  EXPECT_EQ(nlohmann::json::parse(sparser::test::read_text(dir / "a/val.manifest.json"))["split_seed"], 1);
+}
+
+TEST(PrepSsdd, OfficialReleaseLayoutAndSingleJsonWithTheOfficialTestRule) {
+  ScratchDir dir("prep_ssdd");
+  // Official release, COCO layout: train/{train.json,images/}, test/all/{test.json,images/}.
+  const auto write_split = [&](const std::string& folder, const std::string& json, const std::vector<int>& numbers) {
+    sparser::test::CocoJson coco;
+    for (int n : numbers) {
+      char name[16];
+      std::snprintf(name, sizeof name, "%06d.jpg", n);
+      sparser::test::write_image(dir / (folder + "/images/" + name), cv::Mat(20, 24, CV_8UC3, cv::Scalar(n, n, n)));
+      coco.add_image(n, name, 20, 24);
+      coco.add_annotation(n, 1, {{2, 2, 10, 2, 10, 6, 2, 6}});
+    }
+    coco.write(dir / (folder + "/" + json));
+  };
+  write_split("release/train", "train.json", {2, 3, 4});
+  write_split("release/test/all", "test.json", {1, 9});
+  std::string log;
+  ASSERT_EQ(sparser::test::run_prep("ssdd --root " + (dir / "release") + " -o " + (dir / "out_release"), &log), 0) << log;
+  EXPECT_EQ(read_all(dir / "out_release/train.manifest.json").size(), 3u);
+  const auto val = read_all(dir / "out_release/val.manifest.json");  // SSDD's test split
+  ASSERT_EQ(val.size(), 2u);
+  EXPECT_EQ(val[0].file_name, "000001.jpg");
+  EXPECT_TRUE(same_mask(val[0].instances.at(0).mask, rect_mask(20, 24, {2, 2, 8, 4})));
+
+  // One JSON over all images: numbers ending in 1 or 9 are test.
+  write_split("single", "SSDD.json", {1, 2, 3, 9, 10, 11, 12, 19});
+  fs::rename(dir / "single/images", dir / "JPEGImages");
+  ASSERT_EQ(sparser::test::run_prep("ssdd --annotations " + (dir / "single/SSDD.json") + " --images " +
+                                    (dir / "JPEGImages") + " -o " + (dir / "out_single"), &log), 0) << log;
+  std::set<std::string> test_names, train_names;
+  for (const auto& s : read_all(dir / "out_single/val.manifest.json")) test_names.insert(s.file_name);
+  for (const auto& s : read_all(dir / "out_single/train.manifest.json")) train_names.insert(s.file_name);
+  EXPECT_EQ(test_names, (std::set<std::string>{"000001.jpg", "000009.jpg", "000011.jpg", "000019.jpg"}));
+  EXPECT_EQ(train_names, (std::set<std::string>{"000002.jpg", "000003.jpg", "000010.jpg", "000012.jpg"}));
+
+  EXPECT_EQ(sparser::test::run_prep("ssdd --root " + (dir / "release") + " --images x -o " + (dir / "out_both"), &log), 2);
+  EXPECT_NE(log.find("either --root, or both --annotations and --images"), std::string::npos) << log;
+}
+
+TEST(PrepFolder, MasksKeepTheirLabelValues16BitAndPaletteAndColourIsRefused) {
+  ScratchDir dir("prep_folder_labels");
+  sparser::test::write_image(dir / "mine/images/a.png", cv::Mat(24, 32, CV_8UC3, cv::Scalar(5, 5, 5)));
+  sparser::test::write_image(dir / "mine/images/b.png", cv::Mat(24, 32, CV_8UC3, cv::Scalar(6, 6, 6)));
+  sparser::test::write_image(dir / "mine/images/c.png", cv::Mat(24, 32, CV_8UC3, cv::Scalar(7, 7, 7)));
+  cv::Mat wide(24, 32, CV_16U, cv::Scalar(0));  // values 1, 2 and 300: 16-bit PNG
+  wide(cv::Rect(1, 1, 4, 4)) = 1;
+  wide(cv::Rect(10, 1, 5, 4)) = 2;
+  wide(cv::Rect(20, 10, 6, 7)) = 300;
+  sparser::test::write_image(dir / "mine/masks/a.png", wide);
+  cv::Mat indices(24, 32, CV_8U, cv::Scalar(0));  // palette indices 1 and 2 (a 4-bit palette PNG, Paeth rows)
+  indices(cv::Rect(3, 3, 9, 5)) = 1;
+  indices(cv::Rect(15, 12, 7, 8)) = 2;
+  sparser::test::write_palette_png(dir / "mine/masks/b.png", indices, 4, 4);
+  sparser::test::write_palette_png(dir / "mine/masks/c.png", indices, 8, 2);
+  std::string log;
+  ASSERT_EQ(sparser::test::run_prep("folder --root " + (dir / "mine") + " -o " + (dir / "out") + " --min-area 1", &log), 0)
+      << log;
+  const auto samples = read_all(dir / "out/train.manifest.json");
+  ASSERT_EQ(samples.size(), 3u);
+  ASSERT_EQ(samples[0].instances.size(), 3u);
+  EXPECT_EQ(samples[0].instances[2].class_id, 300);
+  EXPECT_TRUE(same_mask(samples[0].instances[0].mask, rect_mask(24, 32, {1, 1, 4, 4})));
+  for (int k : {1, 2}) {
+    ASSERT_EQ(samples[k].instances.size(), 2u) << samples[k].file_name;
+    EXPECT_EQ(samples[k].instances[0].class_id, 1);
+    EXPECT_EQ(samples[k].instances[1].class_id, 2);
+    EXPECT_TRUE(same_mask(samples[k].instances[1].mask, rect_mask(24, 32, {15, 12, 7, 8}))) << samples[k].file_name;
+  }
+  sparser::test::write_image(dir / "mine/masks/c.png", cv::Mat(24, 32, CV_8UC3, cv::Scalar(0, 0, 255)));
+  EXPECT_EQ(sparser::test::run_prep("folder --root " + (dir / "mine") + " -o " + (dir / "out_colour"), &log), 1);
+  EXPECT_NE(log.find("masks/c.png: a 3-channel (colour) mask"), std::string::npos) << log;
 }
 
 // The h5py example of docs/data.md, run with the system Python when h5py is installed.
