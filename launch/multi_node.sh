@@ -18,6 +18,9 @@ file system every node sees, at the same path.
   -t THREADS         CPU threads per rank
   -h, --help         this help
 
+sparser_run gets --threads THREADS and --progress bar (this script's output is a
+terminal) or --progress lines (a file or pipe), unless its options give them.
+
 Passed to every rank: OMP_NUM_THREADS, LD_LIBRARY_PATH, NCCL_DEBUG (default WARN) and
 every NCCL_* variable set here, e.g. NCCL_SOCKET_IFNAME=eth0 (interface for NCCL's
 bootstrap and socket transport) or NCCL_IB_DISABLE=1 (no InfiniBand).
@@ -27,6 +30,10 @@ Environment: SPARSER_BIN (default build/bin/sparser_run), MPIRUN (default mpirun
 MPIRUN_ARGS (extra mpirun options, split on spaces, e.g. "--mca btl_tcp_if_include eth0").
 USAGE
 }
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=launch/common.sh
+source "$here/launch/common.sh"
 
 hostfile="" per_node="" threads=""
 while [ $# -gt 0 ]; do
@@ -44,18 +51,15 @@ done
 if [ ! -f "$hostfile" ] || [ ! -r "$hostfile" ]; then echo "multi_node.sh: hostfile '$hostfile' not found or not readable" >&2; exit 2; fi
 grep -qv '^[[:space:]]*\(#.*\)\?$' "$hostfile" || { echo "multi_node.sh: hostfile '$hostfile' lists no hosts" >&2; exit 2; }
 [ $# -ge 1 ] || { usage >&2; exit 2; }
-for v in "$per_node" "$threads"; do
-  [ -z "$v" ] || [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "multi_node.sh: '$v' is not a positive number" >&2; exit 2; }
-done
+[ -z "$per_node" ] || require_count multi_node.sh -n "$per_node"
+[ -z "$threads" ] || require_count multi_node.sh -t "$threads"
 
-here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${SPARSER_BIN:-$here/build/bin/sparser_run}
 if [ -z "$per_node" ]; then
-  gpus=$(command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | wc -l || echo 0)
+  gpus=$(gpus_here)
   per_node=$(( gpus > 0 ? gpus : 1 ))
 fi
-# nproc alone would report OMP_NUM_THREADS, not the cores.
-cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
+cores=$(cores_here)
 threads=${threads:-$(( cores / per_node > 0 ? cores / per_node : 1 ))}
 
 mpi_args=(--hostfile "$hostfile" -npernode "$per_node"
@@ -74,7 +78,8 @@ fi
 [ "$(id -u)" -eq 0 ] && mpi_args+=(--allow-run-as-root)
 # shellcheck disable=SC2206  # MPIRUN_ARGS is split on purpose
 [ -n "${MPIRUN_ARGS:-}" ] && mpi_args+=(${MPIRUN_ARGS})
-# --threads given among the sparser_run options wins (it may appear only once).
-extra=(--threads "$threads")
-for a in "$@"; do case "$a" in --threads|--threads=*) extra=() ;; esac; done
-exec "${MPIRUN:-mpirun}" "${mpi_args[@]}" "$bin" "$@" "${extra[@]}"
+# -t (or its default) unless the sparser_run options give --threads themselves.
+run_defaults=()
+add_default --threads "$threads" "$@"
+add_progress_default "$@"
+exec "${MPIRUN:-mpirun}" "${mpi_args[@]}" "$bin" "$@" "${run_defaults[@]}"

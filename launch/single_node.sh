@@ -9,6 +9,8 @@ Usage: launch/single_node.sh [-n RANKS] [-t THREADS] [--] CONFIG [sparser_run op
 Starts RANKS ranks of sparser_run on this machine with mpirun (default: one per
 visible GPU, else 2). Each rank gets THREADS intra-op CPU threads (default: cores /
 RANKS) and is bound to its share of the cores; NCCL is set up for one node.
+sparser_run gets --threads THREADS and --progress bar (this script's output is a
+terminal) or --progress lines (a file or pipe), unless its options give them.
 
   -n RANKS     number of ranks
   -t THREADS   CPU threads per rank
@@ -19,27 +21,31 @@ Environment: SPARSER_BIN (default build/bin/sparser_run), MPIRUN (default mpirun
 USAGE
 }
 
+here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=launch/common.sh
+source "$here/launch/common.sh"
+
 ranks="" threads=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    -n) ranks=$2; shift 2 ;;
-    -t) threads=$2; shift 2 ;;
+    -n) [ $# -ge 2 ] || { echo "single_node.sh: -n needs a number" >&2; exit 2; }; ranks=$2; shift 2 ;;
+    -t) [ $# -ge 2 ] || { echo "single_node.sh: -t needs a number" >&2; exit 2; }; threads=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     --) shift; break ;;
     -*) echo "single_node.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) break ;;
   esac
 done
+[ -z "$ranks" ] || require_count single_node.sh -n "$ranks"
+[ -z "$threads" ] || require_count single_node.sh -t "$threads"
 [ $# -ge 1 ] || { usage >&2; exit 2; }
 
-here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${SPARSER_BIN:-$here/build/bin/sparser_run}
 if [ -z "$ranks" ]; then
-  gpus=$(command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | wc -l || echo 0)
+  gpus=$(gpus_here)
   ranks=$(( gpus > 0 ? gpus : 2 ))
 fi
-# nproc alone would report OMP_NUM_THREADS, not the cores.
-cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
+cores=$(cores_here)
 threads=${threads:-$(( cores / ranks > 0 ? cores / ranks : 1 ))}
 
 mpi_args=(-np "$ranks" -x OMP_NUM_THREADS="$threads" -x NCCL_DEBUG="${NCCL_DEBUG:-WARN}")
@@ -50,4 +56,8 @@ else
   mpi_args+=(--oversubscribe --bind-to none)
 fi
 [ "$(id -u)" -eq 0 ] && mpi_args+=(--allow-run-as-root)
-exec "${MPIRUN:-mpirun}" "${mpi_args[@]}" "$bin" "$@" --threads "$threads"
+# -t (or its default) unless the sparser_run options give --threads themselves.
+run_defaults=()
+add_default --threads "$threads" "$@"
+add_progress_default "$@"
+exec "${MPIRUN:-mpirun}" "${mpi_args[@]}" "$bin" "$@" "${run_defaults[@]}"

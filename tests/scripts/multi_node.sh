@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # launch/multi_node.sh: a missing hostfile fails clearly; with a fake mpirun the launch
-# has --hostfile, -npernode, binding, the threads and the NCCL environment; where
+# has --hostfile, -npernode, binding, the threads, --progress and the NCCL environment; where
 # mpirun and sparser_run exist, a real launch on localhost (sparser_run --count).
 # Usage: multi_node.sh [SPARSER_RUN]   (default build/bin/sparser_run)
 source "$(dirname "$0")/common.bash"
@@ -37,6 +37,7 @@ check "each rank mapped onto its cores" has_seq "$args" --map-by slot:PE=1
 check "runs sparser_run on the config" has_seq "$args" "$TMP/sparser_run" experiments/demo.toml
 check "options passed on" has_seq "$args" --index 1
 check "--threads given to sparser_run" has_seq "$args" --threads 1
+check "--progress lines when the output is not a terminal" has_seq "$args" --progress lines
 check "no NCCL_SOCKET_IFNAME unless set" test "$(grep -c NCCL_SOCKET_IFNAME "$args")" = 0
 if [ "$(id -u)" -eq 0 ]; then check "root: --allow-run-as-root" has_line "$args" --allow-run-as-root
 else check "not root: no --allow-run-as-root" test "$(grep -c -- --allow-run-as-root "$args")" = 0; fi
@@ -49,6 +50,13 @@ check "NCCL_DEBUG from the environment" has_seq "$args" -x NCCL_DEBUG=INFO
 check "MPIRUN_ARGS appended" has_seq "$args" --mca btl_tcp_if_include
 check "--threads given wins" test "$(grep -cxF -- --threads "$args")" = 1
 check "... with its value" has_seq "$args" --threads 3
+launch/multi_node.sh -f "$TMP/hosts" -n 1 -t 1 experiments/demo.toml --progress=bar >/dev/null 2>&1
+check "--progress given wins" test "$(grep -c -- --progress "$args")" = 1
+check "... as given" has_line "$args" --progress=bar
+if command -v script >/dev/null; then
+  script -qec "launch/multi_node.sh -f '$TMP/hosts' -n 1 -t 1 experiments/demo.toml" /dev/null >/dev/null 2>&1 </dev/null
+  check "--progress bar when the output is a terminal" has_seq "$args" --progress bar
+fi
 launch/multi_node.sh -f "$TMP/hosts" -n 1 -t 99999 experiments/demo.toml >/dev/null 2>&1
 check "more threads than cores: no binding" has_seq "$args" --bind-to none
 FAKE_MPIRUN_RC=5 launch/multi_node.sh -f "$TMP/hosts" -n 1 experiments/demo.toml >/dev/null 2>&1; rc=$?
