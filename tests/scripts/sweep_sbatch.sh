@@ -23,6 +23,7 @@ check "srun runs sparser_run on the config" has_seq "$args" "$TMP/sparser_run" e
 check "SLURM_ARRAY_TASK_ID becomes --index" has_seq "$args" --index 4
 check "extra options passed on" has_seq "$args" --set train.epochs=2
 check "threads from --cpus-per-task" has_seq "$args" --threads 6
+check "progress as plain lines (a log file)" has_seq "$args" --progress lines
 check "srun gets --cpus-per-task" has_line "$args" --cpus-per-task=6
 check "srun binds to cores" has_line "$args" --cpu-bind=cores
 check "srun ends the step when a rank fails" has_line "$args" --kill-on-bad-exit=1
@@ -33,6 +34,9 @@ check "task 0 → --index 0" has_seq "$args" --index 0
 bash slurm/sweep.sbatch experiments/demo.toml --threads 2 >/dev/null 2>&1
 check "--threads given wins" test "$(grep -cxF -- --threads "$args")" = 1
 check "... with its value" has_seq "$args" --threads 2
+bash slurm/sweep.sbatch experiments/demo.toml --progress=bar >/dev/null 2>&1
+check "--progress given wins" test "$(grep -c -- --progress "$args")" = 1
+check "... as given" has_line "$args" --progress=bar
 SRUN_ARGS="--mpi=pmix --label" bash slurm/sweep.sbatch experiments/demo.toml >/dev/null 2>&1
 check "SRUN_ARGS passed to srun" has_line "$args" --mpi=pmix
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # slurm/train.sbatch without Slurm: srun runs sparser_run CONFIG with the options given
-# (no --index of its own); exit 75 requeues the job; other statuses pass through; USR1
+# (no --index of its own) and --progress lines; exit 75 requeues the job; other statuses pass through; USR1
 # to the batch shell reaches the running srun. srun and scontrol are fakes.
 source "$(dirname "$0")/common.bash"
 
@@ -18,9 +18,24 @@ check "srun runs sparser_run on the config" has_seq "$args" "$TMP/sparser_run" e
 check "options passed on in order" has_seq "$args" --index 2
 check "overrides passed on" has_seq "$args" --set train.lr=1e-3
 check "no --threads without --cpus-per-task" test "$(grep -cxF -- --threads "$args")" = 0
+check "progress as plain lines (a log file)" has_seq "$args" --progress lines
+bash slurm/train.sbatch experiments/demo.toml --progress bar >/dev/null 2>&1
+check "--progress given wins" test "$(grep -cxF -- --progress "$args")" = 1
+check "... with its value" has_seq "$args" --progress bar
 SLURM_CPUS_PER_TASK=4 bash slurm/train.sbatch experiments/demo.toml >/dev/null 2>&1
 check "--threads from --cpus-per-task" has_seq "$args" --threads 4
 check "no --index added" test "$(grep -cxF -- --index "$args")" = 0
+
+# Slurm runs a copy of the script from its spool directory: the shared part
+# (slurm/common.sh) comes from the submit directory.
+mkdir -p "$TMP/spool" && cp slurm/train.sbatch "$TMP/spool/slurm_script"
+rm -f "$TMP/srun.calls"
+SLURM_SUBMIT_DIR=$ROOT bash "$TMP/spool/slurm_script" experiments/demo.toml >/dev/null 2>&1; rc=$?
+check_eq "a spooled copy runs (slurm/common.sh from the submit directory)" 0 "$rc"
+check "... and starts srun" test -e "$TMP/srun.calls"
+out=$(SLURM_SUBMIT_DIR=$TMP bash "$TMP/spool/slurm_script" experiments/demo.toml 2>&1); rc=$?
+check_eq "submitted from elsewhere: exits 2" 2 "$rc"
+check "... saying where to submit from" contains "$out" "submit from the repository root"
 
 FAKE_SRUN_RC=75 bash slurm/train.sbatch experiments/demo.toml >/dev/null 2>&1; rc=$?
 check_eq "interrupted run: exits 0" 0 "$rc"
