@@ -158,5 +158,27 @@ TEST_F(AnalysisLayouts, Table4ShowsParametersInKAndImagesPerSecond) {
   EXPECT_TRUE(table.notes.empty());  // one configured seed: no "single seed" footnotes
 }
 
+// The configs are copies (TOML configs have no include): the comparison configs may
+// differ only in what names their dataset, and every SonarSAM-style config trains alike.
+TEST(ExperimentConfigs, CopiesDifferOnlyInTheirDataset) {
+  auto settings = [](const std::string& name, std::initializer_list<const char*> drop_train_keys) {
+    toml::table config = config::parse_toml_file((kExperiments / name).string());
+    for (const char* key : {"name", "dataset"}) config["run"].as_table()->erase(key);
+    for (const char* key : {"train", "val"}) config["data"].as_table()->erase(key);
+    for (const char* key : drop_train_keys) config["train"].as_table()->erase(key);
+    return config;
+  };
+  const toml::table coco = settings("coco.toml", {});
+  for (const char* name : {"voc.toml", "nwpu.toml", "whu.toml", "ssdd.toml"}) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(settings(name, {}), coco);
+  }
+  for (const char* name : {"ablation_layers.toml", "ablation_components.toml", "efficiency.toml"}) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(*settings(name, {"epochs"})["train"].as_table(), *settings("coco.toml", {"epochs"})["train"].as_table());
+    EXPECT_EQ(*settings(name, {})["model"].as_table(), *coco["model"].as_table());
+  }
+}
+
 }  // namespace
 }  // namespace sparser::analysis
