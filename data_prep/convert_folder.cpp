@@ -57,7 +57,8 @@ std::vector<SourceImage> load_folder_image(const std::string& image_path, const 
 Subcommand folder_subcommand() {
   return {"folder", "your own images/ + masks/ (same stem) → train[/val] shards",
           [](po::options_description& o) {
-            o.add_options()("root", po::value<std::string>()->required(), "directory with images/ and masks/")(
+            o.add_options()("root", po::value<std::string>()->required(),
+                            "directory with images/ and masks/ (label images: 8/16-bit grey or palette PNG)")(
                 "instances", po::value<std::string>()->default_value("label"),
                 "label: one instance per mask value; components: one per connected component of each value")(
                 "val-fraction", po::value<double>()->default_value(0.0), "share of images in val (seeded)");
