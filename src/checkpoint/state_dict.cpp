@@ -12,7 +12,6 @@ namespace sparser::checkpoint {
 
 namespace {
 
-constexpr size_t kListedPerKind = 20;
 
 // Where torch.save puts the pickle: <folder>/data.pkl, the folder being named after the
 // file (torch < 2) or "archive"; every other record lives in the same folder.
@@ -29,15 +28,10 @@ std::string archive_folder(const ZipReader& zip) {
   return folder;
 }
 
-std::string shape_string(const torch::Tensor& tensor) {
-  return tensor.defined() ? c10::str(tensor.sizes()) : std::string("undefined");
-}
-
-// "a, b, c, ... (N more)", listing at most kListedPerKind.
+// "a, b, c": every name, so that a user can fix them all at once.
 std::string name_list(const std::vector<std::string>& names) {
   std::string text;
-  for (size_t i = 0; i < names.size() && i < kListedPerKind; ++i) text += (i ? ", " : "") + names[i];
-  if (names.size() > kListedPerKind) text += ", ... (" + std::to_string(names.size() - kListedPerKind) + " more)";
+  for (size_t i = 0; i < names.size(); ++i) text += (i ? ", " : "") + names[i];
   return text;
 }
 
@@ -197,6 +191,10 @@ LoadReport load_state_dict(torch::nn::Module& module, const StateDict& state, bo
   torch::NoGradGuard no_grad;
   for (const auto& [target, value] : copies) target.copy_(*value);
   return report;
+}
+
+std::string shape_string(const torch::Tensor& tensor) {
+  return tensor.defined() ? c10::str(tensor.sizes()) : std::string("undefined");
 }
 
 }  // namespace sparser::checkpoint

@@ -33,10 +33,13 @@ struct LoadReport {
 
 // Copies `state` into `module`'s parameters/buffers (no autograd), converting dtypes.
 // strict: every key of the module must be present, no extra keys, identical shapes; on
-// violation one CheckpointError (naming `source`) lists all missing keys, unexpected keys
-// and shape mismatches, and nothing is copied. Non-strict: loads the intersection of
+// violation one CheckpointError (naming `source`) lists every missing key, unexpected key
+// and shape mismatch by name, and nothing is copied. Non-strict: loads the intersection of
 // matching shapes and returns what did not match.
 LoadReport load_state_dict(torch::nn::Module& module, const StateDict& state, bool strict = true,
                            const std::string& source = "");
+
+// "[256, 768, 1, 1]", as PyTorch prints sizes ("undefined" for an undefined tensor).
+std::string shape_string(const torch::Tensor& tensor);
 
 }  // namespace sparser::checkpoint

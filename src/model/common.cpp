@@ -1,9 +1,28 @@
 #include "model/common.h"
 
+#include <cmath>
+
 namespace sparser::model {
 
+namespace {
+// Exact GELU whose backward always sees a contiguous gradient. Debian's LibTorch 1.13
+// computes float32 gelu_backward wrongly when the incoming gradient is not contiguous
+// (e.g. a transposed one from a matrix product); tests/torch/model_test.cpp checks it.
+struct Gelu : torch::autograd::Function<Gelu> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x) {
+    ctx->save_for_backward({x});
+    return torch::gelu(x);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    return {torch::gelu_backward(grads[0].contiguous(), ctx->get_saved_variables()[0])};
+  }
+};
+}  // namespace
+
 torch::Tensor activate(const torch::Tensor& x, Activation act) {
-  return act == Activation::GELU ? torch::gelu(x) : torch::relu(x);
+  if (act == Activation::ReLU) return torch::relu(x);
+  return x.requires_grad() && torch::GradMode::is_enabled() ? Gelu::apply(x) : torch::gelu(x);
 }
 
 MLPBlockImpl::MLPBlockImpl(int64_t embedding_dim, int64_t mlp_dim, Activation act_) : act(act_) {
@@ -23,6 +42,24 @@ torch::Tensor LayerNorm2dImpl::forward(const torch::Tensor& x) {
   auto s = (x - u).pow(2).mean(1, /*keepdim=*/true);
   auto y = (x - u) / torch::sqrt(s + eps);
   return weight.view({-1, 1, 1}) * y + bias.view({-1, 1, 1});
+}
+
+PatchConvTranspose2dImpl::PatchConvTranspose2dImpl(int64_t in, int64_t out, int64_t k) : kernel_size(k) {
+  weight = register_parameter("weight", torch::empty({in, out, k, k}));
+  bias = register_parameter("bias", torch::empty({out}));
+  // PyTorch's default for ConvTranspose2d: its fan-in is weight.size(1)·k·k.
+  torch::NoGradGuard no_grad;
+  const double bound = 1.0 / std::sqrt(static_cast<double>(out * k * k));
+  weight.uniform_(-bound, bound);
+  bias.uniform_(-bound, bound);
+}
+
+torch::Tensor PatchConvTranspose2dImpl::forward(const torch::Tensor& x) {
+  const auto B = x.size(0), H = x.size(1), W = x.size(2), k = kernel_size, out = weight.size(1);
+  // Columns ordered (dy, dx, out channel); the bias repeats once per patch position.
+  const auto columns = weight.permute({0, 2, 3, 1}).reshape({weight.size(0), k * k * out});
+  const auto patches = torch::addmm(bias.repeat({k * k}), x.reshape({B * H * W, x.size(3)}), columns);
+  return patches.view({B, H, W, k, k, out}).permute({0, 1, 3, 2, 4, 5}).reshape({B, H * k, W * k, out});
 }
 
 }  // namespace sparser::model

@@ -23,12 +23,11 @@ MaskDecoderImpl::MaskDecoderImpl(const SamConfig& c) : num_mask_tokens(c.num_mul
                                                                  c.decoder_mlp_dim, c.attention_downsample_rate));
   iou_token = register_module("iou_token", torch::nn::Embedding(1, dim));
   mask_tokens = register_module("mask_tokens", torch::nn::Embedding(num_mask_tokens, dim));
-  using torch::nn::ConvTranspose2dOptions;
   output_upscaling = register_module(
       "output_upscaling",
-      torch::nn::Sequential(torch::nn::ConvTranspose2d(ConvTranspose2dOptions(dim, dim / 4, 2).stride(2)),
-                            LayerNorm2d(dim / 4), ActivationLayer(Activation::GELU),
-                            torch::nn::ConvTranspose2d(ConvTranspose2dOptions(dim / 4, dim / 8, 2).stride(2)),
+      torch::nn::Sequential(PatchConvTranspose2d(dim, dim / 4, 2),
+                            torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim / 4}).eps(1e-6)),
+                            ActivationLayer(Activation::GELU), PatchConvTranspose2d(dim / 4, dim / 8, 2),
                             ActivationLayer(Activation::GELU)));
   output_hypernetworks_mlps = register_module("output_hypernetworks_mlps", torch::nn::ModuleList());
   for (int64_t i = 0; i < num_mask_tokens; ++i) output_hypernetworks_mlps->push_back(MLP(dim, dim, dim / 8, 3));
@@ -52,25 +51,28 @@ MaskPrediction MaskDecoderImpl::predict_masks(const torch::Tensor& image_embeddi
   auto output_tokens = torch::cat({iou_token->weight, mask_tokens->weight}, 0).unsqueeze(0).expand({B, -1, -1});
   auto tokens = torch::cat({output_tokens, sparse}, 1);
 
-  // One copy of the image embedding per prompt set, unless already given per prompt.
   TORCH_CHECK(image_embeddings.size(0) == 1 || image_embeddings.size(0) == B, "mask decoder: ",
               image_embeddings.size(0), " image embeddings for ", B, " prompt sets (need 1 or ", B, ")");
-  auto src = image_embeddings.size(0) == B ? image_embeddings : image_embeddings.repeat_interleave(B, 0);
-  src = src + dense;
-  auto pos_src = image_pe.repeat_interleave(B, 0);
-  const auto c = src.size(1), h = src.size(2), w = src.size(3);
+  const bool shared_image = image_embeddings.size(0) == 1 && (dense.size(0) == 1 || dense.stride(0) == 0);
+  // Official: one copy of the image embedding per prompt set. Shared, one broadcast batch.
+  const auto src = shared_image ? image_embeddings + dense.narrow(0, 0, 1)
+                                : image_embeddings.expand({B, -1, -1, -1}) + dense;
+  const auto h = src.size(2), w = src.size(3);
 
-  auto [hs, keys] = transformer(src, pos_src, tokens);
+  auto [hs, keys] = transformer(src, image_pe, tokens);
   auto iou_token_out = hs.select(1, 0);
   auto mask_tokens_out = hs.slice(1, 1, 1 + num_mask_tokens);
 
-  auto upscaled = output_upscaling->forward(keys.transpose(1, 2).reshape({B, c, h, w}));
+  // keys are B×hw×C: already channels-last.
+  auto upscaled = output_upscaling->forward(keys.reshape({keys.size(0), h, w, keys.size(2)}));
   std::vector<torch::Tensor> hyper;
   for (int64_t i = 0; i < num_mask_tokens; ++i)
     hyper.push_back(output_hypernetworks_mlps[i]->as<MLP>()->forward(mask_tokens_out.select(1, i)));
   auto hyper_in = torch::stack(hyper, 1);
-  const auto uc = upscaled.size(1), uh = upscaled.size(2), uw = upscaled.size(3);
-  auto masks = torch::matmul(hyper_in, upscaled.view({B, uc, uh * uw})).view({B, -1, uh, uw});
+  const auto uh = upscaled.size(1), uw = upscaled.size(2), uc = upscaled.size(3);
+  // pixels × mask products, then transposed: the gradient reaching `upscaled` stays contiguous.
+  auto masks = torch::matmul(upscaled.reshape({upscaled.size(0), uh * uw, uc}), hyper_in.transpose(1, 2));
+  masks = masks.transpose(1, 2).reshape({B, -1, uh, uw});
   return {masks, iou_prediction_head(iou_token_out)};
 }
 

@@ -28,6 +28,10 @@ class MaskDecoderImpl : public torch::nn::Module {
   explicit MaskDecoderImpl(const SamConfig& config);
   // image_embeddings: N×C×h×w (N = 1 broadcasts over the B prompts, else N = B).
   // multimask_output selects the 3 multi-mask outputs, otherwise the single one.
+  // When the B prompt sets share the image and the dense embedding (no mask prompts: the
+  // prompt encoder's dense output is broadcast, stride 0), the image tokens stay one
+  // batch until the first attention that mixes in the prompts, so the image-side
+  // projections of the first layer run once rather than B times (same results).
   MaskPrediction forward(const torch::Tensor& image_embeddings, const torch::Tensor& image_pe,
                          const torch::Tensor& sparse_prompt_embeddings, const torch::Tensor& dense_prompt_embeddings,
                          bool multimask_output);
@@ -38,6 +42,8 @@ class MaskDecoderImpl : public torch::nn::Module {
 
   TwoWayTransformer transformer{nullptr};
   torch::nn::Embedding iou_token{nullptr}, mask_tokens{nullptr};
+  // Official layers, run channels-last: PatchConvTranspose2d, LayerNorm over channels
+  // (= LayerNorm2d), GELU, PatchConvTranspose2d, GELU.
   torch::nn::Sequential output_upscaling{nullptr};
   torch::nn::ModuleList output_hypernetworks_mlps{nullptr};
   MLP iou_prediction_head{nullptr};

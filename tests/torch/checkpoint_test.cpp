@@ -383,12 +383,12 @@ TEST(CheckpointModule, StrictLoadListsEveryOffendingKey) {
   EXPECT_TRUE(torch::equal(net->fc->weight, find_tensor(state, "fc.weight")));
 }
 
-TEST(CheckpointModule, LongErrorListsAreCapped) {
+TEST(CheckpointModule, LongErrorListsNameEveryKey) {
   torch::nn::Sequential many;
   for (int i = 0; i < 30; ++i) many->push_back(torch::nn::Linear(1, 1));
   const auto message = error_of([&] { checkpoint::load_state_dict(*many, {}); });
   EXPECT_CONTAINS(message, "60 missing keys: 0.weight, 0.bias");
-  EXPECT_CONTAINS(message, "(40 more)");
+  EXPECT_CONTAINS(message, "28.bias, 29.weight, 29.bias");
 }
 
 TEST(CheckpointPython, TorchLoadReadsOurFiles) {

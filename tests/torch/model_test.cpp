@@ -25,12 +25,6 @@ std::vector<std::pair<std::string, std::string>> official_key_list(const std::st
   return keys;
 }
 
-std::string shape_string(const torch::Tensor& t) {
-  std::string s = "[";
-  for (int64_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
-  return s + "]";
-}
-
 }  // namespace
 
 class PresetKeys : public ::testing::TestWithParam<std::string> {};
@@ -43,7 +37,7 @@ TEST_P(PresetKeys, BuildsExactlyTheOfficialKeysAndShapesInOrder) {
   ASSERT_EQ(ours.size(), official.size());
   for (size_t i = 0; i < ours.size(); ++i) {
     EXPECT_EQ(ours[i].first, official[i].first) << "entry " << i;
-    EXPECT_EQ(shape_string(ours[i].second), official[i].second) << ours[i].first;
+    EXPECT_EQ(checkpoint::shape_string(ours[i].second), official[i].second) << ours[i].first;
   }
 }
 
@@ -109,4 +103,39 @@ TEST(Preprocess, NormalisesAndZeroPadsToModelSize) {
   EXPECT_EQ(x.sizes(), torch::IntArrayRef({1, 3, 128, 128}));
   EXPECT_NEAR(x.abs().max().item<float>(), 0.f, 1e-5);  // mean pixel → 0, padding → 0
   EXPECT_THROW(sam->preprocess(torch::zeros({1, 3, 129, 10})), c10::Error);
+}
+
+TEST(Activation, GeluGradientDoesNotDependOnTheGradientsLayout) {
+  // Guards the workaround in model/common.cpp for LibTorch builds whose float32
+  // gelu_backward mishandles non-contiguous gradients.
+  const auto incoming = torch::randn({2, 8, 64}).transpose(1, 2);  // not contiguous
+  auto gradient_of = [&](const torch::Tensor& grad) {
+    auto x = torch::linspace(-4, 4, 2 * 64 * 8).reshape({2, 64, 8}).requires_grad_(true);
+    model::activate(x, model::Activation::GELU).backward(grad);
+    return x.grad();
+  };
+  EXPECT_TRUE(torch::allclose(gradient_of(incoming), gradient_of(incoming.contiguous()), 1e-6, 1e-6));
+}
+
+TEST(MaskDecoder, Float32GradientsMatchFloat64) {
+  // The decoder's backward in float32 against the same model in float64: catches
+  // layout-dependent kernel bugs that parity of the forward pass cannot see.
+  auto base = fixtures::tiny_model();
+  auto model64 = fixtures::tiny_model();
+  model64.sam->to(torch::kDouble);
+  model::Prompts prompts;
+  prompts.boxes = torch::tensor({{10.f, 20.f, 90.f, 100.f}, {30.f, 5.f, 60.f, 70.f}});
+  auto embedding_gradient = [&](model::SamImpl& sam, torch::ScalarType type) {
+    torch::manual_seed(0);
+    auto embedding = torch::randn({1, 32, 8, 8}).to(type).requires_grad_(true);
+    model::Prompts p = prompts;
+    p.boxes = p.boxes->to(type);
+    const auto out = sam.decode(embedding, p, /*multimask_output=*/true);
+    const auto weights = torch::linspace(-1, 1, out.low_res_logits.numel()).to(type).view(out.low_res_logits.sizes());
+    ((out.low_res_logits * weights).sum() + out.iou_predictions.sum()).backward();
+    return embedding.grad().to(torch::kDouble);
+  };
+  const auto g32 = embedding_gradient(*base.sam, torch::kFloat);
+  const auto g64 = embedding_gradient(*model64.sam, torch::kDouble);
+  EXPECT_LT((g32 - g64).abs().max().item<double>(), 1e-4 * std::max(1.0, g64.abs().max().item<double>()));
 }
