@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include "config/model_section.h"
 #include "distributed/environment.h"
@@ -42,9 +43,7 @@ std::vector<Item> all_items() {
     c.parser_layers = std::move(layers);
     c.parser_train = train;
     items.push_back({name, c});
-    const bool frozen_trunk = m == MethodName::ZeroShot || m == MethodName::DecoderOnly ||
-                              (m == MethodName::Parser && c.parser_layers == std::vector<std::string>{"conv"});
-    if (frozen_trunk) items.push_back({name + "+cache", c, true});
+    if (methods::leaves_trunk_frozen(c)) items.push_back({name + "+cache", c, true});
   };
   add("zero_shot", MethodName::ZeroShot);
   add("decoder_only", MethodName::DecoderOnly);
@@ -113,12 +112,12 @@ int main(int argc, char** argv) {
       "Times (warm-up, then the median of --repeats) one training step of each method on random\n"
       "weights and data: one image, --boxes box prompts, BCE+Dice, backward, Adam; '+cache' rows\n"
       "take the trunk's output as given (the frozen-trunk cache). Also the encoder forward alone,\n"
-      "the machine's 1024³ GEMM rate, sample loading (--shards) and, with --profile, where the\n"
-      "encoder forward's time goes. Columns: median seconds, images/s, ratio to the encoder\n"
+      "the machine's 1024³ GEMM rate, sample loading (--shards) and, with --profile, where each\n"
+      "measured step's time goes. Columns: median seconds, images/s, ratio to the encoder\n"
       "forward, GFLOP per step, efficiency = FLOP/s ÷ GEMM FLOP/s, peak resident memory of the\n"
       "measurement's own process.\n\nOptions");
   std::string preset = "vit_b", config_path, only, item_name, shards;
-  int64_t image_size = 0, loads = 200;
+  int64_t image_size = 0, loads = 200, threads = 0;
   train::BenchOptions bench;
   options.add_options()("help,h", "show this help")("preset", po::value<std::string>(&preset)->default_value("vit_b"),
                                                      "vit_b, vit_l or vit_h")(
@@ -131,7 +130,8 @@ int main(int argc, char** argv) {
       "comma-separated subset, e.g. decoder_only,parser-conv-coefficients,parser-conv-coefficients+cache")(
       "shards", po::value<std::string>(&shards), "a split manifest: also time loading a sample from it")(
       "loads", po::value<int64_t>(&loads)->default_value(200), "samples loaded for --shards")(
-      "profile", "print where the encoder forward's time goes, per operator")(
+      "threads", po::value<int64_t>(&threads)->default_value(0), "intra-op CPU threads (0: all cores)")(
+      "profile", "also print where each measured step's time goes, per LibTorch operator")(
       "json", "print one JSON object per line instead of the table")(
       "item", po::value<std::string>(&item_name), "(internal) measure one item and print it as JSON");
   try {
@@ -145,15 +145,19 @@ int main(int argc, char** argv) {
     bench.model = config_path.empty() ? model::sam_preset(preset) : config::load_model_section(config_path).sam;
     if (image_size > 0) bench.model.image_size = image_size;
     bench.model.validate();
-    const bool json = vm.count("json") > 0;
+    const bool json = vm.count("json") > 0, profile = vm.count("profile") > 0;
+    // LibTorch's own default can be 1 thread where it cannot count the cores.
+    torch::set_num_threads(static_cast<int>(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency())));
 
     if (!item_name.empty()) {
       for (const auto& item : all_items())
         if (item.name == item_name) {
-          const auto t = item.forward_only ? train::time_encoder_forward(bench)
-                                           : train::time_training_step(bench, item.method, item.name, item.cached);
-          std::cout << nlohmann::json{{"seconds", t.median_seconds}, {"peak_rss_bytes", t.peak_rss_bytes}}.dump()
-                    << std::endl;
+          const auto work = item.forward_only ? train::encoder_forward_workload(bench)
+                                              : train::training_step_workload(bench, item.method, item.cached);
+          const auto t = train::time_workload(item.name, bench, work);
+          nlohmann::json result{{"seconds", t.median_seconds}, {"peak_rss_bytes", t.peak_rss_bytes}};
+          if (profile) result["profile"] = train::profile_workload(work);
+          std::cout << result.dump() << std::endl;
           return 0;
         }
       throw std::invalid_argument("unknown item " + item_name);
@@ -188,6 +192,12 @@ int main(int argc, char** argv) {
       } else {
         std::printf("%-40s %9.3f %8.2f %9.2f %8.1f %5.0f%% %9.0f\n", item.name.c_str(), seconds, 1 / seconds,
                     seconds / forward_seconds, flops / 1e9, 100 * efficiency, peak_mb);
+        if (profile) {
+          std::printf("    by operator (self ms):\n");
+          const auto& ops = m["profile"];
+          for (size_t i = 0; i < std::min<size_t>(ops.size(), 12); ++i)
+            std::printf("      %-36s %10.1f\n", ops[i][0].get<std::string>().c_str(), ops[i][1].get<double>());
+        }
         std::fflush(stdout);
       }
     }
@@ -196,12 +206,6 @@ int main(int argc, char** argv) {
       if (json) std::cout << nlohmann::json{{"name", "sample_loading"}, {"seconds", t.median_seconds}}.dump() << "\n";
       else std::printf("%-40s %9.4f %8.1f (read + decode + resize + jitter, one thread)\n", "sample loading",
                        t.median_seconds, 1 / t.median_seconds);
-    }
-    if (vm.count("profile")) {
-      std::printf("\nencoder forward by operator (ms, inclusive of nested operators):\n");
-      const auto profile = train::profile_encoder_forward(bench);
-      for (size_t i = 0; i < std::min<size_t>(profile.size(), 15); ++i)
-        std::printf("  %-36s %10.1f\n", profile[i].first.c_str(), profile[i].second);
     }
     return 0;
   } catch (const std::exception& e) {

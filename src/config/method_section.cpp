@@ -1,5 +1,7 @@
 #include "config/method_section.h"
 
+#include <algorithm>
+
 namespace sparser::config {
 
 namespace {
@@ -13,13 +15,25 @@ int64_t positive_int(const TomlSection& t, const std::string& key, int64_t fallb
   return v;
 }
 
-std::vector<std::string> qkv_targets(const TomlSection& t, const std::string& key,
-                                     const std::vector<std::string>& fallback) {
+double positive_double(const TomlSection& t, const std::string& key, double fallback) {
+  const auto v = t.get_double(key, fallback);
+  if (!(v > 0)) t.fail(key, "must be positive (got " + std::to_string(v) + ")");
+  return v;
+}
+
+// A non-empty list of distinct entries, each one of `allowed`.
+std::vector<std::string> targets_of(const TomlSection& t, const std::string& key,
+                                    const std::vector<std::string>& fallback, const std::vector<std::string>& allowed) {
   auto targets = t.get_string_list(key, fallback);
   if (targets.empty()) t.fail(key, "needs at least one target");
-  for (const auto& target : targets)
-    if (target != "q" && target != "k" && target != "v")
-      t.fail(key, "'" + target + "' is not one of: q, k, v");
+  std::string choices;
+  for (const auto& a : allowed) choices += (choices.empty() ? "" : ", ") + a;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (std::find(allowed.begin(), allowed.end(), targets[i]) == allowed.end())
+      t.fail(key, "'" + targets[i] + "' is not one of: " + choices);
+    if (std::find(targets.begin(), targets.begin() + i, targets[i]) != targets.begin() + i)
+      t.fail(key, "'" + targets[i] + "' is listed twice");
+  }
   return targets;
 }
 
@@ -56,23 +70,20 @@ methods::MethodConfig parse_method_section(const TomlSection& t) {
     allow({"rank", "alpha", "targets"});
     c.lora_rank = positive_int(t, "rank", c.lora_rank);
     // alpha defaults to the rank: scale 1, as SAMed (which has no alpha).
-    c.lora_alpha = t.get_double("alpha", static_cast<double>(c.lora_rank));
-    c.lora_targets = qkv_targets(t, "targets", c.lora_targets);
+    c.lora_alpha = positive_double(t, "alpha", static_cast<double>(c.lora_rank));
+    c.lora_targets = targets_of(t, "targets", c.lora_targets, {"q", "k", "v"});
   } else if (name == "adapter") {
     c.name = MethodName::Adapter;
     allow({"bottleneck"});
     c.adapter_bottleneck = positive_int(t, "bottleneck", c.adapter_bottleneck);
   } else {
     c.name = MethodName::Fact;
-    allow({"rank", "scale", "targets"});
+    allow({"rank", "scale", "dropout", "targets"});
     c.fact_rank = positive_int(t, "rank", c.fact_rank);
-    c.fact_scale = t.get_double("scale", c.fact_scale);
-    auto targets = t.get_string_list("targets", c.fact_targets);
-    for (const auto& target : targets)
-      if (target != "q" && target != "k" && target != "v" && target != "proj" && target != "lin1" && target != "lin2")
-        t.fail("targets", "'" + target + "' is not one of: q, k, v, proj, lin1, lin2");
-    if (targets.empty()) t.fail("targets", "needs at least one target");
-    c.fact_targets = targets;
+    c.fact_scale = positive_double(t, "scale", c.fact_scale);
+    c.fact_dropout = t.get_double("dropout", c.fact_dropout);
+    if (!(c.fact_dropout >= 0 && c.fact_dropout < 1)) t.fail("dropout", "must be in [0, 1)");
+    c.fact_targets = targets_of(t, "targets", c.fact_targets, {"q", "k", "v", "proj", "lin1", "lin2"});
   }
   return c;
 }

@@ -25,7 +25,7 @@ class AdapterHook : public model::LayerHook {
   // An adapter adds layers; no weight of the official model reproduces it.
   std::optional<torch::Tensor> merged_weight(const torch::Tensor&) override { return std::nullopt; }
   std::shared_ptr<torch::nn::Module> module() override { return adapter_.ptr(); }
-  std::string name() const override { return "adapter"; }
+  std::string name() const override { return to_string(MethodName::Adapter); }
 
  private:
   Bottleneck adapter_;

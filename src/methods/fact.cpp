@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "methods/lora.h"
+#include "methods/qkv_slices.h"
 
 namespace sparser::methods {
 
@@ -18,8 +18,9 @@ torch::Tensor split_chunks(const torch::Tensor& x, int64_t chunks) {
 }  // namespace
 
 FactFactorsImpl::FactFactorsImpl(int64_t features, int64_t rank) {
-  // As FacT: U xavier-uniform, V zero, so every update starts at 0.
-  const double bound = std::sqrt(6.0 / static_cast<double>(features + rank));
+  // As FacT, whose U and V are bias-free nn.Linear layers: U with Linear's default
+  // initialisation (kaiming-uniform, a = √5), V zero, so every update starts at 0.
+  const double bound = 1.0 / std::sqrt(static_cast<double>(features));
   U = register_parameter("U", torch::empty({rank, features}).uniform_(-bound, bound));
   V = register_parameter("V", torch::zeros({features, rank}));
 }
@@ -39,9 +40,9 @@ torch::Tensor FactCoresImpl::add_core(const std::string& name, int64_t rows, int
 }
 
 FactHook::FactHook(FactFactors factors, std::vector<std::string> slices, int64_t in_chunks, int64_t out_chunks,
-                   double scale)
+                   double scale, double dropout)
     : factors_(std::move(factors)), slices_(std::move(slices)), in_chunks_(in_chunks), out_chunks_(out_chunks),
-      scale_(scale) {
+      scale_(scale), dropout_(dropout) {
   const auto r = factors_->U.size(0);
   if (slices_.empty()) {
     cores_by_slice_.push_back(cores_->add_core("core", out_chunks_ * r, in_chunks_ * r));
@@ -53,15 +54,14 @@ FactHook::FactHook(FactFactors factors, std::vector<std::string> slices, int64_t
 torch::Tensor FactHook::output(const torch::Tensor& input, const torch::Tensor& output) {
   const auto down = factors_->project_down(input, in_chunks_);
   auto update = [&](const torch::Tensor& core, int64_t out_chunks) {
-    return factors_->project_up(torch::matmul(down, core.t()), out_chunks) * scale_;
+    // FacT drops out the cores' output while training.
+    const auto mixed = torch::dropout(torch::matmul(down, core.t()), dropout_, cores_->is_training());
+    return factors_->project_up(mixed, out_chunks) * scale_;
   };
   if (slices_.empty()) return output + update(cores_by_slice_[0], out_chunks_);
-  auto parts = output.split(output.size(-1) / 3, -1);
-  for (size_t i = 0; i < slices_.size(); ++i) {
-    const auto s = qkv_slice_index(slices_[i]);
-    parts[s] = parts[s] + update(cores_by_slice_[i], 1);
-  }
-  return torch::cat(parts, -1);
+  std::vector<torch::Tensor> updates;
+  for (const auto& core : cores_by_slice_) updates.push_back(update(core, 1));
+  return add_to_qkv_output(output, slices_, updates);
 }
 
 std::optional<torch::Tensor> FactHook::merged_weight(const torch::Tensor& weight) {
@@ -72,18 +72,16 @@ std::optional<torch::Tensor> FactHook::merged_weight(const torch::Tensor& weight
     return torch::matmul(torch::matmul(block_diagonal(factors_->V, out_chunks), core),
                          block_diagonal(factors_->U, in_chunks_)) * scale_;
   };
-  auto merged = weight.clone();
-  if (slices_.empty()) return merged + delta(cores_by_slice_[0], out_chunks_);
-  const auto slice_rows = weight.size(0) / 3;
-  for (size_t i = 0; i < slices_.size(); ++i)
-    merged.narrow(0, qkv_slice_index(slices_[i]) * slice_rows, slice_rows).add_(delta(cores_by_slice_[i], 1));
-  return merged;
+  if (slices_.empty()) return weight + delta(cores_by_slice_[0], out_chunks_);
+  std::vector<torch::Tensor> deltas;
+  for (const auto& core : cores_by_slice_) deltas.push_back(delta(core, 1));
+  return add_to_qkv_weight(weight, slices_, deltas);
 }
 
 std::vector<NamedLayer> apply_fact(model::SamImpl& sam, const MethodConfig& config) {
   const auto features = sam.config().encoder_embed_dim;
   FactFactors factors(features, config.fact_rank);
-  sam.image_encoder->register_module("fact", factors);
+  sam.image_encoder->register_module(to_string(MethodName::Fact), factors);
 
   const auto& targets = config.fact_targets;
   auto wants = [&](const std::string& t) { return std::find(targets.begin(), targets.end(), t) != targets.end(); };
@@ -96,7 +94,8 @@ std::vector<NamedLayer> apply_fact(model::SamImpl& sam, const MethodConfig& conf
     for (auto& named : select_layers(sam, {pattern})) {
       const auto in_chunks = named.layer->weight.size(1) / features;
       const auto out_chunks = slices.empty() ? named.layer->weight.size(0) / features : 1;
-      named.layer->attach(std::make_shared<FactHook>(factors, slices, in_chunks, out_chunks, config.fact_scale));
+      named.layer->attach(std::make_shared<FactHook>(factors, slices, in_chunks, out_chunks, config.fact_scale,
+                                                     config.fact_dropout));
       hooked.push_back(named);
     }
   };

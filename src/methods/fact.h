@@ -34,11 +34,11 @@ class FactHook : public model::LayerHook {
   // `slices`: the qkv slices to update ({"q","k","v"} subset), or empty to update the
   // whole output. in_chunks / out_chunks: the layer's width in multiples of C.
   FactHook(FactFactors factors, std::vector<std::string> slices, int64_t in_chunks, int64_t out_chunks,
-           double scale);
+           double scale, double dropout);
   torch::Tensor output(const torch::Tensor& input, const torch::Tensor& output) override;
   std::optional<torch::Tensor> merged_weight(const torch::Tensor& weight) override;
   std::shared_ptr<torch::nn::Module> module() override { return cores_.ptr(); }
-  std::string name() const override { return "fact"; }
+  std::string name() const override { return to_string(MethodName::Fact); }
 
  private:
   FactFactors factors_;
@@ -46,7 +46,7 @@ class FactHook : public model::LayerHook {
   std::vector<std::string> slices_;
   std::vector<torch::Tensor> cores_by_slice_;  // one per slice, or one for the whole output
   int64_t in_chunks_, out_chunks_;
-  double scale_;
+  double scale_, dropout_;
 };
 
 // Registers the shared factors under image_encoder.fact and attaches a hook to every

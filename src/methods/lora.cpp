@@ -2,14 +2,9 @@
 
 #include <cmath>
 
-namespace sparser::methods {
+#include "methods/qkv_slices.h"
 
-int64_t qkv_slice_index(const std::string& target) {
-  if (target == "q") return 0;
-  if (target == "k") return 1;
-  if (target == "v") return 2;
-  throw std::invalid_argument("qkv target must be q, k or v (got '" + target + "')");
-}
+namespace sparser::methods {
 
 LowRankUpdatesImpl::LowRankUpdatesImpl(int64_t in_features, int64_t slice_features, int64_t rank,
                                        const std::vector<std::string>& targets_)
@@ -24,27 +19,20 @@ LowRankUpdatesImpl::LowRankUpdatesImpl(int64_t in_features, int64_t slice_featur
 
 LoraHook::LoraHook(int64_t in_features, int64_t slice_features, const MethodConfig& config)
     : updates_(in_features, slice_features, config.lora_rank, config.lora_targets),
-      slice_features_(slice_features),
       scale_(config.lora_alpha / static_cast<double>(config.lora_rank)) {}
 
 torch::Tensor LoraHook::output(const torch::Tensor& input, const torch::Tensor& output) {
-  auto slices = output.split(slice_features_, -1);
-  for (size_t i = 0; i < updates_->targets.size(); ++i) {
-    const auto s = qkv_slice_index(updates_->targets[i]);
-    auto update = torch::matmul(torch::matmul(input, updates_->A[i].t()), updates_->B[i].t());
-    slices[s] = slices[s] + scale_ * update;
-  }
-  return torch::cat(slices, -1);
+  std::vector<torch::Tensor> updates;
+  for (size_t i = 0; i < updates_->targets.size(); ++i)
+    updates.push_back(torch::matmul(torch::matmul(input, updates_->A[i].t()), updates_->B[i].t()) * scale_);
+  return add_to_qkv_output(output, updates_->targets, updates);
 }
 
 std::optional<torch::Tensor> LoraHook::merged_weight(const torch::Tensor& weight) {
-  auto merged = weight.clone();
-  for (size_t i = 0; i < updates_->targets.size(); ++i) {
-    const auto s = qkv_slice_index(updates_->targets[i]);
-    merged.narrow(0, s * slice_features_, slice_features_)
-        .add_(torch::matmul(updates_->B[i], updates_->A[i]), scale_);
-  }
-  return merged;
+  std::vector<torch::Tensor> deltas;
+  for (size_t i = 0; i < updates_->targets.size(); ++i)
+    deltas.push_back(torch::matmul(updates_->B[i], updates_->A[i]) * scale_);
+  return add_to_qkv_weight(weight, updates_->targets, deltas);
 }
 
 std::vector<NamedLayer> apply_lora(torch::nn::Module& model, const MethodConfig& config) {

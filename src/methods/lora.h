@@ -22,18 +22,14 @@ class LoraHook : public model::LayerHook {
   torch::Tensor output(const torch::Tensor& input, const torch::Tensor& output) override;
   std::optional<torch::Tensor> merged_weight(const torch::Tensor& weight) override;
   std::shared_ptr<torch::nn::Module> module() override { return updates_.ptr(); }
-  std::string name() const override { return "lora"; }
+  std::string name() const override { return to_string(MethodName::Lora); }
 
  private:
   LowRankUpdates updates_;
-  int64_t slice_features_;
   double scale_;
 };
 
 // Attaches LoRA to every encoder block's attn.qkv.
 std::vector<NamedLayer> apply_lora(torch::nn::Module& model, const MethodConfig& config);
-
-// Index of a target ("q", "k", "v") within the qkv output.
-int64_t qkv_slice_index(const std::string& target);
 
 }  // namespace sparser::methods

@@ -38,4 +38,16 @@ std::vector<std::string> expand_parser_layers(const std::vector<std::string>& la
   return patterns;
 }
 
+bool leaves_trunk_frozen(const MethodConfig& config) {
+  switch (config.name) {
+    case MethodName::ZeroShot:
+    case MethodName::DecoderOnly: return true;
+    case MethodName::Parser:
+      for (const auto& pattern : expand_parser_layers(config.parser_layers))
+        if (pattern.rfind("image_encoder.neck.", 0) != 0) return false;
+      return true;
+    default: return false;
+  }
+}
+
 }  // namespace sparser::methods

@@ -27,9 +27,11 @@ struct MethodConfig {
   // Houlsby adapter after each block's attention projection.
   int64_t adapter_bottleneck = 19;
 
-  // FacT-TT: shared factors U (r×C), V (C×r) and per-block r×r cores per target.
+  // FacT-TT: shared factors U (r×C), V (C×r) and per-block r×r cores per target; the
+  // cores' output is dropped out while training, as in FacT.
   int64_t fact_rank = 8;
   double fact_scale = 1.0;
+  double fact_dropout = 0.1;
   std::vector<std::string> fact_targets{"q", "k", "v"};
 
   // Whether the prompt encoder trains too (it stays frozen in the paper).
@@ -41,5 +43,8 @@ std::string to_string(ParserTrain train);
 // Expands `conv`, `transformer`, `both` to their module-name patterns; other
 // entries are patterns already and are kept.
 std::vector<std::string> expand_parser_layers(const std::vector<std::string>& layers);
+// True when the method trains nothing before the encoder's neck (zero-shot, decoder-only,
+// PARSER on neck layers only): the trunk's features can then be computed once per image.
+bool leaves_trunk_frozen(const MethodConfig& config);
 
 }  // namespace sparser::methods

@@ -16,6 +16,41 @@ torch::Tensor SvdReparamImpl::reconstruct() const {
   return torch::matmul(U * sigma, V.transpose(0, 1)).view(weight_shape);
 }
 
+std::array<int64_t, 3> SvdReparamHook::versions() const {
+  return {reparam_->U._version(), reparam_->sigma._version(), reparam_->V._version()};
+}
+
+torch::Tensor SvdReparamHook::weight(const torch::Tensor&) {
+  const bool needs_graph = torch::GradMode::is_enabled() &&
+                           (reparam_->sigma.requires_grad() || reparam_->U.requires_grad() || reparam_->V.requires_grad());
+  if (!needs_graph) {
+    if (!frozen_weight_.defined() || frozen_versions_ != versions()) {
+      torch::NoGradGuard no_grad;
+      frozen_weight_ = reparam_->reconstruct();
+      frozen_versions_ = versions();
+    }
+    return frozen_weight_;
+  }
+  if (!in_step_) return reparam_->reconstruct();
+  if (!step_weight_.defined()) {
+    step_graph_ = reparam_->reconstruct();
+    step_weight_ = step_graph_.detach().requires_grad_(true);
+  }
+  return step_weight_;
+}
+
+void SvdReparamHook::begin_step() {
+  in_step_ = true;
+  step_weight_ = step_graph_ = torch::Tensor();
+}
+
+void SvdReparamHook::end_step(bool pass_gradients) {
+  if (pass_gradients && step_weight_.defined() && step_weight_.grad().defined())
+    torch::autograd::backward({step_graph_}, {step_weight_.grad()});
+  in_step_ = false;
+  step_weight_ = step_graph_ = torch::Tensor();
+}
+
 std::vector<NamedLayer> apply_parser(torch::nn::Module& model, const MethodConfig& config) {
   auto layers = select_layers(model, expand_parser_layers(config.parser_layers));
   const bool coefficients = config.parser_train != ParserTrain::Bases;

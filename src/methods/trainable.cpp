@@ -1,9 +1,11 @@
 #include "methods/trainable.h"
 
 #include <iomanip>
+#include <set>
 #include <sstream>
 
 #include "checkpoint/state_dict.h"
+#include "methods/method_config.h"
 #include "model/hooked_layers.h"
 
 namespace sparser::methods {
@@ -16,14 +18,14 @@ NamedTensors trainable_parameters(const torch::nn::Module& module) {
 }
 
 namespace {
-// Tensors a method adds live under a module named after it (…qkv.lora.A_q,
-// image_encoder.fact.U); the official SAM has no module of these names.
+// Tensors a method adds live under a module named after the method (…qkv.lora.A_q,
+// image_encoder.fact.U: LayerHook::name()); the official SAM has no module of these names.
 std::string method_owning(const std::string& name) {
   std::istringstream parts(name);
   std::string part;
   while (std::getline(parts, part, '.'))
-    for (const char* method : {"parser", "lora", "adapter", "fact"})
-      if (part == method) return method;
+    for (const auto method : {MethodName::Parser, MethodName::Lora, MethodName::Adapter, MethodName::Fact})
+      if (part == to_string(method)) return part;
   return "";
 }
 
@@ -90,23 +92,29 @@ NamedTensors merged_state_dict(model::SamImpl& sam, bool keep_unmergeable) {
 }
 
 void load_delta(model::SamImpl& sam, const NamedTensors& delta, const std::string& source) {
-  std::map<std::string, torch::Tensor> targets;
-  for (const auto& p : sam.named_parameters()) targets[p.key()] = p.value();
-  for (const auto& b : sam.named_buffers()) targets[b.key()] = b.value();
-  std::vector<std::string> unknown, mismatched;
+  std::map<std::string, torch::Tensor> trainable;
+  for (const auto& [name, tensor] : trainable_parameters(sam)) trainable[name] = tensor;
+  std::set<std::string> given;
+  std::vector<std::string> problems;
   for (const auto& [key, value] : delta) {
-    auto it = targets.find(key);
-    if (it == targets.end()) unknown.push_back(key);
-    else if (it->second.sizes() != value.sizes()) mismatched.push_back(key);
+    given.insert(key);
+    auto it = trainable.find(key);
+    if (it == trainable.end())
+      problems.push_back("unexpected key (not trained by this method): " + key);
+    else if (it->second.sizes() != value.sizes())
+      problems.push_back("shape mismatch: " + key + " is " + checkpoint::shape_string(value) + ", the model's " +
+                         checkpoint::shape_string(it->second));
   }
-  if (!unknown.empty() || !mismatched.empty()) {
-    std::string msg = source + ": delta does not fit this model/method";
-    for (const auto& k : unknown) msg += "\n  unexpected key: " + k;
-    for (const auto& k : mismatched) msg += "\n  shape mismatch: " + k;
+  for (const auto& [name, tensor] : trainable)
+    if (!given.count(name)) problems.push_back("missing key: " + name);
+  if (!problems.empty()) {
+    std::string msg = source + ": this delta is not what the config's method trains (" +
+                      std::to_string(problems.size()) + " problem(s)); was it saved by a run of this config?";
+    for (const auto& p : problems) msg += "\n  " + p;
     throw std::runtime_error(msg);
   }
   torch::NoGradGuard no_grad;
-  for (const auto& [key, value] : delta) targets.at(key).copy_(value);
+  for (const auto& [key, value] : delta) trainable.at(key).copy_(value);
 }
 
 }  // namespace sparser::methods

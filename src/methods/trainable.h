@@ -31,8 +31,8 @@ std::string format_trainable(const TrainableCount& count);
 // keep_unmergeable, in which case their tensors are kept under their own names.
 NamedTensors merged_state_dict(model::SamImpl& sam, bool keep_unmergeable = false);
 
-// Copies a saved delta (a subset of the model's tensors) into `sam`. Every key must
-// name a tensor of the model with the same shape; errors list all offending keys.
+// Copies a saved delta (the tensors a run trained) into `sam`: its keys must be exactly
+// the model's trainable tensors, with their shapes; errors list every offending key.
 void load_delta(model::SamImpl& sam, const NamedTensors& delta, const std::string& source);
 
 }  // namespace sparser::methods

@@ -10,12 +10,6 @@ void HookedLayer::attach(std::shared_ptr<LayerHook> hook) {
   hook_ = std::move(hook);
 }
 
-void HookedLayer::detach() {
-  if (!hook_) return;
-  unregister_module(hook_->name());
-  hook_.reset();
-}
-
 namespace {
 // PyTorch's default initialisation (kaiming_uniform with a = sqrt(5)); checkpoints
 // overwrite it, but a model built without one must still be well scaled.

@@ -11,7 +11,6 @@ class HookedLayer : public torch::nn::Module {
  public:
   // Attaches `hook` and registers its tensors under this layer. One hook per layer.
   void attach(std::shared_ptr<LayerHook> hook);
-  void detach();
   const std::shared_ptr<LayerHook>& hook() const { return hook_; }
   // The weight the next forward pass will use (the hooked one, if any).
   torch::Tensor effective_weight() { return hook_ ? hook_->weight(weight) : weight; }

@@ -21,7 +21,14 @@ class LayerHook {
   }
   // A plain weight with the same effect, for exporting an official state dict;
   // nullopt when the hook's effect is not a weight change (e.g. an adapter).
-  virtual std::optional<torch::Tensor> merged_weight(const torch::Tensor& weight) { return this->weight(weight); }
+  virtual std::optional<torch::Tensor> merged_weight(const torch::Tensor& weight) = 0;
+  // Brackets one optimiser step (several images may pass forward and backward in it). A
+  // hook that rebuilds its weight (PARSER) builds it once at the first forward of the
+  // step; end_step(true) passes the gradient collected on it back to the hook's own
+  // tensors (end_step(false) drops it, after a failed step). Outside a step such a hook
+  // rebuilds the weight at every call, so plain code needs neither. See methods::StepScope.
+  virtual void begin_step() {}
+  virtual void end_step(bool pass_gradients) { (void)pass_gradients; }
   // The hook's own tensors, registered under the layer (e.g. `...qkv.lora.A`).
   virtual std::shared_ptr<torch::nn::Module> module() = 0;
   // Name under which module() is registered inside the layer.

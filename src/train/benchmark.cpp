@@ -10,10 +10,12 @@
 
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include "data/prefetcher.h"
 #include "data/shard_dataset.h"
 #include "methods/apply_method.h"
+#include "methods/step_scope.h"
 #include "methods/trainable.h"
 #include "train/loss.h"
 
@@ -59,13 +61,15 @@ double gemm_flops_per_second(int64_t n, int64_t repeats) {
   return 2.0 * n * n * n / t.median_seconds;
 }
 
-Timing time_encoder_forward(const BenchOptions& options) {
+Workload encoder_forward_workload(const BenchOptions& options) {
   model::Sam sam(options.model);
   sam->eval();
-  torch::NoGradGuard no_grad;
   const auto S = options.model.image_size;
   const auto input = torch::randn({1, 3, S, S});
-  return time_repeated("encoder_forward", options.warmup, options.repeats, [&] { sam->encode(input); });
+  return [sam, input]() mutable {
+    torch::NoGradGuard no_grad;
+    sam->encode(input);
+  };
 }
 
 Timing time_allreduce(distributed::Communicator& comm, int64_t values, int64_t repeats) {
@@ -74,33 +78,37 @@ Timing time_allreduce(distributed::Communicator& comm, int64_t values, int64_t r
   return time_repeated("allreduce", 2, repeats, [&] { comm.allreduce_mean_(buffer); });
 }
 
-Timing time_training_step(const BenchOptions& options, const methods::MethodConfig& method, const std::string& name,
-                          bool cached) {
+Workload training_step_workload(const BenchOptions& options, const methods::MethodConfig& method, bool cached) {
   model::Sam sam(options.model);
   methods::apply_method(*sam, method);
   std::vector<torch::Tensor> params;
   for (const auto& [n, p] : methods::trainable_parameters(*sam)) params.push_back(p);
-  std::optional<torch::optim::Adam> adam;
-  if (!params.empty()) adam.emplace(params, torch::optim::AdamOptions(1e-5));
+  std::shared_ptr<torch::optim::Adam> adam;
+  if (!params.empty()) adam = std::make_shared<torch::optim::Adam>(params, torch::optim::AdamOptions(1e-5));
   const auto S = options.model.image_size;
   const auto input = torch::randn({1, 3, S, S});
-  TORCH_CHECK(!cached || !sam->image_encoder->trunk_requires_grad(), name, ": the trunk trains, nothing to cache");
+  TORCH_CHECK(!cached || !sam->image_encoder->trunk_requires_grad(), "the trunk trains, nothing to cache");
   const auto trunk = cached ? sam->image_encoder->forward_trunk(input) : torch::Tensor();
   model::Prompts prompts;
   prompts.boxes = random_boxes(options.boxes, S);
   const auto L = 4 * options.model.embedding_size();
   const auto targets = (torch::rand({options.boxes, 1, L, L}) > 0.5).to(torch::kFloat);
-  const bool training = adam.has_value();
-  return time_repeated(name, options.warmup, options.repeats, [&] {
+  return [=]() mutable {
     std::optional<torch::NoGradGuard> no_grad;
-    if (!training) no_grad.emplace();
+    if (!adam) no_grad.emplace();
+    methods::StepScope step(*sam);
     const auto embeddings = cached ? sam->image_encoder->forward_neck(trunk) : sam->encode(input);
     const auto out = sam->decode(embeddings, prompts, false);
-    if (!training) return;
+    if (!adam) return;
     for (auto& p : params) p.mutable_grad() = torch::Tensor();
     segmentation_loss(out.low_res_logits, targets, LossWeights{}).total.backward();
+    step.finish_backward();
     adam->step();
-  });
+  };
+}
+
+Timing time_workload(const std::string& name, const BenchOptions& options, const Workload& work) {
+  return time_repeated(name, options.warmup, options.repeats, work);
 }
 
 Timing time_sample_loading(const std::string& manifest, int64_t image_size, int64_t samples) {
@@ -112,21 +120,39 @@ Timing time_sample_loading(const std::string& manifest, int64_t image_size, int6
   });
 }
 
-std::vector<std::pair<std::string, double>> profile_encoder_forward(const BenchOptions& options) {
-  model::Sam sam(options.model);
-  sam->eval();
-  torch::NoGradGuard no_grad;
-  const auto input = torch::randn({1, 3, options.model.image_size, options.model.image_size});
-  sam->encode(input);  // warm-up outside the profile
+std::vector<std::pair<std::string, double>> profile_workload(const Workload& work) {
+  work();  // warm-up outside the profile
   std::stringstream trace;
   {
     torch::autograd::profiler::RecordProfile profile(trace);
-    sam->encode(input);
+    work();
   }
-  std::map<std::string, double> milliseconds;
-  for (const auto& event : nlohmann::json::parse(trace.str(), nullptr, false))
-    if (event.is_object() && event.contains("dur")) milliseconds[event.value("name", "?")] += event["dur"].get<double>() / 1e3;
-  std::vector<std::pair<std::string, double>> sorted(milliseconds.begin(), milliseconds.end());
+  // Self time: an operator's duration minus that of the operators nested in it (same
+  // thread, contained in its interval), so that the rows add up to the total.
+  struct Event {
+    std::string name;
+    double start, duration;
+    int64_t thread;
+  };
+  std::vector<Event> events;
+  for (const auto& e : nlohmann::json::parse(trace.str(), nullptr, false))
+    if (e.is_object() && e.contains("dur") && e.contains("ts"))
+      events.push_back({e.value("name", "?"), e["ts"].get<double>(), e["dur"].get<double>(),
+                        e.contains("tid") && e["tid"].is_number() ? e["tid"].get<int64_t>() : 0});
+  std::sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
+    return std::tie(a.thread, a.start) < std::tie(b.thread, b.start) ||
+           (a.thread == b.thread && a.start == b.start && a.duration > b.duration);
+  });
+  std::map<std::string, double> self_ms;
+  std::vector<const Event*> open;
+  for (const auto& e : events) {
+    while (!open.empty() && (open.back()->thread != e.thread || open.back()->start + open.back()->duration <= e.start))
+      open.pop_back();
+    if (!open.empty()) self_ms[open.back()->name] -= e.duration / 1e3;
+    self_ms[e.name] += e.duration / 1e3;
+    open.push_back(&e);
+  }
+  std::vector<std::pair<std::string, double>> sorted(self_ms.begin(), self_ms.end());
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   return sorted;
 }

@@ -4,6 +4,7 @@
 // the encoder forward alone, and the machine's GEMM rate for efficiency figures.
 #include <torch/torch.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,20 +29,25 @@ struct BenchOptions {
   int64_t repeats = 3;
 };
 
-// Median time of one training step of `method` (random weights and image). `cached`:
-// the trunk's output is computed once beforehand, as the frozen-trunk cache provides it.
-Timing time_training_step(const BenchOptions& options, const methods::MethodConfig& method, const std::string& name,
-                          bool cached = false);
-// Median time of the image encoder's forward pass without autograd.
-Timing time_encoder_forward(const BenchOptions& options);
+// One unit of work to time or profile: the model and data are set up when it is made,
+// each call runs the work once.
+using Workload = std::function<void()>;
+// One training step of `method` (random weights and image). `cached`: the trunk's output
+// is computed once beforehand, as the frozen-trunk cache provides it.
+Workload training_step_workload(const BenchOptions& options, const methods::MethodConfig& method, bool cached = false);
+// The image encoder's forward pass without autograd.
+Workload encoder_forward_workload(const BenchOptions& options);
+// Warm-up, then the median of options.repeats calls.
+Timing time_workload(const std::string& name, const BenchOptions& options, const Workload& work);
 // Median time of averaging a float buffer of `values` elements over the ranks of `comm`
 // (the per-step gradient all-reduce of a method with that many trainable values).
 Timing time_allreduce(distributed::Communicator& comm, int64_t values, int64_t repeats = 10);
 // Median time to read, decode and prepare (resize, jitter) one sample of a split.
 Timing time_sample_loading(const std::string& manifest, int64_t image_size, int64_t samples);
-// Where the encoder forward's time goes: total milliseconds per operator (LibTorch's
-// profiler; nested operators are counted in their callers too), largest first.
-std::vector<std::pair<std::string, double>> profile_encoder_forward(const BenchOptions& options);
+// Where one call of `work` spends its time: self milliseconds per operator (LibTorch's
+// profiler; time in nested operators is counted where it is spent), largest first. The
+// work runs once untimed before.
+std::vector<std::pair<std::string, double>> profile_workload(const Workload& work);
 // Achieved FLOP/s of an n×n×n float matmul.
 double gemm_flops_per_second(int64_t n = 1024, int64_t repeats = 5);
 int64_t peak_rss_bytes();

@@ -10,6 +10,7 @@
 #include "data/prefetcher.h"
 #include "distributed/gradient_buffer.h"
 #include "methods/parser.h"
+#include "methods/step_scope.h"
 #include "train/evaluate.h"
 #include "train/examples.h"
 #include "train/loss.h"
@@ -308,6 +309,7 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
       // × N images per step therefore add the same per-image gradients.
       grads.zero_();
       double local_loss = 0;
+      methods::StepScope step_scope(sam);  // PARSER builds W' once for the step's images
       for (const auto& ex : examples) {
         model::Prompts prompts;
         prompts.boxes = ex.boxes.to(device);
@@ -319,6 +321,7 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
         if (!std::isfinite(value)) break;
         loss.backward();
       }
+      if (std::isfinite(local_loss)) step_scope.finish_backward();
       if (examples.size() > 1) grads.flat().div_(static_cast<double>(examples.size()));
       if (comm.any(!std::isfinite(local_loss))) {
         std::string which;

@@ -5,6 +5,7 @@
 #include "checkpoint/state_dict.h"
 #include "methods/apply_method.h"
 #include "methods/parser.h"
+#include "methods/step_scope.h"
 #include "methods/trainable.h"
 #include "test_models.h"
 
@@ -15,6 +16,28 @@ namespace {
 
 const std::vector<MethodName> kTrainingMethods{MethodName::DecoderOnly, MethodName::Parser, MethodName::Lora,
                                                MethodName::Adapter, MethodName::Fact};
+
+methods::MethodConfig parser_variant(const std::string& layers, methods::ParserTrain train) {
+  auto c = fixtures::method_named(MethodName::Parser);
+  c.parser_layers = {layers};
+  c.parser_train = train;
+  return c;
+}
+
+// Every method, and PARSER with each choice of what trains.
+std::vector<methods::MethodConfig> training_configs() {
+  std::vector<methods::MethodConfig> configs;
+  for (auto name : kTrainingMethods) configs.push_back(fixtures::method_named(name));
+  configs.push_back(parser_variant("conv", methods::ParserTrain::Bases));
+  configs.push_back(parser_variant("transformer", methods::ParserTrain::Both));
+  return configs;
+}
+
+std::string label(const methods::MethodConfig& c) {
+  std::string text = methods::to_string(c.name);
+  if (c.name == MethodName::Parser) text += "-" + c.parser_layers.front() + "-" + methods::to_string(c.parser_train);
+  return text;
+}
 
 std::map<std::string, torch::Tensor> snapshot(const torch::nn::Module& m) {
   std::map<std::string, torch::Tensor> out;
@@ -64,6 +87,55 @@ TEST(Methods, VitBTrainableCountsMatchThePaper) {
   EXPECT_EQ(count(fixtures::method_named(MethodName::ZeroShot)).total, 0);
 }
 
+TEST(Methods, TrainableNamesAreExactlyTheMethodsTensors) {
+  // Beyond the mask decoder (trained by every method but zero-shot), exactly these names.
+  auto encoder_names = [](const methods::MethodConfig& c) {
+    auto setup = fixtures::tiny_model(c);
+    std::set<std::string> names;
+    bool whole_decoder = true;
+    std::set<std::string> decoder_trained;
+    for (const auto& [name, t] : methods::trainable_parameters(*setup.sam)) {
+      if (name.rfind("mask_decoder.", 0) == 0) decoder_trained.insert(name);
+      else names.insert(name);
+    }
+    for (const auto& p : setup.sam->mask_decoder->named_parameters())
+      whole_decoder &= decoder_trained.count("mask_decoder." + p.key()) > 0;
+    EXPECT_EQ(whole_decoder, c.name != MethodName::ZeroShot) << label(c);
+    return names;
+  };
+  auto per_block = [](std::initializer_list<std::string> suffixes) {
+    std::set<std::string> names;
+    for (int b = 0; b < 4; ++b)
+      for (const auto& s : suffixes) names.insert("image_encoder.blocks." + std::to_string(b) + "." + s);
+    return names;
+  };
+  using Names = std::set<std::string>;
+  EXPECT_EQ(encoder_names(fixtures::method_named(MethodName::ZeroShot)), Names{});
+  EXPECT_EQ(encoder_names(fixtures::method_named(MethodName::DecoderOnly)), Names{});
+  EXPECT_EQ(encoder_names(parser_variant("conv", methods::ParserTrain::Coefficients)),
+            (Names{"image_encoder.neck.0.parser.sigma", "image_encoder.neck.2.parser.sigma"}));
+  EXPECT_EQ(encoder_names(parser_variant("conv", methods::ParserTrain::Bases)),
+            (Names{"image_encoder.neck.0.parser.U", "image_encoder.neck.0.parser.V", "image_encoder.neck.2.parser.U",
+                   "image_encoder.neck.2.parser.V"}));
+  EXPECT_EQ(encoder_names(parser_variant("transformer", methods::ParserTrain::Coefficients)),
+            per_block({"attn.qkv.parser.sigma", "attn.proj.parser.sigma", "mlp.lin1.parser.sigma", "mlp.lin2.parser.sigma"}));
+  EXPECT_EQ(encoder_names(fixtures::method_named(MethodName::Lora)),
+            per_block({"attn.qkv.lora.A_q", "attn.qkv.lora.B_q", "attn.qkv.lora.A_v", "attn.qkv.lora.B_v"}));
+  EXPECT_EQ(encoder_names(fixtures::method_named(MethodName::Adapter)),
+            per_block({"attn.proj.adapter.down.weight", "attn.proj.adapter.down.bias", "attn.proj.adapter.up.weight",
+                       "attn.proj.adapter.up.bias"}));
+  auto fact = per_block({"attn.qkv.fact.core_q", "attn.qkv.fact.core_k", "attn.qkv.fact.core_v"});
+  fact.insert({"image_encoder.fact.U", "image_encoder.fact.V"});
+  EXPECT_EQ(encoder_names(fixtures::method_named(MethodName::Fact)), fact);
+
+  auto with_prompts = fixtures::method_named(MethodName::DecoderOnly);
+  with_prompts.train_prompt_encoder = true;
+  auto setup = fixtures::tiny_model(with_prompts);
+  int64_t prompt_tensors = 0;
+  for (const auto& [name, t] : methods::trainable_parameters(*setup.sam)) prompt_tensors += name.rfind("prompt_encoder.", 0) == 0;
+  EXPECT_EQ(prompt_tensors, static_cast<int64_t>(setup.sam->prompt_encoder->parameters().size()));
+}
+
 TEST(Methods, TrainableSetIsExactlyTheMethodsTensors) {
   const auto kinds_of = [](const methods::MethodConfig& c) {
     auto setup = fixtures::tiny_model(c);
@@ -91,12 +163,65 @@ TEST(Methods, TrainableSetIsExactlyTheMethodsTensors) {
 TEST(Methods, EveryMethodStartsAtThePretrainedFunction) {
   const auto input = fixtures::fixture_input();
   auto base = fixtures::tiny_model();
+  base.sam->eval();
   torch::NoGradGuard no_grad;
   const auto reference = fixtures::predict(*base.sam, input);
-  for (auto name : kTrainingMethods) {
-    auto setup = fixtures::tiny_model(fixtures::method_named(name));
+  for (const auto& config : training_configs()) {
+    auto setup = fixtures::tiny_model(config);
+    setup.sam->eval();  // FacT's dropout is off in evaluation
     const auto out = fixtures::predict(*setup.sam, input);
-    EXPECT_LT((out - reference).abs().max().item<float>(), 1e-4) << methods::to_string(name);
+    EXPECT_LT((out - reference).abs().max().item<float>(), 1e-4) << label(config);
+  }
+}
+
+TEST(Methods, StepScopeBuildsTheWeightOncePerStepWithTheSameGradients) {
+  // Two images in one step: σ's gradient through the step's single W' equals the sum
+  // of the per-image gradients with W' rebuilt at every call.
+  const auto input = fixtures::fixture_input();
+  const auto flipped = input.flip({3});
+  auto setup = fixtures::tiny_model(parser_variant("both", methods::ParserTrain::Both));
+  const auto trainable = methods::trainable_parameters(*setup.sam);
+  auto gradients = [&](bool in_scope) {
+    for (const auto& [name, t] : trainable) t.mutable_grad() = torch::Tensor();
+    std::optional<methods::StepScope> step;
+    if (in_scope) step.emplace(*setup.sam);
+    for (const auto& image : {input, flipped}) fixtures::predict(*setup.sam, image).pow(2).sum().backward();
+    if (step) step->finish_backward();
+    std::map<std::string, torch::Tensor> out;
+    for (const auto& [name, t] : trainable) out[name] = t.grad().clone();
+    return out;
+  };
+  const auto per_call = gradients(false);
+  const auto per_step = gradients(true);
+  int encoder_tensors = 0;
+  for (const auto& [name, g] : per_call) {
+    ASSERT_TRUE(per_step.at(name).defined()) << name;
+    const double scale = g.abs().max().item<double>();
+    EXPECT_LE((per_step.at(name) - g).abs().max().item<double>(), 1e-4 * std::max(scale, 1.0))
+        << name << " (largest gradient " << scale << ")";
+    encoder_tensors += name.find(".parser.") != std::string::npos;
+  }
+  EXPECT_EQ(encoder_tensors, 3 * (2 + 4 * 4));  // σ, U, V of the neck's 2 convs and 4 blocks × 4 linears
+
+  // Without autograd, W' is built once and kept until σ changes.
+  auto hook = std::dynamic_pointer_cast<methods::SvdReparamHook>(
+      methods::select_layers(*setup.sam, {"image_encoder.neck.0"}).front().layer->hook());
+  torch::NoGradGuard no_grad;
+  const auto first = hook->weight(torch::Tensor());
+  EXPECT_EQ(hook->weight(torch::Tensor()).data_ptr(), first.data_ptr());
+  hook->reparam()->sigma.mul_(2);
+  EXPECT_TRUE(torch::allclose(hook->weight(torch::Tensor()), first * 2, 1e-4, 1e-6));
+}
+
+TEST(Methods, LeavesTrunkFrozenAgreesWithTheModel) {
+  auto configs = training_configs();
+  configs.push_back(fixtures::method_named(MethodName::ZeroShot));
+  configs.push_back(parser_variant("conv", methods::ParserTrain::Both));
+  configs.push_back(parser_variant("image_encoder.neck.2", methods::ParserTrain::Coefficients));
+  configs.push_back(parser_variant("image_encoder.blocks.0.mlp.lin1", methods::ParserTrain::Coefficients));
+  for (const auto& config : configs) {
+    auto setup = fixtures::tiny_model(config);
+    EXPECT_EQ(methods::leaves_trunk_frozen(config), !setup.sam->image_encoder->trunk_requires_grad()) << label(config);
   }
 }
 
@@ -132,51 +257,79 @@ TEST(Methods, ParserSigmaGradientMatchesFiniteDifferences) {
 
 TEST(Methods, OneStepChangesOnlyTrainableTensors) {
   const auto input = fixtures::fixture_input();
-  for (auto name : kTrainingMethods) {
-    auto setup = fixtures::tiny_model(fixtures::method_named(name));
+  for (const auto& config : training_configs()) {
+    auto setup = fixtures::tiny_model(config);
     const auto before = snapshot(*setup.sam);
     train_one_step(*setup.sam, input);
     std::set<std::string> trainable;
     for (const auto& [n, t] : methods::trainable_parameters(*setup.sam)) trainable.insert(n);
-    int changed = 0;
+    int decoder_changed = 0, encoder_changed = 0;
     for (const auto& p : setup.sam->named_parameters()) {
       const bool same = torch::equal(before.at(p.key()), p.value());
-      if (!trainable.count(p.key())) EXPECT_TRUE(same) << methods::to_string(name) << ": frozen " << p.key() << " changed";
-      changed += same ? 0 : 1;
+      if (!trainable.count(p.key())) EXPECT_TRUE(same) << label(config) << ": frozen " << p.key() << " changed";
+      if (!same) ++(p.key().rfind("mask_decoder.", 0) == 0 ? decoder_changed : encoder_changed);
     }
-    EXPECT_GT(changed, 0) << methods::to_string(name);
+    EXPECT_GT(decoder_changed, 0) << label(config);
+    // The method's own encoder tensors move too (for LoRA, FacT and adapters only those
+    // downstream of their zero-initialised factor: the others get no gradient at step 1).
+    if (config.name != MethodName::DecoderOnly) EXPECT_GT(encoder_changed, 0) << label(config);
   }
 }
 
 TEST(Methods, SavedDeltaReloadsToIdenticalOutputs) {
   const auto input = fixtures::fixture_input();
-  for (auto name : kTrainingMethods) {
-    auto trained = fixtures::tiny_model(fixtures::method_named(name));
+  for (const auto& config : training_configs()) {
+    auto trained = fixtures::tiny_model(config);
     train_one_step(*trained.sam, input);
-    TempFile delta_file(methods::to_string(name) + "_delta.pth");
+    TempFile delta_file(label(config) + "_delta.pth");
     checkpoint::write_state_dict(delta_file.path, methods::trainable_parameters(*trained.sam));
 
-    auto restored = fixtures::tiny_model(fixtures::method_named(name));
+    auto restored = fixtures::tiny_model(config);
     methods::load_delta(*restored.sam, checkpoint::read_state_dict(delta_file.path), delta_file.path);
+    trained.sam->eval();
+    restored.sam->eval();
     torch::NoGradGuard no_grad;
     EXPECT_TRUE(torch::equal(fixtures::predict(*trained.sam, input), fixtures::predict(*restored.sam, input)))
-        << methods::to_string(name);
+        << label(config);
   }
+}
+
+TEST(Methods, DeltaOfAnotherMethodIsRejectedNamingTheKeys) {
+  auto lora = fixtures::tiny_model(fixtures::method_named(MethodName::Lora));
+  auto parser = fixtures::tiny_model(parser_variant("conv", methods::ParserTrain::Coefficients));
+  const auto lora_delta = methods::trainable_parameters(*lora.sam);
+  try {
+    methods::load_delta(*parser.sam, lora_delta, "lora_delta.pth");
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("lora_delta.pth"), std::string::npos) << message;
+    EXPECT_NE(message.find("missing key: image_encoder.neck.0.parser.sigma"), std::string::npos) << message;
+    EXPECT_NE(message.find("unexpected key (not trained by this method): image_encoder.blocks.0.attn.qkv.lora.A_q"),
+              std::string::npos) << message;
+  }
+  // A delta with only part of what the method trains (e.g. the decoder) is incomplete.
+  methods::NamedTensors decoder_only;
+  for (const auto& [name, t] : methods::trainable_parameters(*parser.sam))
+    if (name.rfind("mask_decoder.", 0) == 0) decoder_only.emplace_back(name, t);
+  EXPECT_THROW(methods::load_delta(*parser.sam, decoder_only, "partial.pth"), std::runtime_error);
 }
 
 TEST(Methods, ExportedStateDictReproducesTheFineTunedModel) {
   const auto input = fixtures::fixture_input();
-  for (auto name : {MethodName::DecoderOnly, MethodName::Parser, MethodName::Lora, MethodName::Fact}) {
-    auto trained = fixtures::tiny_model(fixtures::method_named(name));
+  for (const auto& config : training_configs()) {
+    if (config.name == MethodName::Adapter) continue;  // not mergeable: below
+    auto trained = fixtures::tiny_model(config);
+    trained.sam->eval();
     train_one_step(*trained.sam, input);
-    TempFile exported(methods::to_string(name) + "_export.pth");
+    TempFile exported(label(config) + "_export.pth");
     checkpoint::write_state_dict(exported.path, methods::merged_state_dict(*trained.sam));
 
     model::Sam plain(fixtures::tiny_model_section().sam);
     checkpoint::load_state_dict(*plain, checkpoint::read_state_dict(exported.path), /*strict=*/true, exported.path);
     torch::NoGradGuard no_grad;
     const auto diff = (fixtures::predict(*trained.sam, input) - fixtures::predict(*plain, input)).abs().max();
-    EXPECT_LT(diff.item<float>(), 1e-4) << methods::to_string(name);
+    EXPECT_LT(diff.item<float>(), 1e-4) << label(config);
   }
   auto adapter = fixtures::tiny_model(fixtures::method_named(MethodName::Adapter));
   EXPECT_THROW(methods::merged_state_dict(*adapter.sam), std::runtime_error);
