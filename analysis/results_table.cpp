@@ -32,7 +32,7 @@ std::string seed_list(const std::set<int>& seeds) {
 struct Block {
   std::map<int, const RunRecord*> completed_by_seed;
   std::vector<std::string> exclusions;
-  std::set<int> configured_seeds;  // run.seeds of the runs' config.toml
+  std::set<int> configured_seeds;  // summary.json "seeds" of the runs
 };
 
 Block collect_block(const std::vector<RunRecord>& runs, const RowSpec& row, const ColumnGroup& column) {

@@ -44,26 +44,6 @@ void flatten_numbers(const json& value, const std::string& path, std::map<std::s
     for (const auto& [key, member] : value.items()) flatten_numbers(member, path.empty() ? key : path + "." + key, out);
 }
 
-// The seeds the run's experiment asks for, from the config.toml the trainer writes
-// beside summary.json; none when there is no such file.
-std::vector<int> read_configured_seeds(const std::filesystem::path& path) {
-  std::vector<int> seeds;
-  if (!std::filesystem::is_regular_file(path)) return seeds;
-  toml::table config;
-  try {
-    config = toml::parse_file(path.string());
-  } catch (const toml::parse_error& e) {
-    throw std::runtime_error(path.string() + ": " + std::string(e.description()));
-  }
-  if (const auto* list = config["run"]["seeds"].as_array())
-    for (const auto& seed : *list) {
-      const auto value = seed.value<int64_t>();
-      if (!value) throw std::runtime_error(path.string() + ": run.seeds must be integers");
-      seeds.push_back(static_cast<int>(*value));
-    }
-  return seeds;
-}
-
 std::vector<double> doubles(const json& array) {
   std::vector<double> out;
   if (array.is_array())
@@ -127,11 +107,11 @@ RunRecord load_run(const std::filesystem::path& dir) {
     for (const auto& [name, value] : numeric_members(final_section.value("per_class_dsc", json::object())))
       run.final_metrics["per_class_dsc." + name] = value;
     flatten_numbers(summary, "", run.summary_values);
+    for (const auto& seed : summary.value("seeds", json::array())) run.configured_seeds.push_back(seed.get<int>());
   } catch (const json::exception& e) {
     throw std::runtime_error(summary_path.string() + ": " + e.what());
   }
   read_metrics_log(dir / "metrics.jsonl", run);
-  run.configured_seeds = read_configured_seeds(dir / "config.toml");
   return run;
 }
 

@@ -1,5 +1,5 @@
 // One training run as the analysis sees it: the parts of summary.json,
-// metrics.jsonl (schema 1) and config.toml, written by sparser_run, that tables
+// metrics.jsonl (schema 1), written by sparser_run, that tables
 // and figures use.
 #pragma once
 
@@ -42,8 +42,8 @@ struct RunRecord {
   // Every number of summary.json by its dotted path ("trainable.total",
   // "train_images_per_second", "final.miou"), for table columns beyond the metrics.
   std::map<std::string, double> summary_values;
-  // run.seeds of the run's config.toml: the seeds its experiment asks for.
-  // Empty when the run has no config.toml (e.g. it failed before writing one).
+  // summary.json "seeds": every seed the run's config asks for at this grid point.
+  // Empty when the summary does not say (older runs).
   std::vector<int> configured_seeds;
   std::vector<LossPoint> losses;
   std::vector<EvalPoint> evals;
@@ -55,7 +55,7 @@ struct RunRecord {
 // True when `dir` looks like a run directory (holds summary.json).
 bool is_run_dir(const std::filesystem::path& dir);
 
-// Reads summary.json and, when present, metrics.jsonl and config.toml. Throws
+// Reads summary.json and, when present, metrics.jsonl. Throws
 // std::runtime_error naming the file on malformed input or an unknown schema version.
 RunRecord load_run(const std::filesystem::path& dir);
 

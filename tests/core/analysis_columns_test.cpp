@@ -149,12 +149,16 @@ TEST_F(AnalysisColumns, LayoutSeedsFlagSeedsThatNeverRan) {
 }
 
 TEST_F(AnalysisColumns, ConfiguredSeedsOfTheRunsFlagSeedsThatNeverRan) {
-  // The PARSER runs' config.toml asks for seeds 1-3; the baseline's for 1-2.
+  // The PARSER runs' summaries say their config asks for seeds 1-3; the baseline's for 1-2.
+  auto set_seeds = [&](const std::string& run_id, const json& seeds) {
+    const auto path = root_ / "ablation" / run_id / "summary.json";
+    json summary = json::parse(std::ifstream(path));
+    summary["seeds"] = seeds;
+    std::ofstream(path) << summary.dump(2);
+  };
   for (int seed = 1; seed <= 2; ++seed) {
-    std::ofstream(root_ / "ablation" / ("parser-seed=" + std::to_string(seed)) / "config.toml")
-        << "[run]\nname = 'ablation'\nseeds = [1, 2, 3]\n";
-    std::ofstream(root_ / "ablation" / ("decoder-seed=" + std::to_string(seed)) / "config.toml")
-        << "[run]\nseeds = [1, 2]\n";
+    set_seeds("parser-seed=" + std::to_string(seed), {1, 2, 3});
+    set_seeds("decoder-seed=" + std::to_string(seed), {1, 2});
   }
   const auto loaded = runs();
   EXPECT_EQ(loaded[2].configured_seeds, (std::vector<int>{1, 2, 3}));
