@@ -88,4 +88,29 @@ methods::MethodConfig parse_method_section(const TomlSection& t) {
   return c;
 }
 
+toml::table method_table(const MethodConfig& c) {
+  toml::table t{{"name", methods::to_string(c.name)}, {"train_prompt_encoder", c.train_prompt_encoder}};
+  switch (c.name) {
+    case MethodName::ZeroShot:
+    case MethodName::DecoderOnly: break;
+    case MethodName::Parser:
+      t.insert("layers", to_toml_array(c.parser_layers));
+      t.insert("train", methods::to_string(c.parser_train));
+      break;
+    case MethodName::Lora:
+      t.insert("rank", c.lora_rank);
+      t.insert("alpha", c.lora_alpha);
+      t.insert("targets", to_toml_array(c.lora_targets));
+      break;
+    case MethodName::Adapter: t.insert("bottleneck", c.adapter_bottleneck); break;
+    case MethodName::Fact:
+      t.insert("rank", c.fact_rank);
+      t.insert("scale", c.fact_scale);
+      t.insert("dropout", c.fact_dropout);
+      t.insert("targets", to_toml_array(c.fact_targets));
+      break;
+  }
+  return t;
+}
+
 }  // namespace sparser::config

@@ -119,13 +119,6 @@ void apply_override(toml::table& root, const std::string& override_text) {
   table->insert_or_assign(names.back(), *parsed.get("v"));
 }
 
-template <typename T>
-toml::array to_array(const std::vector<T>& values) {
-  toml::array a;
-  for (const auto& v : values) a.push_back(v);
-  return a;
-}
-
 }  // namespace
 
 void apply_overrides(toml::table& root, const std::vector<std::string>& overrides) {
@@ -159,7 +152,7 @@ std::string to_toml(const RunConfig& c) {
     model.insert("image_size", s.image_size), model.insert("patch_size", s.patch_size);
     model.insert("encoder_embed_dim", s.encoder_embed_dim), model.insert("encoder_depth", s.encoder_depth);
     model.insert("encoder_num_heads", s.encoder_num_heads), model.insert("window_size", s.window_size);
-    model.insert("encoder_global_attn_indexes", to_array(s.encoder_global_attn_indexes));
+    model.insert("encoder_global_attn_indexes", to_toml_array(s.encoder_global_attn_indexes));
     model.insert("mlp_ratio", s.mlp_ratio), model.insert("prompt_embed_dim", s.prompt_embed_dim);
     model.insert("mask_in_chans", s.mask_in_chans), model.insert("decoder_depth", s.decoder_depth);
     model.insert("decoder_mlp_dim", s.decoder_mlp_dim), model.insert("decoder_num_heads", s.decoder_num_heads);
@@ -167,31 +160,14 @@ std::string to_toml(const RunConfig& c) {
     model.insert("num_multimask_outputs", s.num_multimask_outputs);
     model.insert("attention_downsample_rate", s.attention_downsample_rate);
   }
-  const auto& m = c.method;
-  toml::table method{{"name", methods::to_string(m.name)}, {"train_prompt_encoder", m.train_prompt_encoder}};
-  switch (m.name) {
-    case methods::MethodName::Parser:
-      method.insert("layers", to_array(m.parser_layers)), method.insert("train", methods::to_string(m.parser_train));
-      break;
-    case methods::MethodName::Lora:
-      method.insert("rank", m.lora_rank), method.insert("alpha", m.lora_alpha);
-      method.insert("targets", to_array(m.lora_targets));
-      break;
-    case methods::MethodName::Adapter: method.insert("bottleneck", m.adapter_bottleneck); break;
-    case methods::MethodName::Fact:
-      method.insert("rank", m.fact_rank), method.insert("scale", m.fact_scale);
-      method.insert("targets", to_array(m.fact_targets));
-      break;
-    default: break;
-  }
   const auto& d = c.data;
   const auto& t = c.train;
   toml::table root{
-      {"run", toml::table{{"name", c.run.name}, {"output_dir", c.run.output_dir}, {"seeds", to_array(c.run.seeds)},
+      {"run", toml::table{{"name", c.run.name}, {"output_dir", c.run.output_dir}, {"seeds", to_toml_array(c.run.seeds)},
                           {"dataset", c.run.dataset}, {"threads", c.run.threads}, {"device", c.run.device},
                           {"log_every", c.run.log_every}}},
       {"model", model},
-      {"method", method},
+      {"method", method_table(c.method)},
       {"data", toml::table{{"train", d.train}, {"val", d.val}, {"max_instances", d.max_instances},
                            {"box_jitter", d.box_jitter}, {"shuffle", d.shuffle}, {"uneven", d.uneven},
                            {"workers", d.workers}, {"prefetch", d.prefetch}}},
@@ -204,7 +180,7 @@ std::string to_toml(const RunConfig& c) {
                             {"trunk_cache_dtype", t.trunk_cache_dtype},
                             {"trunk_cache_memory_gb", t.trunk_cache_memory_gb},
                             {"trunk_cache_disk_gb", t.trunk_cache_disk_gb}, {"trunk_cache_dir", t.trunk_cache_dir}}},
-      {"eval", toml::table{{"every", c.eval.every}, {"metrics", to_array(c.eval.metrics)},
+      {"eval", toml::table{{"every", c.eval.every}, {"metrics", to_toml_array(c.eval.metrics)},
                            {"per_class", c.eval.per_class}}}};
   std::ostringstream out;
   out << root << "\n";

@@ -58,4 +58,12 @@ class TomlSection {
 // Parses a TOML file; syntax errors name the file, line and column.
 toml::table parse_toml_file(const std::string& path);
 
+// A TOML array of `values`.
+template <typename T>
+toml::array to_toml_array(const std::vector<T>& values) {
+  toml::array array;
+  for (const auto& v : values) array.push_back(v);
+  return array;
+}
+
 }  // namespace sparser::config
