@@ -92,31 +92,59 @@ EvalSection parse_eval(const TomlSection& t) {
   return e;
 }
 
-// "a.b=value" → table path and a TOML value (bare words become strings).
-void apply_override(toml::table& root, const std::string& override_text) {
-  const auto eq = override_text.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw ConfigError("--set '" + override_text + "': expected section.key=value");
-  const auto path = override_text.substr(0, eq);
-  const auto text = override_text.substr(eq + 1);
+// The key of an override in TOML's dotted-key syntax, so `sweep."method.layers"` is
+// one key of [sweep].
+std::vector<std::string> override_key_path(const std::string& key_text, const std::string& origin) {
+  const auto bad_key = [&] { return ConfigError(origin + ": '" + key_text + "' is not a key such as train.lr"); };
   toml::table parsed;
   try {
-    parsed = toml::parse("v = " + text);
+    parsed = toml::parse(key_text + " = 0");
   } catch (const toml::parse_error&) {
-    parsed = toml::table{{"v", text}};
+    throw bad_key();
   }
+  std::vector<std::string> path;
+  for (const toml::table* level = &parsed;;) {
+    if (level->size() != 1) throw bad_key();
+    const auto entry = level->begin();
+    path.emplace_back(entry->first.str());
+    if (!entry->second.is_table()) return path;
+    level = entry->second.as_table();
+  }
+}
+
+// The value of an override as one TOML value, parsed with `origin` as its source (see
+// override_origin); a bare word that is not TOML is taken as a string.
+toml::table override_value(const std::string& value_text, const std::string& origin) {
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + value_text, origin);
+  } catch (const toml::parse_error&) {
+    std::ostringstream quoted;
+    quoted << toml::value<std::string>(value_text);
+    parsed = toml::parse("v = " + quoted.str(), origin);
+  }
+  if (parsed.size() != 1) throw ConfigError(origin + ": the value must be one TOML value");
+  return parsed;
+}
+
+// "a.b=value": sets the key, creating tables on the way.
+void apply_override(toml::table& root, const std::string& override_text) {
+  const auto origin = override_origin(override_text);
+  const auto eq = override_text.find('=');
+  if (eq == std::string::npos || eq == 0) throw ConfigError(origin + ": expected section.key=value");
+  const auto path = override_key_path(override_text.substr(0, eq), origin);
+  auto parsed = override_value(override_text.substr(eq + 1), origin);
   toml::table* table = &root;
-  std::stringstream parts(path);
-  std::string part, key;
-  std::vector<std::string> names;
-  while (std::getline(parts, part, '.')) names.push_back(part);
-  for (size_t i = 0; i + 1 < names.size(); ++i) {
-    auto* child = table->get(names[i]);
-    if (!child) child = table->insert(names[i], toml::table{}).first->second.as_table();
-    if (!child->is_table()) throw ConfigError("--set '" + override_text + "': '" + names[i] + "' is not a table");
+  std::string prefix;
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    prefix += (i ? "." : "") + path[i];
+    auto* child = table->get(path[i]);
+    if (!child) child = table->insert(path[i], toml::table{}).first->second.as_table();
+    if (!child->is_table()) throw ConfigError(origin + ": '" + prefix + "' is not a table");
     table = child->as_table();
   }
-  table->insert_or_assign(names.back(), *parsed.get("v"));
+  // Moved, not copied: the value keeps its origin, so errors about it name the override.
+  table->insert_or_assign(path.back(), std::move(*parsed.get("v")));
 }
 
 }  // namespace

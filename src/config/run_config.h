@@ -70,12 +70,15 @@ struct RunConfig {
   EvalSection eval;
 };
 
-// Parses a config file after applying `overrides` ("section.key=value", value in TOML
-// syntax, bare words taken as strings). The [sweep] table is ignored here.
+// Parses a config file after applying `overrides` (see apply_overrides). The [sweep]
+// table is ignored here.
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides = {});
 // Parses an already loaded table (e.g. one point of a sweep).
 RunConfig parse_run_config(const toml::table& root, const std::string& source);
-// Applies "section.key=value" overrides to a table; errors name the override.
+// Applies "section.key=value" overrides to a table: the key in TOML's dotted syntax
+// (`sweep."method.layers"` is one key of [sweep]), the value in TOML syntax, bare words
+// taken as strings. Errors about these values, here or when the table is parsed, name
+// the override ("--set train.lr=abc: train.lr: expected a number").
 void apply_overrides(toml::table& root, const std::vector<std::string>& overrides);
 // The resolved configuration, every default filled in, as TOML.
 std::string to_toml(const RunConfig& config);

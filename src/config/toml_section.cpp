@@ -29,12 +29,30 @@ const toml::node* TomlSection::node(const std::string& key) const {
   return table_ ? table_->get(key) : nullptr;
 }
 
+std::string override_origin(const std::string& override_text) { return "--set " + override_text; }
+
+std::optional<std::string> override_of(const toml::node& node) {
+  const auto& path = node.source().path;
+  if (path && path->rfind("--set ", 0) == 0) return *path;
+  return std::nullopt;
+}
+
+std::vector<std::string> split_key_path(const std::string& dotted) {
+  std::vector<std::string> names;
+  std::stringstream parts(dotted);
+  for (std::string part; std::getline(parts, part, '.');) names.push_back(part);
+  return names;
+}
+
 std::string TomlSection::where(const std::string& key) const {
-  std::string location = file_;
-  const toml::node* n = node(key);
-  const auto& src = n ? n->source() : (table_ ? table_->source() : toml::source_region{});
-  if (src.begin.line > 0) location += ":" + std::to_string(src.begin.line);
-  return location + ": " + (prefix_.empty() ? key : prefix_ + "." + key);
+  const std::string full_key = prefix_.empty() ? key : prefix_ + "." + key;
+  // The key's own node, or the table when the key is absent.
+  const toml::node* located = node(key);
+  if (!located) located = table_;
+  if (!located) return file_ + ": " + full_key;
+  if (auto override_text = override_of(*located)) return *override_text + ": " + full_key;
+  const auto line = located->source().begin.line;
+  return file_ + (line > 0 ? ":" + std::to_string(line) : "") + ": " + full_key;
 }
 
 void TomlSection::fail(const std::string& key, const std::string& message) const {

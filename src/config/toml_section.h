@@ -1,6 +1,8 @@
 #pragma once
 // Typed, checked access to one table of a TOML config. Every error names the file,
-// the line and the full key (e.g. "coco.toml:12: model.window_size: expected an integer").
+// the line and the full key (e.g. "coco.toml:12: model.window_size: expected an integer"),
+// or, for a value given on the command line, the override
+// ("--set train.lr=abc: train.lr: expected a number").
 #include <toml++/toml.h>
 
 #include <cstdint>
@@ -40,15 +42,17 @@ class TomlSection {
 
   // Throws naming the first key of this table not in `allowed`.
   void reject_unknown_keys(const std::vector<std::string>& allowed) const;
-  // Throws "<file>:<line>: <prefix>.<key>: <message>".
+  // Throws "<where(key)>: <message>".
   [[noreturn]] void fail(const std::string& key, const std::string& message) const;
+  // "<file>:<line>: <prefix>.<key>", or "--set <override>: <prefix>.<key>" for a value
+  // that came from an override.
+  std::string where(const std::string& key) const;
 
   const std::string& file() const { return file_; }
   const toml::table* table() const { return table_; }
 
  private:
   const toml::node* node(const std::string& key) const;
-  std::string where(const std::string& key) const;
 
   const toml::table* table_;
   std::string file_;
@@ -57,6 +61,16 @@ class TomlSection {
 
 // Parses a TOML file; syntax errors name the file, line and column.
 toml::table parse_toml_file(const std::string& path);
+
+// Values parsed from a --set override carry "--set <override>" as their source path
+// (toml++ keeps it when a node is moved, not when it is copied), so errors about them
+// name the override instead of a line of the file.
+std::string override_origin(const std::string& override_text);
+// The override a node came from ("--set train.lr=abc"), if it came from one.
+std::optional<std::string> override_of(const toml::node& node);
+
+// "a.b.c" → {"a", "b", "c"}: the path of a dotted config key (as written in [sweep]).
+std::vector<std::string> split_key_path(const std::string& dotted);
 
 // A TOML array of `values`.
 template <typename T>
