@@ -15,7 +15,7 @@ packages=(
   nlohmann-json3-dev
   zlib1g-dev
   # test-only: Python interop of checkpoints and shards, LaTeX tables compiling
-  python3-torch python3-h5py python3-numpy
+  python3-torch python3-h5py python3-numpy python3-pil
   texlive-latex-base texlive-latex-recommended
 )
 

@@ -19,6 +19,18 @@ class MLPBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(MLPBlock);
 
+// nn.LayerNorm over the last dimension, normalising in its parameters' precision: under
+// bfloat16 autocast its input is cast up, as autocast's float32 policy for layer_norm
+// does on CUDA (LibTorch 1.13's CPU autocast lacks that policy and fails instead).
+class LayerNormImpl : public torch::nn::LayerNormImpl {
+ public:
+  LayerNormImpl(int64_t dim, double eps) : torch::nn::LayerNormImpl(torch::nn::LayerNormOptions({dim}).eps(eps)) {}
+  torch::Tensor forward(const torch::Tensor& x) {
+    return torch::nn::LayerNormImpl::forward(x.scalar_type() == weight.scalar_type() ? x : x.to(weight.scalar_type()));
+  }
+};
+TORCH_MODULE(LayerNorm);
+
 // LayerNorm over the channel dimension of an NCHW tensor.
 class LayerNorm2dImpl : public torch::nn::Module {
  public:

@@ -7,6 +7,7 @@
 #include "checkpoint/state_dict.h"
 #include "config/model_section.h"
 #include "io/hdf5_file.h"
+#include "model/resize_longest_side.h"
 #include "model/sam.h"
 
 namespace sparser::model {
@@ -50,6 +51,24 @@ std::vector<ParityResult> run_fixture_parity(const std::string& fixture_dir) {
   auto compare = [&](const std::string& name, const torch::Tensor& ours) {
     results.push_back({name, max_abs_error(ours, read_tensor(cases, name, torch::kFloat), name)});
   };
+
+  // The pre-processing: the original image resized to the model size, normalised and
+  // padded. The fixtures resize with the official apply_image_torch (float bilinear,
+  // antialiased); SamPredictor's apply_image (PIL, 8-bit), which sparser's pipeline uses,
+  // rounds to whole grey levels and is tested against PIL itself.
+  std::vector<int64_t> image_shape;
+  auto image_bytes = cases.read<uint8_t>("image", &image_shape);
+  if (image_shape.size() != 3 || image_shape[2] != 3)
+    throw std::runtime_error((dir / "cases.h5").string() + ": image: expected H×W×3 uint8");
+  const auto [resized_h, resized_w] =
+      ResizeLongestSide(config.sam.image_size).output_size(image_shape[0], image_shape[1]);
+  const auto image = torch::tensor(image_bytes).reshape(image_shape).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat);
+  const auto resized = torch::nn::functional::interpolate(image, torch::nn::functional::InterpolateFuncOptions()
+                                                                     .size(std::vector<int64_t>{resized_h, resized_w})
+                                                                     .mode(torch::kBilinear)
+                                                                     .align_corners(false)
+                                                                     .antialias(true));
+  compare("input", sam->preprocess(resized));
 
   const auto input = read_tensor(cases, "input", torch::kFloat);
   const auto input_size = read_tensor(cases, "input_size", torch::kLong);

@@ -91,9 +91,9 @@ torch::Tensor EncoderAttentionImpl::forward(const torch::Tensor& x) {
 BlockImpl::BlockImpl(int64_t dim, int64_t num_heads, double mlp_ratio, int64_t window_size_, int64_t grid_size)
     : window_size(window_size_) {
   const auto attn_size = window_size == 0 ? grid_size : window_size;
-  norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-6)));
+  norm1 = register_module("norm1", LayerNorm(dim, 1e-6));
   attn = register_module("attn", EncoderAttention(dim, num_heads, attn_size, attn_size));
-  norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-6)));
+  norm2 = register_module("norm2", LayerNorm(dim, 1e-6));
   mlp = register_module("mlp", MLPBlock(dim, static_cast<int64_t>(dim * mlp_ratio), Activation::GELU));
 }
 

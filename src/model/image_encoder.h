@@ -28,7 +28,7 @@ class BlockImpl : public torch::nn::Module {
  public:
   BlockImpl(int64_t dim, int64_t num_heads, double mlp_ratio, int64_t window_size, int64_t grid_size);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  LayerNorm norm1{nullptr}, norm2{nullptr};
   EncoderAttention attn{nullptr};
   MLPBlock mlp{nullptr};
   int64_t window_size;

@@ -26,7 +26,7 @@ MaskDecoderImpl::MaskDecoderImpl(const SamConfig& c) : num_mask_tokens(c.num_mul
   output_upscaling = register_module(
       "output_upscaling",
       torch::nn::Sequential(PatchConvTranspose2d(dim, dim / 4, 2),
-                            torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim / 4}).eps(1e-6)),
+                            LayerNorm(dim / 4, 1e-6),
                             ActivationLayer(Activation::GELU), PatchConvTranspose2d(dim / 4, dim / 8, 2),
                             ActivationLayer(Activation::GELU)));
   output_hypernetworks_mlps = register_module("output_hypernetworks_mlps", torch::nn::ModuleList());

@@ -16,8 +16,8 @@ class ResizeLongestSide {
 
   // (height, width) after resizing an old_h × old_w image (rounded half up, as official).
   std::pair<int64_t, int64_t> output_size(int64_t old_h, int64_t old_w) const;
-  // Bilinear when enlarging, area averaging when shrinking (the official code uses
-  // PIL's antialiased bilinear, which area averaging approximates).
+  // An 8-bit image (any channel count) resized as the official code does it, with PIL's
+  // bilinear resampling (antialiased when shrinking), reproduced to the last bit.
   cv::Mat apply_image(const cv::Mat& image) const;
   // Maps an (x, y) point of an original_h × original_w image into the resized frame.
   std::array<float, 2> apply_coords(std::array<float, 2> xy, int64_t original_h, int64_t original_w) const;

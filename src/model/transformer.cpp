@@ -5,7 +5,7 @@
 namespace sparser::model {
 
 namespace {
-torch::nn::LayerNorm layer_norm(int64_t dim) { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})); }
+LayerNorm layer_norm(int64_t dim) { return LayerNorm(dim, 1e-5); }
 
 // B×N×C → B×heads×N×C/heads
 torch::Tensor separate_heads(const torch::Tensor& x, int64_t heads) {

@@ -27,7 +27,7 @@ class TwoWayAttentionBlockImpl : public torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> forward(torch::Tensor queries, torch::Tensor keys,
                                                   const torch::Tensor& query_pe, const torch::Tensor& key_pe);
   DecoderAttention self_attn{nullptr}, cross_attn_token_to_image{nullptr}, cross_attn_image_to_token{nullptr};
-  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr}, norm4{nullptr};
+  LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr}, norm4{nullptr};
   MLPBlock mlp{nullptr};
   bool skip_first_layer_pe;
 };
@@ -42,7 +42,7 @@ class TwoWayTransformerImpl : public torch::nn::Module {
                                                   const torch::Tensor& point_embedding);
   torch::nn::ModuleList layers{nullptr};
   DecoderAttention final_attn_token_to_image{nullptr};
-  torch::nn::LayerNorm norm_final_attn{nullptr};
+  LayerNorm norm_final_attn{nullptr};
 };
 TORCH_MODULE(TwoWayTransformer);
 

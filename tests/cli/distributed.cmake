@@ -4,7 +4,7 @@
 # whole job quickly with a non-zero status.
 add_executable(distributed_mpi_test ${CMAKE_CURRENT_LIST_DIR}/../mpi/distributed_mpi_test.cpp)
 target_link_libraries(distributed_mpi_test PRIVATE sparser_torch GTest::gtest)
-target_precompile_headers(distributed_mpi_test REUSE_FROM sparser_torch_pch)
+sparser_use_torch_pch(distributed_mpi_test)
 
 foreach(ranks 2 3)
   add_test(NAME distributed_mpi_np${ranks}

@@ -1,4 +1,13 @@
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <random>
 
 #include "model/resize_longest_side.h"
 
@@ -31,4 +40,44 @@ TEST(ResizeLongestSide, ImageGetsTheOutputSize) {
   EXPECT_EQ(out.rows, 64);
   EXPECT_EQ(out.cols, 48);
   EXPECT_EQ(out.at<cv::Vec3b>(10, 10), cv::Vec3b(10, 20, 30));
+}
+
+namespace {
+bool python_pil_available() { return std::system("/usr/bin/python3 -c 'import PIL' > /dev/null 2>&1") == 0; }
+}  // namespace
+
+// The official pre-processing resizes with PIL (via torchvision); ours must give the
+// same bytes, enlarging and shrinking (antialiased), for any aspect ratio.
+TEST(ResizeLongestSide, ImagesEqualPilsBilinearResize) {
+  if (!python_pil_available()) GTEST_SKIP() << "/usr/bin/python3 with PIL (python3-pil) is not available";
+  const auto dir = std::filesystem::temp_directory_path() / ("sparser_resize_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::mt19937 random(7);
+  const std::vector<std::pair<int, std::pair<int, int>>> cases{
+      {128, {100, 75}}, {64, {100, 75}}, {1024, {480, 640}}, {64, {333, 500}}, {96, {7, 200}}, {50, {50, 31}}};
+  for (const auto& [target, size] : cases) {
+    const auto [rows, cols] = size;
+    cv::Mat rgb(rows, cols, CV_8UC3);
+    for (int y = 0; y < rows; ++y)
+      for (int x = 0; x < cols; ++x)
+        rgb.at<cv::Vec3b>(y, x) = cv::Vec3b(random() % 256, (x * 7 + y * 3) % 256, (y * 255) / rows);
+    cv::Mat bgr;
+    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+    const auto png = (dir / "in.png").string(), raw = (dir / "out.raw").string();
+    ASSERT_TRUE(cv::imwrite(png, bgr));
+    const sparser::model::ResizeLongestSide transform(target);
+    const auto [h, w] = transform.output_size(rows, cols);
+    const std::string script = "from PIL import Image; im = Image.open('" + png + "').convert('RGB'); "
+                               "open('" + raw + "', 'wb').write(im.resize((" + std::to_string(w) + ", " +
+                               std::to_string(h) + "), Image.BILINEAR).tobytes())";
+    ASSERT_EQ(std::system(("/usr/bin/python3 -c \"" + script + "\"").c_str()), 0);
+    std::ifstream in(raw, std::ios::binary);
+    const std::vector<char> pil((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const cv::Mat ours = transform.apply_image(rgb);
+    ASSERT_EQ(pil.size(), ours.total() * 3) << target << " " << rows << "x" << cols;
+    int differing = 0;
+    for (size_t i = 0; i < pil.size(); ++i) differing += static_cast<uint8_t>(pil[i]) != ours.data[i];
+    EXPECT_EQ(differing, 0) << rows << "x" << cols << " → " << h << "x" << w;
+  }
+  std::filesystem::remove_all(dir);
 }
