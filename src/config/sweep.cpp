@@ -1,10 +1,20 @@
 #include "config/sweep.h"
 
+#include <algorithm>
+#include <map>
+#include <optional>
 #include <sstream>
 
 namespace sparser::config {
 
 namespace {
+
+// One [sweep] entry.
+struct Axis {
+  std::string key;                // as written, e.g. "method.layers"
+  std::vector<std::string> path;  // {"method", "layers"}
+  const toml::array* values;
+};
 
 std::string value_text(const toml::node& node) {
   if (auto s = node.value_exact<std::string>()) return *s;
@@ -18,20 +28,75 @@ std::string value_text(const toml::node& node) {
   return out.str();
 }
 
-void set_path(toml::table& root, const std::string& dotted, const toml::node& value) {
-  toml::table* table = &root;
-  std::stringstream parts(dotted);
-  std::vector<std::string> names;
-  for (std::string part; std::getline(parts, part, '.');) names.push_back(part);
-  for (size_t i = 0; i + 1 < names.size(); ++i) {
-    auto* child = table->get(names[i]);
-    if (!child) child = table->insert(names[i], toml::table{}).first->second.as_table();
-    table = child->as_table();
-  }
-  table->insert_or_assign(names.back(), value);
+// The entry as a TOML key path: sweep.method, sweep."method.layers".
+std::string entry_name(const std::string& key) {
+  return key.find('.') == std::string::npos ? "sweep." + key : "sweep.\"" + key + "\"";
 }
 
-// "name=value" fragments of a method table, name first.
+// Sets `path` in `root`, creating tables on the way. Returns the part of the path that
+// is a value rather than a table (and sets nothing) when there is one.
+std::optional<std::string> set_path(toml::table& root, const std::vector<std::string>& path, const toml::node& value) {
+  toml::table* table = &root;
+  std::string prefix;
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    prefix += (i ? "." : "") + path[i];
+    auto* child = table->get(path[i]);
+    if (!child) child = table->insert(path[i], toml::table{}).first->second.as_table();
+    if (!child->is_table()) return prefix;
+    table = child->as_table();
+  }
+  table->insert_or_assign(path.back(), value);
+  return std::nullopt;
+}
+
+// The first value at or inside `node` that came from a --set override.
+std::optional<std::string> override_within(const toml::node& node) {
+  if (auto origin = override_of(node)) return origin;
+  if (const auto* table = node.as_table())
+    for (const auto& [key, child] : *table)
+      if (auto origin = override_within(child)) return origin;
+  return std::nullopt;
+}
+
+// A --set of a key that the sweep sets (the key, a key inside it, or a table holding
+// it) would be replaced in every run, and the runs' ids would hide it: an error.
+void reject_overrides_of_swept_keys(const toml::table& root, const TomlSection& sweep, const std::vector<Axis>& axes) {
+  for (const auto& axis : axes) {
+    const toml::node* node = &root;
+    for (const auto& name : axis.path) node = node && node->is_table() ? node->as_table()->get(name) : nullptr;
+    if (!node) continue;
+    if (auto origin = override_within(*node))
+      throw ConfigError(*origin + ": the sweep sets " + axis.key + " in every run (" + sweep.where(axis.key) +
+                        "), which would replace this value. Change the sweep instead: edit that entry, or override "
+                        "it, e.g. --set '" + entry_name(axis.key) + "=[...]' (docs/config.md, \"--set and [sweep]\")");
+  }
+}
+
+std::vector<Axis> axes_of(const toml::table& root, const TomlSection& top) {
+  std::vector<Axis> axes;
+  const auto* sweep = root.get("sweep");
+  if (!sweep) return axes;
+  if (!sweep->is_table()) top.fail("sweep", "expected a table of key = [values]");
+  const TomlSection section(sweep->as_table(), top.file(), "sweep");
+  for (const auto& [key, values] : *sweep->as_table()) {
+    Axis axis{std::string(key.str()), split_key_path(std::string(key.str())), values.as_array()};
+    if (!axis.values || axis.values->empty()) section.fail(axis.key, "expected a non-empty array of values");
+    if (std::find(axis.path.begin(), axis.path.end(), "") != axis.path.end())
+      section.fail(axis.key, "expected a dotted key such as \"train.lr\"");
+    if (axis.key == "run.seeds") section.fail(axis.key, "seeds come from run.seeds, not the sweep");
+    if (axis.key == "run") section.fail(axis.key, "sweep single keys of [run] (\"run.dataset\" = [...]), not [run]");
+    if (axis.path.front() == "sweep") section.fail(axis.key, "the sweep cannot set itself");
+    if (axis.key == "method")
+      for (const auto& value : *axis.values)
+        if (!value.is_table()) section.fail(axis.key, "entries must be method tables ({ name = \"lora\", ... })");
+    axes.push_back(std::move(axis));
+  }
+  return axes;
+}
+
+// "key=value" fragments of a method table as written in the sweep, but its name (which
+// leads the id): the id shows what the entry says (its resolved settings, defaults
+// included, would make ids long and change them when a default changes).
 std::vector<std::pair<std::string, std::string>> method_fragments(const toml::table& method) {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& [key, value] : method)
@@ -46,59 +111,75 @@ std::string method_name_of(const toml::table& point) {
   return "parser";  // the [method] default
 }
 
+// An id as one directory name: '/', '\', whitespace and control characters become '_'.
+// (An id starts with the method's name, never with '.'.)
+std::string safe_directory_name(std::string id) {
+  for (auto& ch : id) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c == 0x7f || ch == '/' || ch == '\\') ch = '_';
+  }
+  return id;
+}
+
 }  // namespace
 
 std::vector<SweepRun> expand_runs(const toml::table& root, const std::string& source) {
-  // The file as written is checked first: copies of a table lose their line numbers,
+  const TomlSection top(&root, source, "");
+  const auto axes = axes_of(root, top);
+  const TomlSection sweep(root.get_as<toml::table>("sweep"), source, "sweep");
+  // Before the check of the file: an override meant for the sweep's runs may not fit
+  // the file's own [method].
+  reject_overrides_of_swept_keys(root, sweep, axes);
+  // The file as written is checked next: copies of a table lose their line numbers,
   // and errors should point at the line.
   parse_run_config(root, source);
-  const TomlSection top(&root, source, "");
-  std::vector<std::pair<std::string, const toml::array*>> axes;
-  if (const auto* sweep = root.get("sweep")) {
-    if (!sweep->is_table()) top.fail("sweep", "expected a table of key = [values]");
-    const TomlSection sweep_section(sweep->as_table(), source, "sweep");
-    for (const auto& [key, values] : *sweep->as_table()) {
-      const std::string name(key.str());
-      if (!values.is_array() || values.as_array()->empty())
-        sweep_section.fail(name, "expected a non-empty array of values");
-      if (name == "run.seeds") sweep_section.fail(name, "seeds come from run.seeds, not the sweep");
-      axes.emplace_back(name, values.as_array());
-    }
-  }
   toml::table base = root;
   base.erase("sweep");
-  const auto seeds = TomlSection(&root, source, "").section("run").get_int_list("seeds", std::vector<int64_t>{1});
+  const auto seeds = top.section("run").get_int_list("seeds", std::vector<int64_t>{1});
 
   std::vector<SweepRun> runs;
+  std::vector<std::string> positions;  // of each run in the grid, for errors
+  std::map<std::string, size_t> run_of_id;
   std::vector<size_t> choice(axes.size(), 0);
   while (true) {
     toml::table point = base;
     nlohmann::json group;
     std::vector<std::pair<std::string, std::string>> fragments;
+    std::string point_position;
     for (size_t a = 0; a < axes.size(); ++a) {
-      const auto& [key, values] = axes[a];
-      const auto& value = *values->get(choice[a]);
-      if (key == "method") {
-        if (!value.is_table()) top.fail("sweep", "entries of sweep.method must be method tables");
+      const auto& axis = axes[a];
+      const auto& value = *axis.values->get(choice[a]);
+      point_position += entry_name(axis.key) + "[" + std::to_string(choice[a]) + "], ";
+      if (axis.key == "method") {
         point.insert_or_assign("method", value);
         for (const auto& [k, v] : method_fragments(*value.as_table())) {
           fragments.emplace_back(k, v);
           group["method." + k] = v;
         }
       } else {
-        set_path(point, key, value);
-        if (key != "method.name") fragments.emplace_back(key.substr(key.rfind('.') + 1), value_text(value));
-        group[key] = value_text(value);
+        if (auto blocked = set_path(point, axis.path, value))
+          sweep.fail(axis.key, "'" + *blocked + "' is not a table, so it has no key '" +
+                                   axis.key.substr(blocked->size() + 1) + "'");
+        if (axis.key != "method.name") fragments.emplace_back(axis.path.back(), value_text(value));
+        group[axis.key] = value_text(value);
       }
     }
-    for (const auto seed : seeds) {
-      set_path(point, "run.seeds", toml::array{seed});
+    for (size_t s = 0; s < seeds.size(); ++s) {
+      // [run] stays a table: the file's was checked, and the sweep cannot replace it.
+      set_path(point, {"run", "seeds"}, toml::array{seeds[s]});
       SweepRun run;
-      run.seed = seed;
+      run.seed = seeds[s];
+      run.all_seeds = seeds;
       const auto method_name = method_name_of(point);
-      run.id = method_name;
-      for (const auto& [k, v] : fragments) run.id += "-" + k + "=" + v;
-      run.id += "-seed=" + std::to_string(seed);
+      std::string id = method_name;
+      for (const auto& [k, v] : fragments) id += "-" + k + "=" + v;
+      run.id = safe_directory_name(id + "-seed=" + std::to_string(seeds[s]));
+      positions.push_back(point_position + "run.seeds[" + std::to_string(s) + "]");
+      const auto [first, unique] = run_of_id.emplace(run.id, runs.size());
+      if (!unique)
+        throw ConfigError(source + ": runs " + std::to_string(first->second) + " and " + std::to_string(runs.size()) +
+                          " would both write run id '" + run.id + "' (" + positions[first->second] + " and " +
+                          positions.back() + "); make these values distinct (docs/config.md, \"Run ids\")");
       run.group = group;
       run.group["method.name"] = method_name;
       try {
@@ -109,7 +190,7 @@ std::vector<SweepRun> expand_runs(const toml::table& root, const std::string& so
       runs.push_back(std::move(run));
     }
     size_t a = 0;
-    while (a < axes.size() && ++choice[a] == axes[a].second->size()) choice[a++] = 0;
+    while (a < axes.size() && ++choice[a] == axes[a].values->size()) choice[a++] = 0;
     if (a == axes.size()) break;
   }
   return runs;

@@ -38,9 +38,13 @@ std::optional<std::string> override_of(const toml::node& node) {
 }
 
 std::vector<std::string> split_key_path(const std::string& dotted) {
-  std::vector<std::string> names;
-  std::stringstream parts(dotted);
-  for (std::string part; std::getline(parts, part, '.');) names.push_back(part);
+  std::vector<std::string> names(1);
+  for (const char c : dotted) {
+    if (c == '.')
+      names.emplace_back();
+    else
+      names.back() += c;
+  }
   return names;
 }
 

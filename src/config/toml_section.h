@@ -69,7 +69,8 @@ std::string override_origin(const std::string& override_text);
 // The override a node came from ("--set train.lr=abc"), if it came from one.
 std::optional<std::string> override_of(const toml::node& node);
 
-// "a.b.c" → {"a", "b", "c"}: the path of a dotted config key (as written in [sweep]).
+// "a.b.c" → {"a", "b", "c"}: the path of a dotted config key (as written in [sweep]);
+// "a..b" and "a." give empty names.
 std::vector<std::string> split_key_path(const std::string& dotted);
 
 // A TOML array of `values`.

@@ -1,4 +1,4 @@
-// The config layer: --set overrides, the [method]
+// The config layer: --set overrides, [sweep] expansion and run ids, the [method]
 // table both ways.
 #include <gtest/gtest.h>
 
@@ -34,14 +34,126 @@ std::string error_of(const std::string& text, const std::vector<std::string>& ov
   return "";
 }
 
+std::vector<std::string> ids_of(const std::vector<config::SweepRun>& runs) {
+  std::vector<std::string> ids;
+  for (const auto& run : runs) ids.push_back(run.id);
+  return ids;
+}
+
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
+
+TEST(Sweep, KeyThroughAValueIsAnErrorNamingFileLineAndKey) {
+  const auto through_a_string = error_of("[run]\nname = \"t\"\n\n[sweep]\n\"run.name.x\" = [1, 2]\n");
+  EXPECT_EQ(through_a_string, "test.toml:5: sweep.run.name.x: 'run.name' is not a table, so it has no key 'x'");
+  // The value on the way may come from another entry of the sweep.
+  const auto through_an_entry = error_of("[sweep]\ntrain = [1]\n\"train.lr\" = [0.1]\n");
+  EXPECT_EQ(through_an_entry, "test.toml:3: sweep.train.lr: 'train' is not a table, so it has no key 'lr'");
+}
+
+TEST(Sweep, EntriesThatCannotBeSweptAreErrors) {
+  EXPECT_EQ(error_of("[sweep]\n\"run.seeds\" = [[1]]\n"),
+            "test.toml:2: sweep.run.seeds: seeds come from run.seeds, not the sweep");
+  EXPECT_TRUE(contains(error_of("[sweep]\nrun = [{ name = \"a\" }]\n"), "test.toml:2: sweep.run: sweep single keys"));
+  EXPECT_TRUE(contains(error_of("[sweep]\nmethod = [\"lora\"]\n"), "test.toml:2: sweep.method: entries must be"));
+  EXPECT_TRUE(contains(error_of("[sweep]\n\"train..lr\" = [1]\n"), "sweep.train..lr: expected a dotted key"));
+  EXPECT_TRUE(contains(error_of("[sweep]\n\"train.\" = [1]\n"), "sweep.train.: expected a dotted key"));
+}
+
+TEST(Sweep, IdsAreStableAndReadable) {
+  const auto runs = runs_of(
+      "[run]\nseeds = [1, 2]\n[sweep]\nmethod = [{ name = \"decoder_only\" }, { name = \"lora\", rank = 8 }]\n"
+      "\"train.lr\" = [1e-3, 1e-4]\n");
+  EXPECT_EQ(ids_of(runs), (std::vector<std::string>{
+                              "decoder_only-lr=0.001-seed=1", "decoder_only-lr=0.001-seed=2",
+                              "lora-rank=8-lr=0.001-seed=1", "lora-rank=8-lr=0.001-seed=2",
+                              "decoder_only-lr=0.0001-seed=1", "decoder_only-lr=0.0001-seed=2",
+                              "lora-rank=8-lr=0.0001-seed=1", "lora-rank=8-lr=0.0001-seed=2"}));
+  EXPECT_EQ(runs[2].group["method.rank"], "8");
+  EXPECT_EQ(runs[2].config.method.lora_rank, 8);
+  EXPECT_DOUBLE_EQ(runs[7].config.train.lr, 1e-4);
+}
+
+TEST(Sweep, IdsAreSafeDirectoryNames) {
+  const auto runs = runs_of("[sweep]\n\"run.dataset\" = [\"coco/val 2017\", \"a\\\\b\\tc\", \"..\"]\n");
+  EXPECT_EQ(ids_of(runs), (std::vector<std::string>{"parser-dataset=coco_val_2017-seed=1",
+                                                    "parser-dataset=a_b_c-seed=1", "parser-dataset=..-seed=1"}));
+  // The values themselves are kept.
+  EXPECT_EQ(runs[0].config.run.dataset, "coco/val 2017");
+  EXPECT_EQ(runs[0].group["run.dataset"], "coco/val 2017");
+}
+
+TEST(Sweep, DuplicateIdsAreErrorsNamingTheIdAndBothPositions) {
+  EXPECT_EQ(error_of("[run]\nseeds = [1, 2, 1]\n"),
+            "test.toml: runs 0 and 2 would both write run id 'parser-seed=1' (run.seeds[0] and run.seeds[2]); "
+            "make these values distinct (docs/config.md, \"Run ids\")");
+  // Two values with the same text.
+  const auto same_text = error_of("[sweep]\n\"train.lr\" = [1e-3, 0.001]\n");
+  EXPECT_TRUE(contains(same_text, "runs 0 and 1 would both write run id 'parser-lr=0.001-seed=1' "
+                                  "(sweep.\"train.lr\"[0], run.seeds[0] and sweep.\"train.lr\"[1], run.seeds[0])"))
+      << same_text;
+  // Values that differ only in characters a directory name cannot hold.
+  const auto made_safe = error_of("[sweep]\n\"run.dataset\" = [\"a/b\", \"a b\"]\n");
+  EXPECT_TRUE(contains(made_safe, "would both write run id 'parser-dataset=a_b-seed=1'")) << made_safe;
+  const auto same_method = error_of("[sweep]\nmethod = [{ name = \"lora\" }, { name = \"lora\" }]\n");
+  EXPECT_TRUE(contains(same_method, "'lora-seed=1' (sweep.method[0], run.seeds[0] and sweep.method[1]")) << same_method;
+}
+
+TEST(Sweep, EveryRunKnowsAllConfiguredSeeds) {
+  const auto runs = runs_of("[run]\nseeds = [3, 1, 2]\n[sweep]\n\"train.lr\" = [0.1, 0.2]\n");
+  ASSERT_EQ(runs.size(), 6u);
+  for (const auto& run : runs) {
+    EXPECT_EQ(run.all_seeds, (std::vector<int64_t>{3, 1, 2})) << run.id;
+    EXPECT_EQ(run.config.run.seeds, std::vector<int64_t>{run.seed}) << run.id;
+  }
+  EXPECT_EQ(runs_of("[run]\nseeds = [3, 1, 2]\n", {"run.seeds=[7, 8]"}).front().all_seeds,
+            (std::vector<int64_t>{7, 8}));
+}
 
 const std::string kMethodSweep =
     "[sweep]\n"
     "method = [{ name = \"decoder_only\" }, { name = \"parser\", layers = \"conv\" }]\n"
     "\"train.lr\" = [0.1, 0.2]\n";
+
+TEST(Overrides, OfAKeyTheSweepSetsAreErrors) {
+  // Each entry replaces the whole [method]: the override would be lost in every run.
+  const auto inside_a_table = error_of(kMethodSweep, {"method.layers=transformer"});
+  EXPECT_EQ(inside_a_table,
+            "--set method.layers=transformer: the sweep sets method in every run (test.toml:2: sweep.method), which "
+            "would replace this value. Change the sweep instead: edit that entry, or override it, e.g. --set "
+            "'sweep.method=[...]' (docs/config.md, \"--set and [sweep]\")");
+  const auto the_key = error_of(kMethodSweep, {"train.lr=0.5"});
+  EXPECT_TRUE(
+      contains(the_key, "--set train.lr=0.5: the sweep sets train.lr in every run (test.toml:3: sweep.train.lr)"))
+      << the_key;
+  EXPECT_TRUE(contains(the_key, "--set 'sweep.\"train.lr\"=[...]'")) << the_key;
+  // A table holding a swept key.
+  const auto holding = error_of(kMethodSweep, {"train={ lr = 0.5, epochs = 2 }"});
+  EXPECT_TRUE(contains(holding, "--set train={ lr = 0.5, epochs = 2 }: the sweep sets train.lr")) << holding;
+}
+
+TEST(Overrides, OfOtherKeysApplyToEveryRun) {
+  const auto runs = runs_of(kMethodSweep, {"train.epochs=3", "train={ epochs = 4 }", "data.box_jitter=7"});
+  ASSERT_EQ(runs.size(), 4u);
+  for (const auto& run : runs) {
+    EXPECT_EQ(run.config.train.epochs, 4) << run.id;
+    EXPECT_EQ(run.config.data.box_jitter, 7) << run.id;
+  }
+  EXPECT_DOUBLE_EQ(runs[3].config.train.lr, 0.2) << "the sweep's own values stay";
+}
+
+TEST(Overrides, CanReplaceTheSweepsEntries) {
+  const auto runs = runs_of(kMethodSweep, {"sweep.method=[{ name = \"parser\", layers = \"transformer\" }]",
+                                           "sweep.\"train.lr\"=[0.5]", "train.epochs=1"});
+  EXPECT_EQ(ids_of(runs), std::vector<std::string>{"parser-layers=transformer-lr=0.5-seed=1"});
+  EXPECT_EQ(runs[0].config.method.parser_layers, std::vector<std::string>{"transformer"});
+  EXPECT_DOUBLE_EQ(runs[0].config.train.lr, 0.5);
+  // Without the sweep, the file's own tables take the overrides.
+  const auto unswept = runs_of(kMethodSweep, {"sweep={}", "method.layers=both"});
+  EXPECT_EQ(ids_of(unswept), std::vector<std::string>{"parser-seed=1"});
+  EXPECT_EQ(unswept[0].config.method.parser_layers, std::vector<std::string>{"both"});
+}
 
 TEST(Overrides, ErrorsNameTheOverride) {
   auto parse_with = [](const std::string& text, const std::vector<std::string>& overrides) -> std::string {
