@@ -12,13 +12,22 @@ find_package(ZLIB REQUIRED)
 find_package(Threads REQUIRED)
 
 # GPU path: a CUDA LibTorch defines torch_cuda / CUDA targets; NCCL is searched for
-# only then, since a CPU LibTorch cannot hand it device tensors.
+# only then, since a CPU LibTorch cannot hand it device tensors. NCCL_ROOT (or the
+# nvidia-nccl-cu* wheel's nvidia/nccl directory next to a pip PyTorch) locates NCCL.
+option(SPARSER_REQUIRE_CUDA "Fail unless the CUDA path (and NCCL) can be built" OFF)
 set(SPARSER_WITH_CUDA OFF)
 set(SPARSER_WITH_NCCL OFF)
 if(TARGET torch_cuda OR TORCH_CUDA_LIBRARIES)
   set(SPARSER_WITH_CUDA ON)
-  find_path(NCCL_INCLUDE_DIR nccl.h HINTS $ENV{NCCL_ROOT}/include /usr/include /usr/local/cuda/include)
-  find_library(NCCL_LIBRARY nccl HINTS $ENV{NCCL_ROOT}/lib /usr/lib/x86_64-linux-gnu /usr/local/cuda/lib64)
+  set(nccl_hints)
+  if(DEFINED ENV{NCCL_ROOT})
+    list(APPEND nccl_hints $ENV{NCCL_ROOT})
+  endif()
+  # A pip PyTorch ships NCCL in site-packages/nvidia/nccl, beside torch/.
+  get_filename_component(torch_site_packages "${Torch_DIR}/../../../.." ABSOLUTE)
+  list(APPEND nccl_hints ${torch_site_packages}/nvidia/nccl /usr/local/cuda /usr)
+  find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${nccl_hints} PATH_SUFFIXES include)
+  find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2 HINTS ${nccl_hints} PATH_SUFFIXES lib lib64 lib/x86_64-linux-gnu)
   if(NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
     set(SPARSER_WITH_NCCL ON)
     add_library(sparser_nccl INTERFACE)
@@ -27,6 +36,11 @@ if(TARGET torch_cuda OR TORCH_CUDA_LIBRARIES)
   endif()
 endif()
 message(STATUS "sparser: CUDA ${SPARSER_WITH_CUDA}, NCCL ${SPARSER_WITH_NCCL}")
+if(SPARSER_REQUIRE_CUDA AND NOT (SPARSER_WITH_CUDA AND SPARSER_WITH_NCCL))
+  message(FATAL_ERROR "SPARSER_REQUIRE_CUDA: found CUDA LibTorch ${SPARSER_WITH_CUDA}, NCCL ${SPARSER_WITH_NCCL}; "
+                      "point CMAKE_PREFIX_PATH at a CUDA LibTorch "
+                      "(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)') and NCCL_ROOT at NCCL")
+endif()
 
 add_library(sparser_hdf5 INTERFACE)
 target_include_directories(sparser_hdf5 INTERFACE ${HDF5_C_INCLUDE_DIRS} ${HDF5_INCLUDE_DIRS})

@@ -2,5 +2,5 @@
 // Build provenance recorded in every run's summary.json.
 namespace sparser::util {
 extern const char* const kVersion;
-extern const char* const kGitCommit;  // "unknown" outside a git checkout
+extern const char* const kGitCommit;  // git describe --dirty of the build; "unknown" outside a checkout
 }  // namespace sparser::util

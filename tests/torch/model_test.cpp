@@ -6,6 +6,7 @@
 #include "model/fixture_parity.h"
 #include "model/image_encoder.h"
 #include "test_models.h"
+#include "train/provenance.h"
 
 using namespace sparser;
 
@@ -44,8 +45,10 @@ TEST_P(PresetKeys, BuildsExactlyTheOfficialKeysAndShapesInOrder) {
 INSTANTIATE_TEST_SUITE_P(Presets, PresetKeys, ::testing::Values("vit_b", "vit_l", "vit_h"));
 
 TEST(ModelParity, TinyFixtureWithinTolerance) {
-  for (const auto& r : model::run_fixture_parity(fixtures::fixture_dir()))
-    EXPECT_LE(r.max_abs_error, 1e-4) << r.output;
+  const auto results = model::run_fixture_parity(fixtures::fixture_dir());
+  // input, encoder_trunk, image_embeddings, dense_pe, and 5 outputs for each of the 4 cases.
+  EXPECT_EQ(results.size(), 4u + 5 * 4);
+  for (const auto& r : results) EXPECT_LE(r.max_abs_error, 1e-4) << r.output;
 }
 
 TEST(WindowPartition, PadsToWholeWindowsAndRoundTrips) {
@@ -70,17 +73,31 @@ TEST(RelativePosition, InterpolatesTablesOfAnotherSize) {
   EXPECT_NEAR(resized[5][0][0].item<float>(), 6.f, 1e-5);
 }
 
-TEST(Encoder, WindowPaddingPathMatchesUnwindowedComputationShape) {
-  // 160 px / 16 = 10 patches per side, window 4 → padded to 12.
-  model::SamConfig c;
-  c.image_size = 160, c.encoder_embed_dim = 32, c.encoder_depth = 2, c.encoder_num_heads = 2, c.window_size = 4;
-  c.encoder_global_attn_indexes = {1};
-  c.prompt_embed_dim = 16, c.decoder_mlp_dim = 32, c.decoder_num_heads = 2, c.iou_head_hidden_dim = 16;
-  model::Sam sam(c);
+TEST(Encoder, WindowedBlockPadsThenAttendsWithinEachWindowThenCrops) {
+  // A 10×10 grid with window 4: the official block zero-pads the normalised tokens to
+  // 12×12, attends within each of the 3×3 windows (padding tokens included, unmasked)
+  // and crops back. Computed here window by window, against the batched block.
+  torch::manual_seed(0);
+  model::Block block(/*dim=*/8, /*num_heads=*/2, /*mlp_ratio=*/2.0, /*window_size=*/4, /*grid_size=*/10);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : block->parameters()) p.normal_(0, 0.5);
+  }
+  const auto x = torch::randn({1, 10, 10, 8});
   torch::NoGradGuard no_grad;
-  auto emb = sam->encode(torch::randn({1, 3, 160, 160}));
-  EXPECT_EQ(emb.sizes(), torch::IntArrayRef({1, 16, 10, 10}));
-  EXPECT_TRUE(torch::isfinite(emb).all().item<bool>());
+  const auto padded = torch::zeros({1, 12, 12, 8});
+  padded.narrow(1, 0, 10).narrow(2, 0, 10).copy_(block->norm1(x));
+  auto attended = torch::zeros({1, 12, 12, 8});
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t j = 0; j < 3; ++j)
+      attended.narrow(1, 4 * i, 4).narrow(2, 4 * j, 4).copy_(block->attn(padded.narrow(1, 4 * i, 4).narrow(2, 4 * j, 4)));
+  const auto y = x + attended.narrow(1, 0, 10).narrow(2, 0, 10);
+  const auto reference = y + block->mlp(block->norm2(y));
+  EXPECT_LT((block->forward(x) - reference).abs().max().item<float>(), 1e-5);
+  // A global block attends over the whole grid.
+  model::Block global(8, 2, 2.0, /*window_size=*/0, /*grid_size=*/10);
+  const auto g = x + global->attn(global->norm1(x));
+  EXPECT_LT((global->forward(x) - (g + global->mlp(global->norm2(g)))).abs().max().item<float>(), 1e-5);
 }
 
 TEST(PostProcess, CropsPaddingAndResizesToOriginal) {
@@ -138,4 +155,10 @@ TEST(MaskDecoder, Float32GradientsMatchFloat64) {
   const auto g32 = embedding_gradient(*base.sam, torch::kFloat);
   const auto g64 = embedding_gradient(*model64.sam, torch::kDouble);
   EXPECT_LT((g32 - g64).abs().max().item<double>(), 1e-4 * std::max(1.0, g64.abs().max().item<double>()));
+}
+
+TEST(Platform, MatrixProductsUseAnOptimisedBlas) {
+  // Debian's LibTorch calls the system BLAS: with the reference implementation matrix
+  // products are ~18× slower (scripts/install_deps.sh selects OpenBLAS).
+  EXPECT_TRUE(train::blas_is_optimised()) << train::blas_library();
 }
