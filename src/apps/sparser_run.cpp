@@ -5,12 +5,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "config/sweep.h"
 #include "distributed/communicator.h"
 #include "distributed/environment.h"
 #include "methods/trainable.h"
 #include "train/model_setup.h"
+#include "train/run_summary.h"
 #include "train/stop_signal.h"
 #include "train/trainer.h"
 #include "train/training_state.h"
@@ -50,13 +52,6 @@ std::string summary_status(const std::string& run_dir) {
   }
 }
 
-void write_failed_summary(const train::RunSpec& spec, const std::string& error) {
-  nlohmann::json summary{{"schema", 1},        {"run_id", spec.run_id}, {"experiment", spec.config.run.name},
-                         {"dataset", spec.config.run.dataset}, {"seed", spec.seed}, {"status", "failed"},
-                         {"error", error},     {"group", spec.group}};
-  fs::create_directories(spec.run_dir);
-  util::write_file_atomically(spec.run_dir + "/summary.json", summary.dump(2) + "\n");
-}
 
 }  // namespace
 
@@ -64,6 +59,7 @@ int main(int argc, char** argv) {
   po::options_description visible(kUsage);
   std::vector<std::string> overrides;
   int64_t index = -1, threads = 0;
+  std::string progress = "auto";
   visible.add_options()("help,h", "show this help")(
       "set", po::value<std::vector<std::string>>(&overrides), "override a key: --set train.lr=3e-4 (repeatable)")(
       "dry-run", "print each run's resolved config and trainable counts, then exit")(
@@ -71,7 +67,10 @@ int main(int argc, char** argv) {
       "index", po::value<int64_t>(&index), "run only run N of the grid (a Slurm array task)")(
       "force", "rerun runs that completed, discarding their directory")(
       "resume", "require a checkpoint to continue from (fail if there is none)")(
-      "threads", po::value<int64_t>(&threads)->default_value(0), "CPU threads per rank (0: run.threads or cores/ranks)");
+      "threads", po::value<int64_t>(&threads)->default_value(0), "CPU threads per rank (0: run.threads or cores/ranks)")(
+      "progress", po::value<std::string>(&progress)->default_value("auto"),
+      "bar (redrawn in place), lines (every 30 s, for logs) or auto: a bar on a terminal, "
+      "lines under a launcher (mpirun gives ranks a terminal even when logging to a file)");
   po::options_description all;
   std::string config_path;
   all.add(visible).add_options()("config", po::value<std::string>(&config_path));
@@ -80,6 +79,7 @@ int main(int argc, char** argv) {
 
   std::vector<config::SweepRun> runs;
   po::variables_map vm;
+  train::RunOptions run_options;
   try {
     po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
     po::notify(vm);
@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
       std::cout << visible << "\n";
       return vm.count("help") ? 0 : 2;
     }
+    run_options.progress = train::parse_progress_style(progress);
     auto root = config::parse_toml_file(config_path);
     config::apply_overrides(root, overrides);
     runs = config::expand_runs(root, config_path);
@@ -111,13 +112,20 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  distributed::Environment env(argc, argv, threads > 0 ? threads : runs.front().config.run.threads);
+  std::optional<distributed::Environment> started;
+  try {
+    started.emplace(argc, argv, threads > 0 ? threads : runs.front().config.run.threads);
+  } catch (const std::exception& e) {
+    std::cerr << "sparser_run: " << e.what() << "\n";
+    return 2;
+  }
+  auto& env = *started;
   train::install_stop_handlers();
   int exit_code = 0;
   for (size_t i = 0; i < runs.size(); ++i) {
     if (index >= 0 && static_cast<int64_t>(i) != index) continue;
     const auto& run = runs[i];
-    train::RunSpec spec{run.config, run.seed, run.id,
+    train::RunSpec spec{run.config, run.seed, run.all_seeds, run.id,
                         (fs::path(run.config.run.output_dir) / run.config.run.name / run.id).string(), run.group};
     try {
       if (summary_status(spec.run_dir) == "completed" && !vm.count("force")) {
@@ -132,12 +140,14 @@ int main(int argc, char** argv) {
       const bool has_checkpoint = train::latest_checkpoint(spec.run_dir).has_value();
       if (vm.count("resume") && !has_checkpoint)
         throw std::runtime_error(spec.run_dir + ": --resume, but the run has no checkpoint");
-      exit_code = train::train_run(spec, env, *comm, /*resume=*/!vm.count("force"));
+      run_options.resume = !vm.count("force");
+      exit_code = train::train_run(spec, env, *comm, run_options);
       if (exit_code != 0) break;
     } catch (const std::exception& e) {
       if (env.is_root()) {
         try {
-          write_failed_summary(spec, e.what());
+          fs::create_directories(spec.run_dir);
+          train::RunSummary(spec).write("failed", train::Position{}, env.world_size(), e.what());
         } catch (const std::exception&) {
         }
       }

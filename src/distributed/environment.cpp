@@ -1,6 +1,7 @@
 #include "distributed/environment.h"
 
 #include <mpi.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -26,6 +27,22 @@ int64_t omp_num_threads() {
   if (threads <= 0 || (*end != '\0' && *end != ','))
     throw std::runtime_error(std::string("OMP_NUM_THREADS=\"") + value + "\" is not a positive integer");
   return threads;
+}
+
+// CPUs this process may run on (its affinity mask: a launcher's binding, a cgroup's cpuset).
+int64_t usable_cpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// The number of processes the launcher started, when it says so; 0 when unknown.
+int64_t launcher_world_size() {
+  for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_STEP_NUM_TASKS"}) {
+    const char* value = std::getenv(variable);
+    if (value && *value) return std::strtol(value, nullptr, 10);
+  }
+  return 0;
 }
 
 }  // namespace
@@ -60,9 +77,23 @@ void Environment::initialise(int* argc, char*** argv, int64_t intra_op_threads) 
   MPI_Comm_size(node, &local_size_);
   MPI_Comm_free(&node);
 
+  // srun with an MPI lacking Slurm (PMI) support starts N independent one-rank jobs that
+  // would all write the same run directories: refuse.
+  if (const auto launched = launcher_world_size(); launched > 0 && launched != world_size_) {
+    const std::string message = "the launcher started " + std::to_string(launched) + " processes but MPI sees " +
+                                std::to_string(world_size_) +
+                                " rank(s): this MPI does not work with this launcher (with srun, try --mpi=pmix "
+                                "or --mpi=pmi2, see `srun --mpi=list`; or start the job with mpirun)";
+    MPI_Finalize();
+    throw std::runtime_error(message);
+  }
+
   if (intra_op_threads <= 0) {
+    // A launcher that bound this rank to its share of the cores leaves that share in the
+    // affinity mask; an unbound rank shares the node's cores with its local peers.
+    const int64_t usable = usable_cpus();
     const int64_t hardware = std::max(1u, std::thread::hardware_concurrency());
-    intra_op_threads = std::max<int64_t>(1, hardware / local_size_);
+    intra_op_threads = usable < hardware ? usable : std::max<int64_t>(1, usable / local_size_);
   }
   intra_op_threads_ = intra_op_threads;
   torch::set_num_threads(static_cast<int>(intra_op_threads_));

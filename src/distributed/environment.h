@@ -15,8 +15,11 @@ class Environment {
   // `intra_op_threads` sets LibTorch's intra-op thread count. Precedence:
   //   1. intra_op_threads > 0 (e.g. --threads or run.threads),
   //   2. OMP_NUM_THREADS, when set to a positive integer,
-  //   3. max(1, hardware threads / ranks on this node), so co-located ranks do not
-  //      oversubscribe the cores.
+  //   3. the CPUs this rank is bound to when a launcher bound it to fewer than the
+  //      node's, else max(1, usable CPUs / ranks on this node), so co-located ranks do
+  //      not oversubscribe the cores.
+  // Throws when the launcher's process count (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_SIZE,
+  // SLURM_STEP_NUM_TASKS) differs from MPI's world size, e.g. srun without PMI support.
   Environment(int& argc, char**& argv, int64_t intra_op_threads = 0);
   // For programs without a command line to hand to MPI (tests, tools).
   explicit Environment(int64_t intra_op_threads = 0);

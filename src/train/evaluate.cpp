@@ -2,6 +2,7 @@
 
 #include "train/examples.h"
 #include "train/metrics.h"
+#include "train/precision.h"
 
 namespace sparser::train {
 
@@ -23,26 +24,39 @@ torch::Tensor encode_image(model::SamImpl& sam, const torch::Tensor& image, int6
   return encoder.forward_neck(trunk);
 }
 
-EvalResult evaluate(model::SamImpl& sam, const data::ShardDataset& dataset, distributed::Communicator& comm,
-                    int64_t rank, int64_t world_size, torch::Device device, TrunkCache* trunk_cache) {
+std::optional<EvalResult> evaluate(model::SamImpl& sam, const data::ShardDataset& dataset,
+                                   distributed::Communicator& comm, int64_t rank, int64_t world_size,
+                                   torch::Device device, TrunkCache* trunk_cache, bool bf16,
+                                   const std::function<bool()>& stop) {
   torch::NoGradGuard no_grad;
   sam.eval();
+  struct TrainModeAgain {
+    model::SamImpl& sam;
+    ~TrainModeAgain() { sam.train(); }
+  } train_mode_again{sam};
   // (iou, dice, class id) per instance, flattened for the gather.
   std::vector<double> local;
-  for (int64_t i = rank; i < dataset.size(); i += world_size) {
+  const int64_t rounds = (dataset.size() + world_size - 1) / world_size;
+  for (int64_t round = 0; round < rounds; ++round) {
+    if (stop && stop()) return std::nullopt;
+    const int64_t i = round * world_size + rank;
+    if (i >= dataset.size()) continue;
     const auto sample = dataset.get(i);
     if (sample.instances.empty()) continue;
     const auto ex = to_eval_example(sample, sam.config());
-    model::Prompts prompts;
-    prompts.boxes = ex.boxes.to(device);
-    const auto embedding = encode_image(sam, ex.image, ex.index, device, trunk_cache);
-    const auto out = sam.decode(embedding, prompts, /*multimask_output=*/false);
-    const auto masks = sam.postprocess_masks(out.low_res_logits, ex.input_size, ex.original_size).select(1, 0) > 0;
+    torch::Tensor logits;
+    {
+      AutocastScope autocast(device, bf16);
+      model::Prompts prompts;
+      prompts.boxes = ex.boxes.to(device);
+      const auto embedding = encode_image(sam, ex.image, ex.index, device, trunk_cache);
+      logits = sam.decode(embedding, prompts, /*multimask_output=*/false).low_res_logits.to(torch::kFloat);
+    }
+    const auto masks = sam.postprocess_masks(logits, ex.input_size, ex.original_size).select(1, 0) > 0;
     const auto scores = score_instances(masks.cpu(), ex.masks);
     for (size_t k = 0; k < scores.size(); ++k)
       local.insert(local.end(), {scores[k].iou, scores[k].dice, static_cast<double>(ex.class_ids[k])});
   }
-  sam.train();
   const auto all = comm.allgather_doubles(local);
 
   EvalResult result;

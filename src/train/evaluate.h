@@ -2,7 +2,9 @@
 // Evaluation sharded over ranks: each rank scores the instances of its samples
 // (indices rank, rank + R, …, no padding), the per-instance scores are gathered, and
 // the means are exact dataset means over all instances.
+#include <functional>
 #include <map>
+#include <optional>
 
 #include "data/shard_dataset.h"
 #include "distributed/communicator.h"
@@ -23,8 +25,13 @@ struct EvalResult {
 // output), thresholded at 0 after post-processing to the original image size.
 // With `trunk_cache` (frozen trunk only; keyed for this dataset's eval pre-processing)
 // trunk outputs are taken from / added to it; the neck and decoder always run.
-EvalResult evaluate(model::SamImpl& sam, const data::ShardDataset& dataset, distributed::Communicator& comm,
-                    int64_t rank, int64_t world_size, torch::Device device, TrunkCache* trunk_cache = nullptr);
+// `bf16`: forward passes under bfloat16 autocast (train.precision). `stop`, if given, is
+// asked (collectively: every rank calls it equally often) before each round of samples;
+// when it says true the evaluation ends early and returns nothing.
+std::optional<EvalResult> evaluate(model::SamImpl& sam, const data::ShardDataset& dataset,
+                                   distributed::Communicator& comm, int64_t rank, int64_t world_size,
+                                   torch::Device device, TrunkCache* trunk_cache = nullptr, bool bf16 = false,
+                                   const std::function<bool()>& stop = {});
 
 // The image embedding of a preprocessed-to-be image (1×3×h×w, model frame), through
 // `trunk_cache` when given: the cached trunk output of sample `index`, or the trunk

@@ -3,12 +3,34 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
 
 namespace sparser::train {
 
-Progress::Progress(int64_t total_steps, int64_t already_done, bool enabled)
-    : total_(total_steps), start_step_(already_done), enabled_(enabled), terminal_(::isatty(STDOUT_FILENO) != 0),
-      start_(std::chrono::steady_clock::now()), last_line_(start_) {}
+ProgressStyle parse_progress_style(const std::string& text) {
+  if (text == "auto") return ProgressStyle::Auto;
+  if (text == "bar") return ProgressStyle::Bar;
+  if (text == "lines") return ProgressStyle::Lines;
+  throw std::invalid_argument("--progress " + text + ": expected auto, bar or lines");
+}
+
+namespace {
+bool started_by_mpi_launcher() {
+  for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMI_RANK", "PMIX_RANK"})
+    if (std::getenv(variable)) return true;
+  return false;
+}
+}  // namespace
+
+Progress::Progress(int64_t total_steps, int64_t already_done, bool enabled, ProgressStyle style)
+    : total_(total_steps),
+      start_step_(already_done),
+      enabled_(enabled),
+      bar_(style == ProgressStyle::Bar ||
+           (style == ProgressStyle::Auto && ::isatty(STDOUT_FILENO) != 0 && !started_by_mpi_launcher())),
+      start_(std::chrono::steady_clock::now()),
+      last_line_(start_) {}
 
 std::string Progress::eta(int64_t step) const {
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -24,7 +46,7 @@ std::string Progress::eta(int64_t step) const {
 void Progress::update(int64_t step, int64_t epoch, double loss, double images_per_second) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
-  if (terminal_) {
+  if (bar_) {
     const int width = 30;
     const int filled = total_ > 0 ? static_cast<int>(width * step / total_) : width;
     std::printf("\r[%.*s%*s] step %ld/%ld  epoch %ld  loss %.4f  %.2f img/s  ETA %s ", filled,

@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 
 #include "checkpoint/state_dict.h"
@@ -10,18 +9,17 @@
 #include "data/prefetcher.h"
 #include "distributed/gradient_buffer.h"
 #include "methods/parser.h"
-#include "methods/step_scope.h"
 #include "train/evaluate.h"
 #include "train/examples.h"
-#include "train/loss.h"
 #include "train/model_setup.h"
-#include "train/progress.h"
+#include "train/provenance.h"
 #include "train/run_log.h"
+#include "train/run_summary.h"
 #include "train/stop_signal.h"
 #include "train/training_state.h"
-#include "train/trunk_cache.h"
+#include "train/training_step.h"
+#include "train/trunk_cache_setup.h"
 #include "util/atomic_file.h"
-#include "util/version.h"
 
 namespace fs = std::filesystem;
 
@@ -30,6 +28,8 @@ namespace sparser::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 double learning_rate(const config::TrainSection& t, int64_t global_step, int64_t total_steps, int64_t epoch) {
   double lr = t.lr;
@@ -52,10 +52,6 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const methods::NamedTens
   return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(t.lr).weight_decay(t.weight_decay));
 }
 
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
-}
-
 nlohmann::json metrics_json(const EvalResult& r, const config::EvalSection& eval) {
   nlohmann::json m;
   for (const auto& name : eval.metrics) m[name] = name == "miou" ? r.miou : name == "f1" ? r.f1 : r.dsc;
@@ -67,102 +63,34 @@ nlohmann::json metrics_json(const EvalResult& r, const config::EvalSection& eval
   return m;
 }
 
-nlohmann::json method_json(const methods::MethodConfig& m) {
-  nlohmann::json j{{"name", methods::to_string(m.name)}};
-  switch (m.name) {
-    case methods::MethodName::Parser: j["layers"] = m.parser_layers, j["train"] = methods::to_string(m.parser_train); break;
-    case methods::MethodName::Lora: j["rank"] = m.lora_rank, j["alpha"] = m.lora_alpha, j["targets"] = m.lora_targets; break;
-    case methods::MethodName::Adapter: j["bottleneck"] = m.adapter_bottleneck; break;
-    case methods::MethodName::Fact: j["rank"] = m.fact_rank, j["scale"] = m.fact_scale, j["targets"] = m.fact_targets; break;
-    default: break;
+bool evaluation_due(const config::RunConfig& cfg, int64_t completed_epochs) {
+  return completed_epochs % cfg.eval.every == 0 || completed_epochs == cfg.train.epochs;
+}
+
+// The learned σ of every PARSER layer next to its pretrained values, for the analysis
+// tool's reconstruction figures.
+class SigmaRecord {
+ public:
+  explicit SigmaRecord(const std::vector<methods::NamedLayer>& layers) {
+    for (const auto& [name, layer] : layers)
+      if (auto parser = std::dynamic_pointer_cast<methods::SvdReparamHook>(layer->hook()))
+        layers_.push_back({name, parser, parser->reparam()->sigma.detach().cpu().to(torch::kDouble).clone()});
   }
-  return j;
-}
+  void write(RunLog& log) const {
+    auto values = [](const torch::Tensor& t) { return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel()); };
+    for (const auto& l : layers_)
+      log.record({{"type", "sigma"}, {"layer", l.name}, {"pretrained", values(l.pretrained)},
+                  {"learned", values(l.hook->reparam()->sigma.detach().cpu().to(torch::kDouble))}});
+  }
 
-std::string human_bytes(double bytes) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
-  int u = 0;
-  while (bytes >= 1000 && u < 4) bytes /= 1000, ++u;
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, bytes < 10 && u > 0 ? "%.1f %s" : "%.0f %s", bytes, units[u]);
-  return buffer;
-}
-
-struct TrunkCaches {
-  std::shared_ptr<TrunkCache> train, val;
+ private:
+  struct Layer {
+    std::string name;
+    std::shared_ptr<methods::SvdReparamHook> hook;
+    torch::Tensor pretrained;
+  };
+  std::vector<Layer> layers_;
 };
-
-// Chooses and opens the frozen-trunk caches of a run (docs/training.md, "Frozen-trunk
-// cache"): the decision and its numbers go to the log.
-TrunkCaches setup_trunk_caches(const config::RunConfig& cfg, model::SamImpl& sam,
-                               const std::optional<data::ShardDataset>& val, bool trains, torch::Device device,
-                               int64_t rank, RunLog& log) {
-  const auto& t = cfg.train;
-  if (t.trunk_cache == "off") {
-    log.info("trunk cache: off (train.trunk_cache = \"off\")");
-    return {};
-  }
-  if (sam.image_encoder->trunk_requires_grad()) {
-    if (t.trunk_cache != "auto")
-      throw config::ConfigError(cfg.source + ": train.trunk_cache = \"" + t.trunk_cache + "\": method " +
-                                methods::to_string(cfg.method.name) +
-                                " trains the image encoder's trunk, whose features therefore cannot be cached; "
-                                "use \"auto\" or \"off\"");
-    log.info("trunk cache: off (method " + methods::to_string(cfg.method.name) + " trains the trunk)");
-    return {};
-  }
-  const auto& c = sam.config();
-  const auto g = c.embedding_size();
-  const auto dtype = t.trunk_cache_dtype == "fp16" ? TrunkCacheDtype::Fp16 : TrunkCacheDtype::Fp32;
-  const double per_image = static_cast<double>(g * g * c.encoder_embed_dim * (dtype == TrunkCacheDtype::Fp16 ? 2 : 4));
-  std::optional<data::Manifest> train_manifest;
-  if (trains && !cfg.data.train.empty()) train_manifest = data::read_manifest(cfg.data.train);
-  const int64_t images = (train_manifest ? train_manifest->num_samples() : 0) + (val ? val->size() : 0);
-  const double total = per_image * static_cast<double>(images);
-  TrunkCacheMode mode = TrunkCacheMode::Off;
-  std::string budget;
-  if (t.trunk_cache == "memory") {
-    mode = TrunkCacheMode::Memory, budget = "requested";
-  } else if (t.trunk_cache == "disk") {
-    mode = TrunkCacheMode::Disk, budget = "requested";
-  } else if (total <= t.trunk_cache_memory_gb * 1e9) {
-    mode = TrunkCacheMode::Memory, budget = "auto, budget " + human_bytes(t.trunk_cache_memory_gb * 1e9);
-  } else if (total <= t.trunk_cache_disk_gb * 1e9) {
-    mode = TrunkCacheMode::Disk, budget = "auto, over the memory budget " + human_bytes(t.trunk_cache_memory_gb * 1e9) +
-                                          ", disk budget " + human_bytes(t.trunk_cache_disk_gb * 1e9);
-  } else {
-    budget = "auto, over the memory budget " + human_bytes(t.trunk_cache_memory_gb * 1e9) + " and the disk budget " +
-             human_bytes(t.trunk_cache_disk_gb * 1e9);
-  }
-  log.info("trunk cache: " + to_string(mode) + ", " + to_string(dtype) + ", " + std::to_string(images) +
-           " images × " + human_bytes(per_image) + " = " + human_bytes(total) + " (" + budget + ")");
-  if (mode == TrunkCacheMode::Off) return {};
-
-  const auto trunk = trunk_hash(*sam.image_encoder);
-  TrunkCacheOptions options;
-  options.mode = mode;
-  options.dtype = dtype;
-  options.sample_shape = {g, g, c.encoder_embed_dim};
-  options.dir = t.trunk_cache_dir.empty() ? cfg.run.output_dir + "/.trunk_cache" : t.trunk_cache_dir;
-  options.rank = rank;
-  const auto note = [&log](const std::string& line) { log.info(line); };
-  TrunkCaches caches;
-  if (train_manifest) {
-    options.num_samples = train_manifest->num_samples();
-    caches.train = acquire_trunk_cache(
-        make_trunk_cache_key(c, trunk, *train_manifest, "train", device.str(), t.precision, dtype), options, note);
-  }
-  if (val) {
-    options.num_samples = val->size();
-    caches.val = acquire_trunk_cache(
-        make_trunk_cache_key(c, trunk, val->manifest(), "eval", device.str(), t.precision, dtype), options, note);
-  }
-  std::vector<std::shared_ptr<TrunkCache>> keep;
-  for (const auto& cache : {caches.train, caches.val})
-    if (cache) keep.push_back(cache);
-  retain_trunk_caches(keep);
-  return caches;
-}
 
 }  // namespace
 
@@ -173,7 +101,9 @@ torch::Device choose_device(const std::string& setting, const distributed::Envir
   return env.device();  // auto: this rank's GPU when there is one
 }
 
-int train_run(const RunSpec& spec, distributed::Environment& env, distributed::Communicator& comm, bool resume) {
+int train_run(const RunSpec& spec, distributed::Environment& env, distributed::Communicator& comm,
+              const RunOptions& options) {
+  const auto session_start = Clock::now();
   const auto& cfg = spec.config;
   const bool root = env.is_root();
   const auto rank = env.rank(), world = env.world_size();
@@ -182,8 +112,8 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   RunLog log(spec.run_dir, root);
   if (root) util::write_file_atomically(spec.run_dir + "/config.toml", config::to_toml(cfg));
   const auto device = choose_device(cfg.run.device, env);
-  if (cfg.train.precision == "bf16" && !device.is_cuda())
-    throw std::runtime_error(cfg.source + ": train.precision = \"bf16\" needs a CUDA device; use \"fp32\" on CPU");
+  if (device.is_cpu() && !blas_is_optimised())
+    log.info("warning: LibTorch's BLAS is " + blas_library() + "; install libopenblas0-openmp (scripts/install_deps.sh)");
 
   // Same seed on every rank; rank 0's values are broadcast anyway.
   torch::manual_seed(static_cast<uint64_t>(spec.seed));
@@ -192,79 +122,76 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   sam.to(device);
   const auto trainable = methods::trainable_parameters(sam);
   const auto counts = methods::count_trainable(sam);
+  RunSummary summary(spec);
+  summary.set_trainable(counts);
   log.info("run " + spec.run_id + ": method " + methods::to_string(cfg.method.name) + ", " +
            std::to_string(counts.total) + " trainable parameters, " + std::to_string(world) + " rank(s), device " +
-           device.str() + ", " + std::to_string(torch::get_num_threads()) + " thread(s) per rank");
+           device.str() + ", " + std::to_string(torch::get_num_threads()) + " thread(s) per rank, precision " +
+           cfg.train.precision);
 
   std::optional<data::ShardDataset> val;
   if (!cfg.data.val.empty()) val.emplace(cfg.data.val);
   const bool trains = cfg.method.name != methods::MethodName::ZeroShot && cfg.train.epochs > 0;
-  const auto trunk_caches = setup_trunk_caches(cfg, sam, val, trains, device, rank, log);
-  const auto start_time = Clock::now();
-  nlohmann::json best, final_metrics;
-  Progress* progress_bar = nullptr;  // set once training starts; evaluation lines end the bar first
-  auto note_evaluation = [&](int64_t epoch, const nlohmann::json& metrics) {
-    final_metrics = metrics;
-    const auto& key = cfg.eval.metrics.front();
-    if (best.empty() || metrics[key].get<double>() > best[key].get<double>()) {
-      best = metrics;
-      best["epoch"] = epoch;
-    }
+  const auto trunk_caches = open_trunk_caches(cfg, sam, val, trains, device, rank, log);
+
+  Position position;
+  position.world_size = world;
+  // Totals for summary.json: this session's wall time on top of the earlier sessions'.
+  auto totals = [&] {
+    auto t = position;
+    t.wall_seconds += seconds_since(session_start);
+    return t;
   };
-  auto run_evaluation = [&](int64_t epoch, int64_t global_step) {
-    if (!val) return;
-    if (progress_bar) progress_bar->finish();
-    const auto result = evaluate(sam, *val, comm, rank, world, device, trunk_caches.val.get());
-    const auto metrics = metrics_json(result, cfg.eval);
-    log.record({{"type", "eval"}, {"epoch", epoch}, {"step", global_step}, {"instances", result.instances},
+  const auto write_summary = [&](const std::string& status) {
+    if (root) summary.write(status, totals(), world);
+  };
+  // Returns false when a stop was requested during the evaluation (nothing recorded).
+  const auto run_evaluation = [&](int64_t epoch) {
+    if (!val) return true;
+    const auto result = evaluate(sam, *val, comm, rank, world, device, trunk_caches.val.get(),
+                                 cfg.train.precision == "bf16", [&] { return comm.any(stop_requested()); });
+    if (!result) return false;
+    const auto metrics = metrics_json(*result, cfg.eval);
+    log.record({{"type", "eval"}, {"epoch", epoch}, {"step", position.global_step}, {"instances", result->instances},
                 {"metrics", metrics}});
     std::string line = "eval after epoch " + std::to_string(epoch) + ":";
     for (const auto& name : cfg.eval.metrics) line += " " + name + " " + std::to_string(metrics[name].get<double>());
     log.info(line);
-    note_evaluation(epoch, metrics);
+    summary.note_evaluation(epoch, metrics);
+    return true;
   };
-  auto write_summary = [&](const std::string& status, double images_per_second) {
-    if (!root) return;
-    nlohmann::json trainable_json{{"total", counts.total}, {"by_module", counts.by_module}, {"by_kind", counts.by_kind}};
-    const nlohmann::json summary{
-        {"schema", 1}, {"run_id", spec.run_id}, {"experiment", cfg.run.name}, {"dataset", cfg.run.dataset},
-        {"seed", spec.seed}, {"status", status}, {"error", ""}, {"group", spec.group},
-        {"method", method_json(cfg.method)},
-        {"world_size", world}, {"trainable", trainable_json}, {"final", final_metrics}, {"best", best},
-        {"train_images_per_second", images_per_second},
-        {"wall_time_seconds", std::chrono::duration<double>(Clock::now() - start_time).count()},
-        {"git_commit", util::kGitCommit},
-        {"versions", {{"sparser", util::kVersion}, {"libtorch", TORCH_VERSION}}}};
-    util::write_file_atomically(spec.run_dir + "/summary.json", summary.dump(2) + "\n");
+  const auto interrupted = [&](const std::string& where) {
+    log.info("stop requested " + where + "; continue with --resume");
+    write_summary("interrupted");
+    return kInterruptedExitCode;
   };
 
-  if (cfg.method.name == methods::MethodName::ZeroShot || cfg.train.epochs == 0) {
-    run_evaluation(0, 0);
-    write_summary("completed", 0.0);
+  if (!trains) {
+    if (!run_evaluation(0)) return interrupted("during the evaluation");
+    write_summary("completed");
     return 0;
   }
 
   distributed::FlatGradients grads(trainable);
   comm.check_consistent(grads.layout_hash(), "the trainable tensors (names, shapes, dtypes) built from the config");
   grads.broadcast_parameters(comm);
-  std::map<std::string, torch::Tensor> pretrained_sigma;
-  for (const auto& [name, layer] : setup.hooked_layers)
-    if (auto parser = std::dynamic_pointer_cast<methods::SvdReparamHook>(layer->hook()))
-      pretrained_sigma[name] = parser->reparam()->sigma.detach().cpu().clone();
+  const SigmaRecord sigma(setup.hooked_layers);
   auto optimizer = make_optimizer(trainable, cfg.train);
 
-  Position position;
-  position.world_size = world;
-  if (resume) {
+  if (options.resume) {
     if (auto latest = latest_checkpoint(spec.run_dir)) {
       position = load_checkpoint(*latest, sam, *optimizer);
       if (position.world_size != world)
         throw std::runtime_error(*latest + ": saved with " + std::to_string(position.world_size) +
                                  " rank(s); resume with the same number (now " + std::to_string(world) + ")");
       for (const auto& record : log.rewind(position.global_step))
-        if (record.value("type", "") == "eval") note_evaluation(record["epoch"].get<int64_t>(), record["metrics"]);
+        if (record.value("type", "") == "eval") summary.note_evaluation(record["epoch"].get<int64_t>(), record["metrics"]);
       log.info("resumed from " + *latest + " at epoch " + std::to_string(position.epoch) + ", step " +
                std::to_string(position.step_in_epoch));
+      // An evaluation the stopped session owed (its epoch's checkpoint comes first).
+      if (position.step_in_epoch == 0 && position.epoch > 0 && evaluation_due(cfg, position.epoch) &&
+          summary.last_evaluated_epoch() != position.epoch && !run_evaluation(position.epoch))
+        return interrupted("during the evaluation");
     }
   }
 
@@ -280,12 +207,14 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
                       static_cast<uint64_t>(spec.seed)};
   prefetch.num_workers = static_cast<int>(cfg.data.workers);
   prefetch.capacity = cfg.data.prefetch;
-  const LossWeights weights{cfg.train.loss_bce, cfg.train.loss_dice, cfg.train.loss_focal};
-  Progress progress(total_steps, position.global_step, root);
-  progress_bar = &progress;
-  double images_per_second = 0;
+  TrainingStep training_step(sam, grads, *optimizer, comm, cfg.train, device, trunk_caches.train.get());
+  Progress progress(total_steps, position.global_step, root, options.progress);
   const auto save = [&] {
-    if (root) save_checkpoint(spec.run_dir, trainable, *optimizer, position);
+    if (root) {
+      auto state = position;
+      state.wall_seconds = totals().wall_seconds;
+      save_checkpoint(spec.run_dir, trainable, *optimizer, state);
+    }
     comm.barrier();
   };
 
@@ -304,83 +233,49 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
         if (!sample) break;
         if (!sample->instances.empty()) examples.push_back(to_training_example(*sample, sam.config()));
       }
-      // Gradient accumulation: one forward/backward per image, summed into the flat
-      // buffer, then averaged over images and ranks. N ranks × 1 image per step and 1 rank
-      // × N images per step therefore add the same per-image gradients.
-      grads.zero_();
-      double local_loss = 0;
-      methods::StepScope step_scope(sam);  // PARSER builds W' once for the step's images
-      for (const auto& ex : examples) {
-        model::Prompts prompts;
-        prompts.boxes = ex.boxes.to(device);
-        const auto embedding = encode_image(sam, ex.image, ex.index, device, trunk_caches.train.get());
-        const auto out = sam.decode(embedding, prompts, false);
-        const auto loss = segmentation_loss(out.low_res_logits, ex.low_res_targets.to(device), weights).total;
-        const double value = loss.item<double>();
-        local_loss += value / static_cast<double>(examples.size());
-        if (!std::isfinite(value)) break;
-        loss.backward();
-      }
-      if (std::isfinite(local_loss)) step_scope.finish_backward();
-      if (examples.size() > 1) grads.flat().div_(static_cast<double>(examples.size()));
-      if (comm.any(!std::isfinite(local_loss))) {
-        std::string which;
-        for (const auto& ex : examples) which += (which.empty() ? "" : ", ") + std::to_string(ex.index);
-        throw std::runtime_error("non-finite loss at epoch " + std::to_string(epoch) + ", step " +
-                                 std::to_string(position.global_step + 1) +
-                                 (std::isfinite(local_loss) ? std::string(" on another rank")
-                                                            : " on rank " + std::to_string(rank) + ", samples " + which) +
-                                 "; the last good checkpoint is kept");
-      }
-      comm.allreduce_mean_(grads.flat());
-      if (cfg.train.grad_clip > 0) {
-        const auto norm = grads.flat().norm().item<double>();
-        if (norm > cfg.train.grad_clip) grads.flat().mul_(cfg.train.grad_clip / norm);
-      }
       const double lr = learning_rate(cfg.train, position.global_step, total_steps, epoch);
-      set_learning_rate(*optimizer, lr);
-      optimizer->step();
+      const double loss = training_step.run(
+          examples, lr, "epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(position.global_step + 1));
+      const double seconds = seconds_since(step_start);
       position.global_step += 1;
       position.epoch = epoch;
       position.step_in_epoch = step + 1;
+      position.trained_images += world * ips;
+      position.training_seconds += seconds;
 
-      const double seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
-      images_per_second = static_cast<double>(world * ips) / seconds;
+      const double images_per_second = static_cast<double>(world * ips) / seconds;
       if (position.global_step % cfg.run.log_every == 0 || position.global_step == total_steps) {
-        const double mean_loss = comm.allreduce_sum(local_loss) / static_cast<double>(world);
+        const double mean_loss = comm.allreduce_sum(loss) / static_cast<double>(world);
         log.record({{"type", "step"}, {"epoch", epoch}, {"step", position.global_step}, {"loss", mean_loss},
                     {"lr", lr}, {"images_per_second", images_per_second}});
       }
-      progress.update(position.global_step, epoch, local_loss, images_per_second);
+      progress.update(position.global_step, epoch, loss, images_per_second);
       if (cfg.train.checkpoint_every > 0 && position.global_step % cfg.train.checkpoint_every == 0) save();
       if (comm.any(stop_requested())) {
         save();
         progress.finish();
-        log.info("stop requested: checkpoint saved at step " + std::to_string(position.global_step) +
-                 "; continue with --resume");
-        write_summary("interrupted", images_per_second);
-        return kInterruptedExitCode;
+        return interrupted("at step " + std::to_string(position.global_step) + ": checkpoint saved");
       }
     }
-    position = {epoch + 1, 0, position.global_step, world};
+    position.epoch = epoch + 1;
+    position.step_in_epoch = 0;
     if (cfg.train.checkpoint_every == 0) save();
-    if ((epoch + 1) % cfg.eval.every == 0 || epoch + 1 == cfg.train.epochs) run_evaluation(epoch + 1, position.global_step);
+    if (evaluation_due(cfg, epoch + 1)) {
+      progress.finish();
+      // The checkpoint of this epoch is saved: a resumed run owes only this evaluation.
+      if (!run_evaluation(epoch + 1)) {
+        if (cfg.train.checkpoint_every > 0) save();
+        return interrupted("during the evaluation after epoch " + std::to_string(epoch + 1));
+      }
+    }
   }
   progress.finish();
 
   if (root) {
     checkpoint::write_state_dict(spec.run_dir + "/trained.pth", trainable);
-    for (const auto& [name, before] : pretrained_sigma) {
-      auto hook = std::dynamic_pointer_cast<methods::SvdReparamHook>(
-          methods::select_layers(sam, {name}).front().layer->hook());
-      const auto after = hook->reparam()->sigma.detach().cpu().to(torch::kDouble);
-      const auto b = before.to(torch::kDouble);
-      log.record({{"type", "sigma"}, {"layer", name},
-                  {"pretrained", std::vector<double>(b.data_ptr<double>(), b.data_ptr<double>() + b.numel())},
-                  {"learned", std::vector<double>(after.data_ptr<double>(), after.data_ptr<double>() + after.numel())}});
-    }
+    sigma.write(log);
   }
-  write_summary("completed", images_per_second);
+  write_summary("completed");
   if (const auto& cache = trunk_caches.train)
     log.info("trunk cache (train, rank " + std::to_string(rank) + "): " + std::to_string(cache->hits()) + " hits, " +
              std::to_string(cache->misses()) + " misses, " + std::to_string(cache->entries()) + " images cached");

@@ -4,24 +4,33 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
 
 #include "config/run_config.h"
 #include "distributed/communicator.h"
 #include "distributed/environment.h"
+#include "train/progress.h"
 
 namespace sparser::train {
 
 struct RunSpec {
   config::RunConfig config;
   int64_t seed = 1;
+  std::vector<int64_t> configured_seeds;  // every seed the config runs this point with
   std::string run_id;      // e.g. parser-layers=conv-train=coefficients-seed=1
   std::string run_dir;     // <output_dir>/<name>/<run_id>
   nlohmann::json group;    // identifying keys except the seed (for the analysis tables)
 };
 
+struct RunOptions {
+  bool resume = true;  // continue from the run's newest checkpoint, if there is one
+  ProgressStyle progress = ProgressStyle::Auto;
+};
+
 // Returns the process exit code: 0 completed, kInterruptedExitCode after a requested
 // stop (checkpoint saved). Throws on errors (a NaN loss names the step and samples).
-int train_run(const RunSpec& spec, distributed::Environment& env, distributed::Communicator& comm, bool resume);
+int train_run(const RunSpec& spec, distributed::Environment& env, distributed::Communicator& comm,
+              const RunOptions& options);
 
 // The device a run uses: run.device, with "auto" = this rank's GPU when CUDA is there.
 torch::Device choose_device(const std::string& setting, const distributed::Environment& env);

@@ -44,7 +44,10 @@ void save_checkpoint(const std::string& run_dir, const methods::NamedTensors& tr
   const nlohmann::json state{{"epoch", position.epoch},
                              {"step_in_epoch", position.step_in_epoch},
                              {"global_step", position.global_step},
-                             {"world_size", position.world_size}};
+                             {"world_size", position.world_size},
+                             {"trained_images", position.trained_images},
+                             {"training_seconds", position.training_seconds},
+                             {"wall_seconds", position.wall_seconds}};
   util::write_file_atomically((tmp_dir / "state.json").string(), state.dump(2) + "\n");
   fs::remove_all(final_dir);
   fs::rename(tmp_dir, final_dir);
@@ -67,8 +70,10 @@ Position load_checkpoint(const std::string& checkpoint_dir, model::SamImpl& sam,
   nlohmann::json state;
   try {
     in >> state;
-    return {state.at("epoch").get<int64_t>(), state.at("step_in_epoch").get<int64_t>(),
-            state.at("global_step").get<int64_t>(), state.at("world_size").get<int64_t>()};
+    return {state.at("epoch").get<int64_t>(),          state.at("step_in_epoch").get<int64_t>(),
+            state.at("global_step").get<int64_t>(),    state.at("world_size").get<int64_t>(),
+            state.value("trained_images", int64_t{0}), state.value("training_seconds", 0.0),
+            state.value("wall_seconds", 0.0)};
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error((dir / "state.json").string() + ": damaged checkpoint state: " + e.what());
   }

@@ -17,6 +17,10 @@ struct Position {
   int64_t step_in_epoch = 0;  // steps of `epoch` already taken
   int64_t global_step = 0;
   int64_t world_size = 1;     // steps are counted for this many ranks
+  // Totals over every session of the run (a resumed run adds to them).
+  int64_t trained_images = 0;  // images of all ranks
+  double training_seconds = 0;  // time inside training steps
+  double wall_seconds = 0;      // time of the earlier sessions, up to their last checkpoint
 };
 
 // <run>/checkpoints/step_<N>/{trained.pth, optimizer.pt, state.json}, written to a

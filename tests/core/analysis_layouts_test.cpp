@@ -62,6 +62,7 @@ class AnalysisLayouts : public ::testing::Test {
                             {"experiment", run.config.run.name},
                             {"dataset", run.config.run.dataset},
                             {"seed", run.seed},
+                            {"seeds", run.all_seeds},
                             {"status", "completed"},
                             {"error", ""},
                             {"group", run.group},

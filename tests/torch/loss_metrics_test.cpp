@@ -33,6 +33,20 @@ TEST(Loss, FocalTermOnlyForMultiInstanceImagesAndGradientsFlow) {
   EXPECT_TRUE(logits.grad().abs().sum().item<double>() > 0);
 }
 
+TEST(Loss, FocalTermMatchesItsFormula) {
+  // Two instances of one pixel each: α_t (1 − p_t)^γ · CE per pixel, averaged.
+  const auto logits = torch::tensor({1.5f, -0.5f}).reshape({2, 1, 1, 1});
+  const auto target = torch::tensor({1.0f, 1.0f}).reshape({2, 1, 1, 1});
+  const auto t = segmentation_loss(logits, target, LossWeights{});
+  auto sig = [](double x) { return 1 / (1 + std::exp(-x)); };
+  auto focal = [&](double x) { return 0.25 * std::pow(1 - sig(x), 2.0) * -std::log(sig(x)); };
+  EXPECT_NEAR(t.focal.item<double>(), (focal(1.5) + focal(-0.5)) / 2, 1e-6);
+  // A negative pixel is weighted by 1 − α and uses p_t = 1 − p.
+  const auto negative = segmentation_loss(torch::tensor({0.3f, 0.3f}).reshape({2, 1, 1, 1}),
+                                          torch::zeros({2, 1, 1, 1}), LossWeights{});
+  EXPECT_NEAR(negative.focal.item<double>(), 0.75 * std::pow(sig(0.3), 2.0) * -std::log(1 - sig(0.3)), 1e-6);
+}
+
 TEST(Metrics, IouAndDicePerInstance) {
   auto pred = torch::zeros({3, 4, 4}, torch::kBool);
   auto truth = torch::zeros({3, 4, 4}, torch::kBool);

@@ -124,6 +124,94 @@ TEST_F(TrainerTest, SameSeedGivesBitwiseIdenticalResults) {
   const auto c = run(sparser_run("--set run.output_dir=" + (dir_ / "c").string() + " --set run.seeds=[2]"));
   ASSERT_EQ(c.exit_code, 0) << c.output;
   EXPECT_GT(max_difference(trained(run_dir("a")), trained(run_dir("c", "lora-seed=2"))), 0.0);
+  // The same holds for the same number of ranks.
+  for (const auto* output : {"np2a", "np2b"}) {
+    const auto r = run(sparser_run(std::string("--set run.output_dir=") + (dir_ / output).string(), 2));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  EXPECT_EQ(max_difference(trained(run_dir("np2a")), trained(run_dir("np2b"))), 0.0);
+  EXPECT_EQ(summary(run_dir("np2a"))["final"], summary(run_dir("np2b"))["final"]);
+}
+
+TEST_F(TrainerTest, ResumeRunsTheEvaluationACrashCutShort) {
+  const std::string common = " --set train.checkpoint_every=0";
+  const auto straight = run(sparser_run("--set run.output_dir=" + (dir_ / "x").string() + common));
+  ASSERT_EQ(straight.exit_code, 0) << straight.output;
+  const auto reference = summary(run_dir("x"));
+  // As if the run had died during its last evaluation: after the epoch's checkpoint,
+  // before the evaluation record and the summary.
+  const auto metrics_path = run_dir("x") + "/metrics.jsonl";
+  std::vector<std::string> kept;
+  {
+    std::ifstream in(metrics_path);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    size_t last_eval = lines.size();
+    for (size_t i = 0; i < lines.size(); ++i)
+      if (nlohmann::json::parse(lines[i]).value("type", "") == "eval") last_eval = i;
+    ASSERT_LT(last_eval, lines.size());
+    kept.assign(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(last_eval));
+  }
+  {
+    std::ofstream out(metrics_path);
+    for (const auto& line : kept) out << line << "\n";
+  }
+  fs::remove(run_dir("x") + "/summary.json");
+  fs::remove(run_dir("x") + "/trained.pth");
+
+  const auto resumed = run(sparser_run("--set run.output_dir=" + (dir_ / "x").string() + common));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("eval after epoch 2"), std::string::npos) << resumed.output;
+  const auto again = summary(run_dir("x"));
+  EXPECT_EQ(again["status"], "completed");
+  EXPECT_EQ(again["final"], reference["final"]);
+  EXPECT_EQ(again["best"], reference["best"]);
+  EXPECT_TRUE(fs::exists(run_dir("x") + "/trained.pth"));
+}
+
+TEST_F(TrainerTest, SummaryRecordsSeedsTotalsAndProvenance) {
+  const auto r = run(sparser_run("--set run.output_dir=" + (dir_ / "s").string() + " --set run.seeds=[1,2] --index 0" +
+                                 " --set eval.per_class=true --set eval.metrics=[\\\"dsc\\\"]"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto s = summary(run_dir("s"));
+  EXPECT_EQ(s["seeds"], nlohmann::json::array({1, 2}));
+  // 8 training images, 2 epochs, one rank.
+  EXPECT_EQ(s["trained_images"], 16);
+  EXPECT_GT(s["train_images_per_second"].get<double>(), 0.0);
+  EXPECT_GT(s["wall_time_seconds"].get<double>(), 0.0);
+  EXPECT_FALSE(s["git_commit"].get<std::string>().empty());
+  for (const auto* library : {"libtorch", "mpi", "opencv", "hdf5", "blas"})
+    EXPECT_FALSE(s["versions"].value(library, "").empty()) << library;
+  // Synthetic shapes have classes 1 (ellipses) and 2 (rectangles): the overall DSC is
+  // their instance-weighted mean, so it lies between them.
+  const auto& per_class = s["final"]["per_class_dsc"];
+  ASSERT_EQ(per_class.size(), 2u) << s.dump(2);
+  const double a = per_class["1"].get<double>(), b = per_class["2"].get<double>();
+  const double dsc = s["final"]["dsc"].get<double>();
+  EXPECT_GE(dsc, std::min(a, b) - 1e-12);
+  EXPECT_LE(dsc, std::max(a, b) + 1e-12);
+}
+
+TEST_F(TrainerTest, ALauncherWhoseProcessesMpiDoesNotSeeIsRefused) {
+  // As srun with an MPI lacking Slurm support: 2 tasks launched, each a 1-rank job.
+  const auto r = run("env SLURM_STEP_NUM_TASKS=2 " + sparser_run("--set run.output_dir=" + (dir_ / "srun").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("the launcher started 2 processes but MPI sees 1 rank(s)"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(run_dir("srun")));
+}
+
+TEST_F(TrainerTest, Bf16AutocastTrainsCloseToFloat32) {
+  const auto fp32 = run(sparser_run("--set run.output_dir=" + (dir_ / "fp32").string()));
+  ASSERT_EQ(fp32.exit_code, 0) << fp32.output;
+  const auto bf16 = run(sparser_run("--set run.output_dir=" + (dir_ / "bf16").string() + " --set train.precision=bf16"));
+  ASSERT_EQ(bf16.exit_code, 0) << bf16.output;
+  EXPECT_NE(bf16.output.find("precision bf16"), std::string::npos) << bf16.output;
+  // Lower-precision matrix products change the numbers, but not by much.
+  const double difference = max_difference(trained(run_dir("fp32")), trained(run_dir("bf16")));
+  EXPECT_GT(difference, 0.0);
+  EXPECT_LT(difference, 0.05);
+  EXPECT_NEAR(summary(run_dir("bf16"))["final"]["miou"].get<double>(),
+              summary(run_dir("fp32"))["final"]["miou"].get<double>(), 0.1);
 }
 
 TEST_F(TrainerTest, ResumeAfterSigtermEqualsAnUninterruptedRun) {
@@ -239,6 +327,10 @@ TEST_F(TrainerTest, SweepListsStableIdsAndRunsOneIndex) {
   const auto list = run(sparser_run("--list"));
   EXPECT_NE(list.output.find("0 decoder_only-lr=0.001-seed=1"), std::string::npos) << list.output;
   EXPECT_NE(list.output.find("parser-layers=conv-lr=0.0001-seed=1"), std::string::npos) << list.output;
+  // An override of a key the sweep sets would be dropped (or mislabel the run): an error.
+  const auto swept = run(sparser_run("--index 1 --set method.layers=transformer"));
+  EXPECT_EQ(swept.exit_code, 2) << swept.output;
+  EXPECT_NE(swept.output.find("method.layers"), std::string::npos) << swept.output;
   const auto one = run(sparser_run("--index 1 --set train.epochs=1"));
   ASSERT_EQ(one.exit_code, 0) << one.output;
   EXPECT_TRUE(fs::exists(run_dir("runs", "parser-layers=conv-lr=0.001-seed=1") + "/summary.json")) << one.output;

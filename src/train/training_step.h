@@ -1,0 +1,41 @@
+#pragma once
+// One optimiser step of data-parallel training (docs/training.md): each of this rank's
+// images goes forward and backward on its own, gradients summing in the flat buffer;
+// the sum is averaged over the images and, in one all-reduce, over the ranks; then
+// clipping and the optimiser. N ranks × 1 image per step therefore add the same
+// per-image gradients as 1 rank × N images.
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "config/run_config.h"
+#include "distributed/communicator.h"
+#include "distributed/gradient_buffer.h"
+#include "model/sam.h"
+#include "train/examples.h"
+#include "train/trunk_cache.h"
+
+namespace sparser::train {
+
+class TrainingStep {
+ public:
+  TrainingStep(model::SamImpl& sam, distributed::FlatGradients& gradients, torch::optim::Optimizer& optimizer,
+               distributed::Communicator& comm, const config::TrainSection& train, torch::Device device,
+               TrunkCache* trunk_cache);
+  // Trains on `examples` (this rank's images of the step) at learning rate `lr` and
+  // returns their mean loss. A non-finite loss on any rank throws on every rank, naming
+  // `where` (e.g. "epoch 2, step 41") and, on the rank that saw it, the samples.
+  double run(const std::vector<TrainingExample>& examples, double lr, const std::string& where);
+
+ private:
+  model::SamImpl& sam_;
+  distributed::FlatGradients& gradients_;
+  torch::optim::Optimizer& optimizer_;
+  distributed::Communicator& comm_;
+  const config::TrainSection& train_;
+  torch::Device device_;
+  TrunkCache* trunk_cache_;
+};
+
+}  // namespace sparser::train
