@@ -4,6 +4,8 @@
 #include <cmath>
 #include <optional>
 
+#include "model/blocked_attention.h"
+
 namespace F = torch::nn::functional;
 
 namespace sparser::model {
@@ -81,11 +83,17 @@ torch::Tensor EncoderAttentionImpl::forward(const torch::Tensor& x) {
   auto qkv_out = qkv(x).reshape({B, H * W, 3, num_heads, -1}).permute({2, 0, 3, 1, 4});
   auto qkv_heads = qkv_out.reshape({3, B * num_heads, H * W, -1}).unbind(0);
   const auto &q = qkv_heads[0], &k = qkv_heads[1], &v = qkv_heads[2];
-  auto attn = torch::matmul(q * scale, k.transpose(-2, -1));
-  attn = add_decomposed_rel_pos(attn, q, rel_pos_h, rel_pos_w, {H, W}, {H, W});
-  attn = attn.softmax(-1);
-  auto out = torch::matmul(attn, v).view({B, num_heads, H, W, -1}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, -1});
-  return proj(out);
+  torch::Tensor out;
+  if (torch::GradMode::is_enabled() && (rel_pos_h.requires_grad() || rel_pos_w.requires_grad())) {
+    // As the official code: the whole attention map at once (the tables then train).
+    auto attn = torch::matmul(q * scale, k.transpose(-2, -1));
+    attn = add_decomposed_rel_pos(attn, q, rel_pos_h, rel_pos_w, {H, W}, {H, W});
+    out = torch::matmul(attn.softmax(-1), v);
+  } else {
+    out = blocked_attention(q, k, v, get_rel_pos(H, H, rel_pos_h).detach(), get_rel_pos(W, W, rel_pos_w).detach(),
+                            scale, {H, W}, {H, W});
+  }
+  return proj(out.view({B, num_heads, H, W, -1}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, -1}));
 }
 
 BlockImpl::BlockImpl(int64_t dim, int64_t num_heads, double mlp_ratio, int64_t window_size_, int64_t grid_size)

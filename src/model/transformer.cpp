@@ -1,5 +1,6 @@
 #include "model/transformer.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace sparser::model {
@@ -7,12 +8,14 @@ namespace sparser::model {
 namespace {
 LayerNorm layer_norm(int64_t dim) { return LayerNorm(dim, 1e-5); }
 
-// B×N×C → B×heads×N×C/heads
-torch::Tensor separate_heads(const torch::Tensor& x, int64_t heads) {
-  return x.reshape({x.size(0), x.size(1), heads, x.size(2) / heads}).transpose(1, 2);
-}
-torch::Tensor recombine_heads(const torch::Tensor& x) {
-  return x.transpose(1, 2).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
+// x: B×N×(heads·d) → B×(heads·d)×(heads·N), zero but for the head blocks:
+// out[b, h·d + i, h·N + n] = x[b, n, h·d + i]. A product with it computes every head's
+// dot products at once, as one matrix product of ordinary shape.
+torch::Tensor heads_block_diagonal(const torch::Tensor& x, int64_t heads) {
+  const auto B = x.size(0), N = x.size(1), C = x.size(2), d = C / heads;
+  auto blocks = torch::zeros({B, heads, d, heads, N}, x.options());
+  blocks.diagonal(0, 1, 3).copy_(x.reshape({B, N, heads, d}).permute({0, 3, 1, 2}));
+  return blocks.view({B, C, heads * N});
 }
 }  // namespace
 
@@ -28,11 +31,27 @@ DecoderAttentionImpl::DecoderAttentionImpl(int64_t embedding_dim, int64_t heads,
 
 torch::Tensor DecoderAttentionImpl::forward(const torch::Tensor& q_in, const torch::Tensor& k_in,
                                             const torch::Tensor& v_in) {
-  auto q = separate_heads(q_proj(q_in), num_heads);
-  auto k = separate_heads(k_proj(k_in), num_heads);
-  auto v = separate_heads(v_proj(v_in), num_heads);
-  auto attn = torch::matmul(q, k.permute({0, 1, 3, 2})) / std::sqrt(static_cast<double>(q.size(3)));
-  return out_proj(recombine_heads(torch::matmul(attn.softmax(-1), v)));
+  // Official: per-head batched products. One side is always the few prompt tokens, so
+  // here the heads are laid out as a block-diagonal matrix of that side and each
+  // product runs for all heads at once (same sums; the zero blocks add nothing).
+  const auto q = q_proj(q_in), k = k_proj(k_in), v = v_proj(v_in);
+  const auto B = std::max(q.size(0), k.size(0)), Nq = q.size(1), Nk = k.size(1), C = q.size(2);
+  const auto H = num_heads, d = C / H;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  torch::Tensor out;
+  if (Nk <= Nq) {
+    // Few keys: logits B×Nq×(H·Nk), softmax within each head's Nk keys.
+    const auto logits = torch::matmul(q, heads_block_diagonal(k, H)) * scale;
+    const auto attn = logits.view({B, Nq, H, Nk}).softmax(-1).view({B, Nq, H * Nk});
+    out = torch::matmul(attn, heads_block_diagonal(v, H).transpose(1, 2));
+  } else {
+    // Few queries: logits B×Nk×(H·Nq), softmax over the Nk keys of each (head, query).
+    const auto attn = (torch::matmul(k, heads_block_diagonal(q, H)) * scale).softmax(1);
+    // (H·Nq)×C per image; row h·Nq + t holds query t's output in head h's columns.
+    const auto all_heads = torch::matmul(attn.transpose(1, 2), v).view({B, H, Nq, H, d});
+    out = all_heads.diagonal(0, 1, 3).permute({0, 1, 3, 2}).reshape({B, Nq, C});
+  }
+  return out_proj(out);
 }
 
 TwoWayAttentionBlockImpl::TwoWayAttentionBlockImpl(int64_t dim, int64_t heads, int64_t mlp_dim,
@@ -61,13 +80,13 @@ std::pair<torch::Tensor, torch::Tensor> TwoWayAttentionBlockImpl::forward(torch:
   }
   queries = norm1(queries);
 
+  // keys change only at the end of the block: keys + key_pe serves both cross-attentions.
+  const auto k = keys + key_pe;
   auto q = queries + query_pe;
-  auto k = keys + key_pe;
   queries = norm2(queries + cross_attn_token_to_image(q, k, keys));
   queries = norm3(queries + mlp(queries));
 
   q = queries + query_pe;
-  k = keys + key_pe;
   keys = norm4(keys + cross_attn_image_to_token(k, q, queries));
   return {queries, keys};
 }

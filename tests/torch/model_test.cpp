@@ -157,6 +157,35 @@ TEST(MaskDecoder, Float32GradientsMatchFloat64) {
   EXPECT_LT((g32 - g64).abs().max().item<double>(), 1e-4 * std::max(1.0, g64.abs().max().item<double>()));
 }
 
+TEST(Encoder, BlockedAttentionEqualsTheWholeAttentionMapWithGradients) {
+  // The blocked computation (frozen position tables) against the official one (taken
+  // when the tables train): a 24×24 grid makes two query blocks per head, a 6×6 one.
+  for (const int64_t grid : {24, 6}) {
+    torch::manual_seed(1);
+    model::EncoderAttention blocked(/*dim=*/32, /*num_heads=*/4, grid, grid);
+    model::EncoderAttention direct(32, 4, grid, grid);
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : blocked->parameters()) p.normal_(0, 0.3);
+      for (const auto& item : blocked->named_parameters()) direct->named_parameters()[item.key()].copy_(item.value());
+    }
+    blocked->rel_pos_h.set_requires_grad(false);
+    blocked->rel_pos_w.set_requires_grad(false);
+    const auto x = torch::randn({2, grid, grid, 32});
+    auto gradients = [&](model::EncoderAttention& attention) {
+      auto input = x.clone().requires_grad_(true);
+      const auto out = attention(input);
+      (out * torch::linspace(-1, 1, out.numel()).view(out.sizes())).sum().backward();
+      return std::make_tuple(out.detach(), input.grad(), attention->qkv->weight.grad().clone());
+    };
+    const auto [out_b, grad_x_b, grad_w_b] = gradients(blocked);
+    const auto [out_d, grad_x_d, grad_w_d] = gradients(direct);
+    EXPECT_LT((out_b - out_d).abs().max().item<float>(), 1e-5) << grid;
+    EXPECT_LT((grad_x_b - grad_x_d).abs().max().item<float>(), 1e-4 * grad_x_d.abs().max().item<float>()) << grid;
+    EXPECT_LT((grad_w_b - grad_w_d).abs().max().item<float>(), 1e-4 * grad_w_d.abs().max().item<float>()) << grid;
+  }
+}
+
 TEST(Platform, MatrixProductsUseAnOptimisedBlas) {
   // Debian's LibTorch calls the system BLAS: with the reference implementation matrix
   // products are ~18× slower (scripts/install_deps.sh selects OpenBLAS).
