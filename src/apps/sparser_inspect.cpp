@@ -46,11 +46,13 @@ int main(int argc, char** argv) {
       "format of shared/fixtures/sam_vit_*_state_dict.txt (so the two can be diffed).\n"
       "With --trainable, prints instead what the config's [method] trains, exactly, per\n"
       "module and per kind (decoder, parser, lora, adapter, fact).\n\nOptions");
-  std::string preset, config_path, checkpoint_path;
+  std::string preset, config_path, checkpoint_path, checkpoint_key;
   options.add_options()("help,h", "show this help")("preset", po::value<std::string>(&preset),
                                                      "vit_b, vit_l or vit_h (random weights)")(
       "config", po::value<std::string>(&config_path), "a config file: its [model] (and [method]) tables")(
       "checkpoint", po::value<std::string>(&checkpoint_path), "a .pth file: list its tensors")(
+      "checkpoint-key", po::value<std::string>(&checkpoint_key),
+      "with --checkpoint: key of the state dict in a checkpoint that nests it; default: found automatically")(
       "trainable", "print the trainable tensors and counts of the config's [method]");
   try {
     po::variables_map vm;
@@ -61,7 +63,7 @@ int main(int argc, char** argv) {
       return vm.count("help") ? 0 : 2;
     }
     if (!checkpoint_path.empty()) {
-      print_state(checkpoint_path, checkpoint::read_state_dict(checkpoint_path));
+      print_state(checkpoint_path, checkpoint::read_state_dict(checkpoint_path, checkpoint_key));
       return 0;
     }
     config::ModelSection model_section;

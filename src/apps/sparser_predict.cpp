@@ -59,13 +59,15 @@ int main(int argc, char** argv) {
       "Coordinates are pixels of the original image. Each --box is one prompt set (with all\n"
       "--point prompts added to it); without boxes the points form one prompt set. Writes\n"
       "DIR/mask_<set>[_<k>].png (0/255) and DIR/overlay.png, and prints the IoU predictions.\n\nOptions");
-  std::string image_path, config_path, preset, checkpoint, out_dir = ".";
+  std::string image_path, config_path, preset, checkpoint, checkpoint_key, out_dir = ".";
   std::vector<std::string> box_args, point_args;
   options.add_options()("help,h", "show this help")("image", po::value<std::string>(&image_path),
                                                      "PNG, JPEG or TIFF image")(
       "config", po::value<std::string>(&config_path), "config whose [model] table gives the model and checkpoint")(
       "preset", po::value<std::string>(&preset), "vit_b, vit_l or vit_h (with --checkpoint)")(
       "checkpoint", po::value<std::string>(&checkpoint), "official or exported .pth (overrides the config's)")(
+      "checkpoint-key", po::value<std::string>(&checkpoint_key),
+      "key of the state dict in a checkpoint that nests it (e.g. model); default: found automatically")(
       "box", po::value<std::vector<std::string>>(&box_args), "x0,y0,x1,y1 (repeatable)")(
       "point", po::value<std::vector<std::string>>(&point_args), "x,y,label with label 1 = fg, 0 = bg (repeatable)")(
       "multimask", "return the 3 multi-mask outputs instead of the single one")(
@@ -85,6 +87,7 @@ int main(int argc, char** argv) {
     if (!config_path.empty()) section = config::load_model_section(config_path);
     else section.sam = model::sam_preset(preset);
     if (!checkpoint.empty()) section.checkpoint = checkpoint;
+    if (!checkpoint_key.empty()) section.checkpoint_key = checkpoint_key;
     if (section.checkpoint.empty()) throw std::invalid_argument("no checkpoint: pass --checkpoint");
 
     std::vector<std::array<float, 4>> boxes;

@@ -89,7 +89,7 @@ StateDict select_state_dict(const PickleValue& root, const std::string& path, co
     throw CheckpointError(
         path + ": no tensors at the top level and no nested dict of tensors; top-level keys: " + key_list(top));
   throw CheckpointError(path + ": several nested dicts of tensors (" + name_list(candidates) +
-                        "); choose one by its key");
+                        "); choose one by its key ([model] checkpoint_key, or --checkpoint-key)");
 }
 
 }  // namespace
@@ -108,7 +108,15 @@ StateDict read_state_dict(const std::string& path, const std::string& nested_key
     return bytes;
   };
   const auto pickle = zip.read(*zip.find(folder + "data.pkl"));
-  return select_state_dict(unpickle(pickle, load_storage, path + " (" + folder + "data.pkl)"), path, nested_key);
+  auto state = select_state_dict(unpickle(pickle, load_storage, path + " (" + folder + "data.pkl)"), path, nested_key);
+  // A model saved through DistributedDataParallel has every key under "module.".
+  const std::string wrapper = "module.";
+  const bool wrapped = !state.empty() && std::all_of(state.begin(), state.end(), [&](const auto& item) {
+    return item.first.compare(0, wrapper.size(), wrapper) == 0;
+  });
+  if (wrapped)
+    for (auto& item : state) item.first.erase(0, wrapper.size());
+  return state;
 }
 
 void write_state_dict(const std::string& path, const StateDict& state) {

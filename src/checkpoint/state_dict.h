@@ -16,7 +16,8 @@ using StateDict = std::vector<std::pair<std::string, torch::Tensor>>;  // keeps 
 // Reads a state dict; if the pickle's top level is a dict whose tensors sit under one
 // key (e.g. {"model": {...}} or {"state_dict": {...}} as common fine-tuning repos save),
 // `nested_key` selects it; "" = auto-detect (top-level tensors, else the single
-// nested dict holding tensors, else error listing the top-level keys).
+// nested dict holding tensors, else error listing the top-level keys). Keys that all
+// start with "module." (a DistributedDataParallel model) lose that prefix.
 StateDict read_state_dict(const std::string& path, const std::string& nested_key = "");
 
 // Writes `state` as torch.save(OrderedDict) would (CPU tensors, one storage each);

@@ -12,7 +12,7 @@ const std::vector<std::string> kDimensionKeys{
 }  // namespace
 
 ModelSection parse_model_section(const TomlSection& t) {
-  std::vector<std::string> allowed{"preset", "checkpoint"};
+  std::vector<std::string> allowed{"preset", "checkpoint", "checkpoint_key"};
   allowed.insert(allowed.end(), kDimensionKeys.begin(), kDimensionKeys.end());
   t.reject_unknown_keys(allowed);
 
@@ -55,6 +55,7 @@ ModelSection parse_model_section(const TomlSection& t) {
     throw ConfigError(t.file() + ": [model]: " + e.what());
   }
   out.checkpoint = t.get_string("checkpoint", "");
+  out.checkpoint_key = t.get_string("checkpoint_key", "");
   return out;
 }
 

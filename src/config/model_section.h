@@ -10,7 +10,8 @@ namespace sparser::config {
 
 struct ModelSection {
   model::SamConfig sam;
-  std::string checkpoint;  // empty: random initialisation
+  std::string checkpoint;      // empty: random initialisation
+  std::string checkpoint_key;  // the state dict's key in a nested checkpoint; empty: found automatically
 };
 
 ModelSection parse_model_section(const TomlSection& table);

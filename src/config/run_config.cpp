@@ -176,6 +176,7 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
 std::string to_toml(const RunConfig& c) {
   const auto& s = c.model.sam;
   toml::table model{{"preset", s.preset}, {"checkpoint", c.model.checkpoint}};
+  if (!c.model.checkpoint_key.empty()) model.insert("checkpoint_key", c.model.checkpoint_key);
   if (s.preset == "custom") {
     model.insert("image_size", s.image_size), model.insert("patch_size", s.patch_size);
     model.insert("encoder_embed_dim", s.encoder_embed_dim), model.insert("encoder_depth", s.encoder_depth);

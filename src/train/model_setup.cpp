@@ -9,7 +9,7 @@ ModelSetup build_model(const config::ModelSection& model_section, const std::opt
   ModelSetup setup;
   setup.sam = model::Sam(model_section.sam);
   if (!model_section.checkpoint.empty())
-    checkpoint::load_state_dict(*setup.sam, checkpoint::read_state_dict(model_section.checkpoint),
+    checkpoint::load_state_dict(*setup.sam, checkpoint::read_state_dict(model_section.checkpoint, model_section.checkpoint_key),
                                 /*strict=*/true, model_section.checkpoint);
   if (method) setup.hooked_layers = methods::apply_method(*setup.sam, *method);
   return setup;

@@ -190,6 +190,16 @@ TEST(CheckpointRoundTrip, EmptyStateDict) {
   EXPECT_TRUE(checkpoint::read_state_dict(dir.file("empty.pth")).empty());
 }
 
+TEST(CheckpointRead, DropsTheModulePrefixOfADataParallelModel) {
+  CheckpointTempDir dir;
+  const StateDict state = {{"w", torch::ones({2})}, {"b", torch::zeros({1})}};
+  checkpoint::write_state_dict(dir.file("ddp.pth"), {{"module.w", state[0].second}, {"module.b", state[1].second}});
+  expect_same_state(checkpoint::read_state_dict(dir.file("ddp.pth")), state);
+  // Only when every key has it.
+  checkpoint::write_state_dict(dir.file("mixed.pth"), {{"module.w", state[0].second}, {"b", state[1].second}});
+  EXPECT_EQ(checkpoint::read_state_dict(dir.file("mixed.pth")).front().first, "module.w");
+}
+
 TEST(CheckpointRead, FindsTheStateDictNestedUnderAKey) {
   CheckpointTempDir dir;
   const StateDict state = {{"w", torch::arange(6, torch::kFloat).reshape({2, 3})}, {"b", torch::ones({2})}};
