@@ -134,17 +134,10 @@ void apply_override(toml::table& root, const std::string& override_text) {
   if (eq == std::string::npos || eq == 0) throw ConfigError(origin + ": expected section.key=value");
   const auto path = override_key_path(override_text.substr(0, eq), origin);
   auto parsed = override_value(override_text.substr(eq + 1), origin);
-  toml::table* table = &root;
-  std::string prefix;
-  for (size_t i = 0; i + 1 < path.size(); ++i) {
-    prefix += (i ? "." : "") + path[i];
-    auto* child = table->get(path[i]);
-    if (!child) child = table->insert(path[i], toml::table{}).first->second.as_table();
-    if (!child->is_table()) throw ConfigError(origin + ": '" + prefix + "' is not a table");
-    table = child->as_table();
-  }
+  const auto parent = key_parent(root, path);
+  if (!parent.table) throw ConfigError(origin + ": '" + parent.blocked + "' is not a table");
   // Moved, not copied: the value keeps its origin, so errors about it name the override.
-  table->insert_or_assign(path.back(), std::move(*parsed.get("v")));
+  parent.table->insert_or_assign(path.back(), std::move(*parsed.get("v")));
 }
 
 }  // namespace

@@ -36,16 +36,9 @@ std::string entry_name(const std::string& key) {
 // Sets `path` in `root`, creating tables on the way. Returns the part of the path that
 // is a value rather than a table (and sets nothing) when there is one.
 std::optional<std::string> set_path(toml::table& root, const std::vector<std::string>& path, const toml::node& value) {
-  toml::table* table = &root;
-  std::string prefix;
-  for (size_t i = 0; i + 1 < path.size(); ++i) {
-    prefix += (i ? "." : "") + path[i];
-    auto* child = table->get(path[i]);
-    if (!child) child = table->insert(path[i], toml::table{}).first->second.as_table();
-    if (!child->is_table()) return prefix;
-    table = child->as_table();
-  }
-  table->insert_or_assign(path.back(), value);
+  const auto parent = key_parent(root, path);
+  if (!parent.table) return parent.blocked;
+  parent.table->insert_or_assign(path.back(), value);
   return std::nullopt;
 }
 

@@ -6,6 +6,19 @@
 
 namespace sparser::config {
 
+KeyParent key_parent(toml::table& root, const std::vector<std::string>& path) {
+  toml::table* table = &root;
+  std::string prefix;
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    prefix += (i ? "." : "") + path[i];
+    auto* child = table->get(path[i]);
+    if (!child) child = table->insert(path[i], toml::table{}).first->second.as_table();
+    if (!child->is_table()) return {nullptr, prefix};
+    table = child->as_table();
+  }
+  return {table, ""};
+}
+
 toml::table parse_toml_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw ConfigError(path + ": cannot open config file");

@@ -81,4 +81,13 @@ toml::array to_toml_array(const std::vector<T>& values) {
   return array;
 }
 
+// The table that holds the last key of `path` (dotted parts), creating missing tables
+// on the way. When a part is a value rather than a table, `table` is null and `blocked`
+// names the path up to it (e.g. "run.name").
+struct KeyParent {
+  toml::table* table = nullptr;
+  std::string blocked;
+};
+KeyParent key_parent(toml::table& root, const std::vector<std::string>& path);
+
 }  // namespace sparser::config
