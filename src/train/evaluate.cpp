@@ -24,6 +24,19 @@ torch::Tensor encode_image(model::SamImpl& sam, const torch::Tensor& image, int6
   return encoder.forward_neck(trunk);
 }
 
+torch::Tensor predict_low_res(model::SamImpl& sam, const torch::Tensor& image, const torch::Tensor& boxes,
+                              int64_t index, torch::Device device, TrunkCache* trunk_cache, bool bf16) {
+  torch::Tensor logits;
+  {
+    AutocastScope autocast(device, bf16);
+    model::Prompts prompts;
+    prompts.boxes = boxes.to(device);
+    const auto embedding = encode_image(sam, image, index, device, trunk_cache);
+    logits = sam.decode(embedding, prompts, /*multimask_output=*/false).low_res_logits;
+  }
+  return logits.to(torch::kFloat);
+}
+
 std::optional<EvalResult> evaluate(model::SamImpl& sam, const data::ShardDataset& dataset,
                                    distributed::Communicator& comm, int64_t rank, int64_t world_size,
                                    torch::Device device, TrunkCache* trunk_cache, bool bf16,
@@ -44,14 +57,7 @@ std::optional<EvalResult> evaluate(model::SamImpl& sam, const data::ShardDataset
     const auto sample = dataset.get(i);
     if (sample.instances.empty()) continue;
     const auto ex = to_eval_example(sample, sam.config());
-    torch::Tensor logits;
-    {
-      AutocastScope autocast(device, bf16);
-      model::Prompts prompts;
-      prompts.boxes = ex.boxes.to(device);
-      const auto embedding = encode_image(sam, ex.image, ex.index, device, trunk_cache);
-      logits = sam.decode(embedding, prompts, /*multimask_output=*/false).low_res_logits.to(torch::kFloat);
-    }
+    const auto logits = predict_low_res(sam, ex.image, ex.boxes, ex.index, device, trunk_cache, bf16);
     const auto masks = sam.postprocess_masks(logits, ex.input_size, ex.original_size).select(1, 0) > 0;
     const auto scores = score_instances(masks.cpu(), ex.masks);
     for (size_t k = 0; k < scores.size(); ++k)

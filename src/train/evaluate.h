@@ -40,4 +40,10 @@ std::optional<EvalResult> evaluate(model::SamImpl& sam, const data::ShardDataset
 torch::Tensor encode_image(model::SamImpl& sam, const torch::Tensor& image, int64_t index, torch::Device device,
                            TrunkCache* trunk_cache);
 
+// The decoder's low-resolution logits (N×1×L×L, float32) for an image and its N box
+// prompts (single-mask output), the embedding through encode_image, the forward pass
+// under bfloat16 autocast when `bf16`. Training and evaluation both predict this way.
+torch::Tensor predict_low_res(model::SamImpl& sam, const torch::Tensor& image, const torch::Tensor& boxes,
+                              int64_t index, torch::Device device, TrunkCache* trunk_cache, bool bf16);
+
 }  // namespace sparser::train

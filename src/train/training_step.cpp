@@ -5,7 +5,6 @@
 #include "methods/step_scope.h"
 #include "train/evaluate.h"
 #include "train/loss.h"
-#include "train/precision.h"
 
 namespace sparser::train {
 
@@ -28,15 +27,9 @@ double TrainingStep::run(const std::vector<TrainingExample>& examples, double lr
   {
     methods::StepScope step(sam_);  // PARSER builds W' once for all images of the step
     for (const auto& ex : examples) {
-      torch::Tensor logits;
-      {
-        AutocastScope autocast(device_, train_.precision == "bf16");
-        model::Prompts prompts;
-        prompts.boxes = ex.boxes.to(device_);
-        const auto embedding = encode_image(sam_, ex.image, ex.index, device_, trunk_cache_);
-        logits = sam_.decode(embedding, prompts, /*multimask_output=*/false).low_res_logits;
-      }
-      const auto loss = segmentation_loss(logits.to(torch::kFloat), ex.low_res_targets.to(device_), weights).total;
+      const auto logits =
+          predict_low_res(sam_, ex.image, ex.boxes, ex.index, device_, trunk_cache_, train_.precision == "bf16");
+      const auto loss = segmentation_loss(logits, ex.low_res_targets.to(device_), weights).total;
       const double value = loss.item<double>();
       mean_loss += value / static_cast<double>(examples.size());
       if (!std::isfinite(value)) {
