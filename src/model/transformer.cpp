@@ -31,26 +31,67 @@ DecoderAttentionImpl::DecoderAttentionImpl(int64_t embedding_dim, int64_t heads,
 
 torch::Tensor DecoderAttentionImpl::forward(const torch::Tensor& q_in, const torch::Tensor& k_in,
                                             const torch::Tensor& v_in) {
-  // Official: per-head batched products. One side is always the few prompt tokens, so
-  // here the heads are laid out as a block-diagonal matrix of that side and each
-  // product runs for all heads at once (same sums; the zero blocks add nothing).
+  const auto few = std::min(q_in.size(1), k_in.size(1));
+  const bool hooked = q_proj->hook() || k_proj->hook() || v_proj->hook() || out_proj->hook();
+  // Folding pays when the few tokens' columns, one block per head, are fewer than the
+  // projections' columns (SAM: 8 heads × 7 tokens = 56 < 128).
+  if (!hooked && num_heads * few < q_proj->out_features)
+    return k_in.size(1) <= q_in.size(1) ? few_keys(q_in, k_in, v_in) : few_queries(q_in, k_in, v_in);
+
+  // Official: per-head batched products. Here every head's dot products come from one
+  // product with a block-diagonal matrix (same sums; the zero blocks add nothing).
   const auto q = q_proj(q_in), k = k_proj(k_in), v = v_proj(v_in);
-  const auto B = std::max(q.size(0), k.size(0)), Nq = q.size(1), Nk = k.size(1), C = q.size(2);
-  const auto H = num_heads, d = C / H;
-  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  torch::Tensor out;
-  if (Nk <= Nq) {
-    // Few keys: logits B×Nq×(H·Nk), softmax within each head's Nk keys.
-    const auto logits = torch::matmul(q, heads_block_diagonal(k, H)) * scale;
-    const auto attn = logits.view({B, Nq, H, Nk}).softmax(-1).view({B, Nq, H * Nk});
-    out = torch::matmul(attn, heads_block_diagonal(v, H).transpose(1, 2));
+  const auto B = std::max(q.size(0), k.size(0)), Nq = q.size(1), Nk = k.size(1), H = num_heads;
+  const auto logits = torch::matmul(q, heads_block_diagonal(k, H)) * scale();
+  const auto attn = logits.view({B, Nq, H, Nk}).softmax(-1).view({B, Nq, H * Nk});
+  return out_proj(torch::matmul(attn, heads_block_diagonal(v, H).transpose(1, 2)));
+}
+
+double DecoderAttentionImpl::scale() const {
+  return 1.0 / std::sqrt(static_cast<double>(q_proj->out_features / num_heads));
+}
+
+// The image tokens are the queries (image → token). With K the block-diagonal matrix of
+// the projected keys, logits = (x·Wqᵀ + bq)·K = x·(Wqᵀ·K) + bq·K, and out_proj(attn·Vᵀ) =
+// attn·(V·Woᵀ) + bo: the image tokens meet one E×(heads·T) matrix on each side instead of
+// the E×E/2 projections and then the tokens.
+torch::Tensor DecoderAttentionImpl::few_keys(const torch::Tensor& x, const torch::Tensor& k_in,
+                                             const torch::Tensor& v_in) {
+  const auto keys = heads_block_diagonal(k_proj(k_in), num_heads);      // B×Ci×HT
+  const auto values = heads_block_diagonal(v_proj(v_in), num_heads);    // B×Ci×HT
+  const auto B = keys.size(0), N = x.size(1), T = k_in.size(1);
+  const auto to_logits = torch::matmul(q_proj->weight.t(), keys) * scale();              // B×E×HT
+  const auto logit_bias = torch::matmul(q_proj->bias, keys).unsqueeze(1) * scale();      // B×1×HT
+  const auto from_heads = torch::matmul(values.transpose(1, 2), out_proj->weight.t());   // B×HT×E
+  const auto logits = torch::baddbmm(logit_bias, x.expand({B, N, x.size(2)}), to_logits);
+  const auto attn = logits.view({B, N, num_heads, T}).softmax(-1).view({B, N, num_heads * T});
+  return torch::baddbmm(out_proj->bias, attn, from_heads);
+}
+
+// The image tokens are the keys and values (token → image). With Q the block-diagonal
+// matrix of the projected queries, logitsᵀ = Qᵀ·(Wk·xᵀ + bk) = (Qᵀ·Wk)·xᵀ + Qᵀ·bk; the
+// values are projected after the weighted sum, Σₙ aₙ(Wv·vₙ + bv) = Wv·Σₙ aₙvₙ + bv, since
+// each row of attention weights sums to 1.
+torch::Tensor DecoderAttentionImpl::few_queries(const torch::Tensor& q_in, const torch::Tensor& x,
+                                                const torch::Tensor& v_in) {
+  const auto queries = heads_block_diagonal(q_proj(q_in), num_heads).transpose(1, 2);  // B×HT×Ci
+  const auto B = queries.size(0), HT = queries.size(1), T = q_in.size(1), N = x.size(1), E = x.size(2);
+  const auto H = num_heads, d = q_proj->out_features / H;
+  auto to_logits = torch::matmul(queries, k_proj->weight) * scale();                   // B×HT×E
+  auto logit_bias = torch::matmul(queries, k_proj->bias).unsqueeze(2) * scale();       // B×HT×1
+  torch::Tensor summed;                                                                // B×HT×E
+  if (x.size(0) == 1 && B > 1) {
+    // One image for every prompt set: the prompt sets' rows share one product.
+    const auto attn = torch::addmm(logit_bias.reshape({B * HT, 1}), to_logits.reshape({B * HT, E}), x[0].t())
+                          .softmax(-1);
+    summed = torch::mm(attn, v_in[0]).view({B, HT, E});
   } else {
-    // Few queries: logits B×Nk×(H·Nq), softmax over the Nk keys of each (head, query).
-    const auto attn = (torch::matmul(k, heads_block_diagonal(q, H)) * scale).softmax(1);
-    // (H·Nq)×C per image; row h·Nq + t holds query t's output in head h's columns.
-    const auto all_heads = torch::matmul(attn.transpose(1, 2), v).view({B, H, Nq, H, d});
-    out = all_heads.diagonal(0, 1, 3).permute({0, 1, 3, 2}).reshape({B, Nq, C});
+    const auto attn = torch::baddbmm(logit_bias, to_logits, x.transpose(1, 2)).softmax(-1);
+    summed = torch::bmm(attn, v_in.expand({B, N, E}));
   }
+  // Row h·T + t holds query t's sum for head h; only head h's columns of it are wanted.
+  const auto all_heads = torch::addmm(v_proj->bias, summed.view({B * HT, E}), v_proj->weight.t());
+  const auto out = all_heads.view({B, H, T, H, d}).diagonal(0, 1, 3).permute({0, 1, 3, 2}).reshape({B, T, H * d});
   return out_proj(out);
 }
 

@@ -15,6 +15,13 @@ class DecoderAttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
   int64_t num_heads;
+
+ private:
+  // One side is the few prompt tokens, the other the image's positions: the tokens'
+  // projections are folded into the image side's products (exact; fewer FLOPs).
+  torch::Tensor few_keys(const torch::Tensor& x, const torch::Tensor& k, const torch::Tensor& v);
+  torch::Tensor few_queries(const torch::Tensor& q, const torch::Tensor& x, const torch::Tensor& v);
+  double scale() const;
 };
 TORCH_MODULE(DecoderAttention);
 

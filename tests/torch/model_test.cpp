@@ -157,6 +157,53 @@ TEST(MaskDecoder, Float32GradientsMatchFloat64) {
   EXPECT_LT((g32 - g64).abs().max().item<double>(), 1e-4 * std::max(1.0, g64.abs().max().item<double>()));
 }
 
+TEST(MaskDecoder, FoldedAttentionEqualsThePerHeadComputationWithGradients) {
+  // The decoder's attention folds the few tokens' projections into the image side's
+  // products; the official computation (project, split heads, softmax, merge, project)
+  // is the reference. Both directions, with the image shared by the prompt sets or not.
+  torch::manual_seed(2);
+  model::DecoderAttention attention(/*embedding_dim=*/32, /*num_heads=*/4, /*downsample_rate=*/2);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : attention->parameters()) p.normal_(0, 0.3);
+  }
+  auto official = [&](const torch::Tensor& q_in, const torch::Tensor& k_in, const torch::Tensor& v_in) {
+    const int64_t H = 4;
+    auto heads = [&](const torch::Tensor& x) {
+      return x.reshape({x.size(0), x.size(1), H, -1}).transpose(1, 2);  // B×H×N×d
+    };
+    const auto q = heads(attention->q_proj(q_in)), k = heads(attention->k_proj(k_in)),
+               v = heads(attention->v_proj(v_in));
+    const auto attn = (torch::matmul(q, k.transpose(2, 3)) / std::sqrt(static_cast<double>(q.size(3)))).softmax(-1);
+    const auto out = torch::matmul(attn, v).transpose(1, 2);
+    return attention->out_proj(out.reshape({out.size(0), out.size(1), -1}));
+  };
+  const auto image = torch::randn({2, 20, 32}), tokens = torch::randn({2, 3, 32}), values = torch::randn({2, 20, 32});
+  for (const bool shared_image : {false, true}) {
+    const auto x = shared_image ? image.narrow(0, 0, 1) : image;
+    const auto v = shared_image ? values.narrow(0, 0, 1) : values;
+    // (queries, keys, values): image → tokens, then tokens → image.
+    for (const bool few_keys : {true, false}) {
+      auto run = [&](bool folded) {
+        std::vector<torch::Tensor> inputs{(few_keys ? x : tokens).clone().requires_grad_(true),
+                                          (few_keys ? tokens : x).clone().requires_grad_(true),
+                                          (few_keys ? tokens : v).clone().requires_grad_(true)};
+        for (auto& p : attention->parameters()) p.mutable_grad() = torch::Tensor();
+        auto out = folded ? attention(inputs[0], inputs[1], inputs[2]) : official(inputs[0], inputs[1], inputs[2]);
+        if (out.size(0) == 1) out = out.expand({2, -1, -1});
+        (out * torch::linspace(-1, 1, out.numel()).view(out.sizes())).sum().backward();
+        std::vector<torch::Tensor> all{out.detach().flatten()};
+        for (const auto& t : inputs) all.push_back(t.grad().flatten());
+        for (const auto& p : attention->parameters()) all.push_back(p.grad().flatten());
+        return torch::cat(all);
+      };
+      const auto folded = run(true), reference = run(false);
+      EXPECT_LT((folded - reference).abs().max().item<float>(), 1e-5 * reference.abs().max().item<float>())
+          << "shared image " << shared_image << ", few keys " << few_keys;
+    }
+  }
+}
+
 TEST(Encoder, BlockedAttentionEqualsTheWholeAttentionMapWithGradients) {
   // The blocked computation (frozen position tables) against the official one (taken
   // when the tables train): a 24×24 grid makes two query blocks per head, a 6×6 one.
