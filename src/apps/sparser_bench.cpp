@@ -124,6 +124,8 @@ int main(int argc, char** argv) {
       "config", po::value<std::string>(&config_path), "take the [model] table of a config instead")(
       "image-size", po::value<int64_t>(&image_size), "override the model's image size (e.g. 256 for a quick look)")(
       "boxes", po::value<int64_t>(&bench.boxes)->default_value(4), "box prompts per step")(
+      "prompts-per-pass", po::value<int64_t>(&bench.prompts_per_pass)->default_value(1),
+      "box prompts per mask-decoder pass, as train.prompts_per_pass (0: all at once)")(
       "repeats", po::value<int64_t>(&bench.repeats)->default_value(3), "timed repetitions")(
       "warmup", po::value<int64_t>(&bench.warmup)->default_value(1), "untimed repetitions first")(
       "methods", po::value<std::string>(&only),
@@ -169,9 +171,10 @@ int main(int argc, char** argv) {
     if (json) {
       std::cout << nlohmann::json{{"name", "gemm_1024"}, {"gflops", gemm / 1e9}}.dump() << "\n";
     } else {
-      std::printf("model %s, image %ld, %ld boxes, %d threads; GEMM %.1f GFLOP/s\n", bench.model.preset.c_str(),
-                  static_cast<long>(bench.model.image_size), static_cast<long>(bench.boxes), torch::get_num_threads(),
-                  gemm / 1e9);
+      std::printf("model %s, image %ld, %ld boxes (%ld per decoder pass), %d threads; GEMM %.1f GFLOP/s\n",
+                  bench.model.preset.c_str(), static_cast<long>(bench.model.image_size),
+                  static_cast<long>(bench.boxes), static_cast<long>(bench.prompts_per_pass),
+                  torch::get_num_threads(), gemm / 1e9);
       std::printf("%-40s %9s %8s %9s %8s %6s %9s\n", "step", "median s", "img/s", "x fwd", "GFLOP", "eff", "peak MB");
     }
     double forward_seconds = 0;

@@ -51,7 +51,7 @@ DataSection parse_data(const TomlSection& t) {
 
 TrainSection parse_train(const TomlSection& t) {
   t.reject_unknown_keys({"epochs", "images_per_step", "optimizer", "lr", "weight_decay", "schedule", "warmup_steps",
-                         "step_size", "gamma", "grad_clip", "loss_bce", "loss_dice", "loss_focal", "precision",
+                         "step_size", "gamma", "grad_clip", "prompts_per_pass", "loss_bce", "loss_dice", "loss_focal", "precision",
                          "checkpoint_every", "trunk_cache", "trunk_cache_dtype", "trunk_cache_memory_gb",
                          "trunk_cache_disk_gb", "trunk_cache_dir"});
   TrainSection s;
@@ -68,6 +68,7 @@ TrainSection parse_train(const TomlSection& t) {
   s.gamma = t.get_double("gamma", s.gamma);
   if (!(s.gamma > 0 && s.gamma <= 1)) t.fail("gamma", "must be in (0, 1]");
   s.grad_clip = non_negative(t, "grad_clip", s.grad_clip);
+  s.prompts_per_pass = at_least(t, "prompts_per_pass", s.prompts_per_pass, 0);
   s.loss_bce = non_negative(t, "loss_bce", s.loss_bce);
   s.loss_dice = non_negative(t, "loss_dice", s.loss_dice);
   s.loss_focal = non_negative(t, "loss_focal", s.loss_focal);
@@ -196,7 +197,8 @@ std::string to_toml(const RunConfig& c) {
       {"train", toml::table{{"epochs", t.epochs}, {"images_per_step", t.images_per_step},
                             {"optimizer", t.optimizer}, {"lr", t.lr}, {"weight_decay", t.weight_decay},
                             {"schedule", t.schedule}, {"warmup_steps", t.warmup_steps}, {"step_size", t.step_size},
-                            {"gamma", t.gamma}, {"grad_clip", t.grad_clip}, {"loss_bce", t.loss_bce},
+                            {"gamma", t.gamma}, {"grad_clip", t.grad_clip}, {"prompts_per_pass", t.prompts_per_pass},
+                            {"loss_bce", t.loss_bce},
                             {"loss_dice", t.loss_dice}, {"loss_focal", t.loss_focal}, {"precision", t.precision},
                             {"checkpoint_every", t.checkpoint_every}, {"trunk_cache", t.trunk_cache},
                             {"trunk_cache_dtype", t.trunk_cache_dtype},

@@ -18,6 +18,7 @@
 #include "methods/step_scope.h"
 #include "methods/trainable.h"
 #include "train/loss.h"
+#include "train/training_step.h"
 
 namespace sparser::train {
 
@@ -90,18 +91,21 @@ Workload training_step_workload(const BenchOptions& options, const methods::Meth
   TORCH_CHECK(!cached || !sam->image_encoder->trunk_requires_grad(), "the trunk trains, nothing to cache");
   const auto trunk = cached ? sam->image_encoder->forward_trunk(input) : torch::Tensor();
   model::Prompts prompts;
-  prompts.boxes = random_boxes(options.boxes, S);
+  const auto boxes = prompts.boxes.emplace(random_boxes(options.boxes, S));
+  const auto prompts_per_pass = options.prompts_per_pass;
   const auto L = 4 * options.model.embedding_size();
   const auto targets = (torch::rand({options.boxes, 1, L, L}) > 0.5).to(torch::kFloat);
   return [=]() mutable {
     std::optional<torch::NoGradGuard> no_grad;
     if (!adam) no_grad.emplace();
     methods::StepScope step(*sam);
-    const auto embeddings = cached ? sam->image_encoder->forward_neck(trunk) : sam->encode(input);
-    const auto out = sam->decode(embeddings, prompts, false);
-    if (!adam) return;
+    const auto embedding = cached ? sam->image_encoder->forward_neck(trunk) : sam->encode(input);
+    if (!adam) {
+      sam->decode(embedding, prompts, false);
+      return;
+    }
     for (auto& p : params) p.mutable_grad() = torch::Tensor();
-    segmentation_loss(out.low_res_logits, targets, LossWeights{}).total.backward();
+    backward_image_loss(*sam, embedding, boxes, targets, LossWeights{}, prompts_per_pass, torch::kCPU, false);
     step.finish_backward();
     adam->step();
   };

@@ -24,17 +24,26 @@ torch::Tensor encode_image(model::SamImpl& sam, const torch::Tensor& image, int6
   return encoder.forward_neck(trunk);
 }
 
-torch::Tensor predict_low_res(model::SamImpl& sam, const torch::Tensor& image, const torch::Tensor& boxes,
-                              int64_t index, torch::Device device, TrunkCache* trunk_cache, bool bf16) {
+torch::Tensor decode_low_res(model::SamImpl& sam, const torch::Tensor& embedding, const torch::Tensor& boxes,
+                             torch::Device device, bool bf16) {
   torch::Tensor logits;
   {
     AutocastScope autocast(device, bf16);
     model::Prompts prompts;
     prompts.boxes = boxes.to(device);
-    const auto embedding = encode_image(sam, image, index, device, trunk_cache);
     logits = sam.decode(embedding, prompts, /*multimask_output=*/false).low_res_logits;
   }
   return logits.to(torch::kFloat);
+}
+
+torch::Tensor predict_low_res(model::SamImpl& sam, const torch::Tensor& image, const torch::Tensor& boxes,
+                              int64_t index, torch::Device device, TrunkCache* trunk_cache, bool bf16) {
+  torch::Tensor embedding;
+  {
+    AutocastScope autocast(device, bf16);
+    embedding = encode_image(sam, image, index, device, trunk_cache);
+  }
+  return decode_low_res(sam, embedding, boxes, device, bf16);
 }
 
 std::optional<EvalResult> evaluate(model::SamImpl& sam, const data::ShardDataset& dataset,

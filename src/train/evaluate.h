@@ -40,9 +40,13 @@ std::optional<EvalResult> evaluate(model::SamImpl& sam, const data::ShardDataset
 torch::Tensor encode_image(model::SamImpl& sam, const torch::Tensor& image, int64_t index, torch::Device device,
                            TrunkCache* trunk_cache);
 
-// The decoder's low-resolution logits (N×1×L×L, float32) for an image and its N box
-// prompts (single-mask output), the embedding through encode_image, the forward pass
-// under bfloat16 autocast when `bf16`. Training and evaluation both predict this way.
+// The decoder's low-resolution logits (N×1×L×L, float32) for an image embedding and N
+// box prompts (single-mask output), under bfloat16 autocast when `bf16`. Training and
+// evaluation both decode this way.
+torch::Tensor decode_low_res(model::SamImpl& sam, const torch::Tensor& embedding, const torch::Tensor& boxes,
+                             torch::Device device, bool bf16);
+
+// decode_low_res of the embedding from encode_image (also under autocast when `bf16`).
 torch::Tensor predict_low_res(model::SamImpl& sam, const torch::Tensor& image, const torch::Tensor& boxes,
                               int64_t index, torch::Device device, TrunkCache* trunk_cache, bool bf16);
 

@@ -2,7 +2,8 @@
 
 namespace sparser::train {
 
-LossTerms segmentation_loss(const torch::Tensor& logits, const torch::Tensor& targets, const LossWeights& w) {
+LossTerms segmentation_loss(const torch::Tensor& logits, const torch::Tensor& targets, const LossWeights& w,
+                            int64_t image_instances) {
   TORCH_CHECK(logits.sizes() == targets.sizes(), "loss: logits ", logits.sizes(), " vs targets ", targets.sizes());
   const auto target = targets.to(logits.dtype());
   LossTerms t;
@@ -14,7 +15,7 @@ LossTerms segmentation_loss(const torch::Tensor& logits, const torch::Tensor& ta
   const auto dice_score = (2 * (p * g).sum(1) + w.dice_smooth) / (p.sum(1) + g.sum(1) + w.dice_smooth);
   t.dice = (1 - dice_score).mean();
   t.total = w.bce * t.bce + w.dice * t.dice;
-  if (logits.size(0) > 1) {
+  if ((image_instances > 0 ? image_instances : logits.size(0)) > 1) {
     // Sigmoid focal loss (Lin et al. 2017), mean over pixels.
     const auto ce = torch::binary_cross_entropy_with_logits(logits, target, {}, {}, at::Reduction::None);
     const auto p_t = torch::sigmoid(logits) * target + (1 - torch::sigmoid(logits)) * (1 - target);

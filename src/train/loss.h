@@ -18,7 +18,11 @@ struct LossTerms {
   torch::Tensor total, bce, dice, focal;  // scalars; focal is 0 for single-instance images
 };
 
-// logits, targets: N×1×h×w for the N instances of one image (targets in {0, 1}).
-LossTerms segmentation_loss(const torch::Tensor& logits, const torch::Tensor& targets, const LossWeights& weights);
+// logits, targets: N×1×h×w for N instances of one image (targets in {0, 1}). Every term
+// is a mean over the instances, so the loss of a subset weighted by its share of the
+// image's instances adds up to the image's loss; `image_instances` (N when 0) is how many
+// the whole image has, which decides whether the focal term applies.
+LossTerms segmentation_loss(const torch::Tensor& logits, const torch::Tensor& targets, const LossWeights& weights,
+                            int64_t image_instances = 0);
 
 }  // namespace sparser::train

@@ -1,12 +1,37 @@
 #include "train/training_step.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "methods/step_scope.h"
 #include "train/evaluate.h"
-#include "train/loss.h"
+#include "train/precision.h"
 
 namespace sparser::train {
+
+double backward_image_loss(model::SamImpl& sam, const torch::Tensor& embedding, const torch::Tensor& boxes,
+                           const torch::Tensor& targets, const LossWeights& weights, int64_t prompts_per_pass,
+                           torch::Device device, bool bf16) {
+  const bool through_encoder = embedding.requires_grad();
+  // The passes' gradients collect on this leaf; one backward through the encoder follows.
+  const auto leaf = through_encoder ? embedding.detach().requires_grad_(true) : embedding;
+  const auto n = boxes.size(0);
+  const auto per_pass = prompts_per_pass > 0 ? std::min(prompts_per_pass, n) : n;
+  double total = 0;
+  for (int64_t first = 0; first < n; first += per_pass) {
+    const auto count = std::min(per_pass, n - first);
+    const auto logits = decode_low_res(sam, leaf, boxes.narrow(0, first, count), device, bf16);
+    const auto share = static_cast<double>(count) / static_cast<double>(n);
+    const auto loss =
+        segmentation_loss(logits, targets.narrow(0, first, count).to(device), weights, n).total * share;
+    const double value = loss.item<double>();
+    total += value;
+    if (!std::isfinite(value)) return value;
+    loss.backward();
+  }
+  if (through_encoder) embedding.backward(leaf.grad());
+  return total;
+}
 
 TrainingStep::TrainingStep(model::SamImpl& sam, distributed::FlatGradients& gradients,
                            torch::optim::Optimizer& optimizer, distributed::Communicator& comm,
@@ -26,19 +51,32 @@ double TrainingStep::run(const std::vector<TrainingExample>& examples, double lr
   bool finite = true;
   {
     methods::StepScope step(sam_);  // PARSER builds W' once for all images of the step
+    const bool bf16 = train_.precision == "bf16";
+    // Each image's gradient is completed on its own and then added to the earlier images'
+    // sum, as the all-reduce adds the ranks' gradients: one rank with N images adds the
+    // same numbers as N ranks with one, also when an image takes several decoder passes.
+    torch::Tensor earlier_images;
     for (const auto& ex : examples) {
-      const auto logits =
-          predict_low_res(sam_, ex.image, ex.boxes, ex.index, device_, trunk_cache_, train_.precision == "bf16");
-      const auto loss = segmentation_loss(logits, ex.low_res_targets.to(device_), weights).total;
-      const double value = loss.item<double>();
+      if (&ex != &examples.front()) {
+        if (earlier_images.defined()) earlier_images.add_(gradients_.flat());
+        else earlier_images = gradients_.flat().clone();
+        gradients_.zero_();
+      }
+      torch::Tensor embedding;
+      {
+        AutocastScope autocast(device_, bf16);
+        embedding = encode_image(sam_, ex.image, ex.index, device_, trunk_cache_);
+      }
+      const double value = backward_image_loss(sam_, embedding, ex.boxes, ex.low_res_targets, weights,
+                                               train_.prompts_per_pass, device_, bf16);
       mean_loss += value / static_cast<double>(examples.size());
       if (!std::isfinite(value)) {
         finite = false;
         break;
       }
-      loss.backward();
     }
     if (finite) step.finish_backward();
+    if (earlier_images.defined()) gradients_.flat().add_(earlier_images);
   }
   if (comm_.any(!finite)) {
     std::string samples;

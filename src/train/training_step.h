@@ -14,9 +14,21 @@
 #include "distributed/gradient_buffer.h"
 #include "model/sam.h"
 #include "train/examples.h"
+#include "train/loss.h"
 #include "train/trunk_cache.h"
 
 namespace sparser::train {
+
+// Forward and backward of one image's loss from its embedding (computed by the caller,
+// with autograd where the encoder trains): the mask decoder takes `prompts_per_pass` of
+// the N box prompts at a time (0: all), each pass's loss weighted by its share of the N
+// and sent backward on its own, so only one pass's activations are alive at a time; the
+// embedding's summed gradient then goes back through the encoder once. The gradients
+// and the returned loss are those of one pass over all N (up to float rounding). A
+// non-finite loss is returned at once, without its backward pass.
+double backward_image_loss(model::SamImpl& sam, const torch::Tensor& embedding, const torch::Tensor& boxes,
+                           const torch::Tensor& targets, const LossWeights& weights, int64_t prompts_per_pass,
+                           torch::Device device, bool bf16);
 
 class TrainingStep {
  public:

@@ -47,6 +47,23 @@ TEST(Loss, FocalTermMatchesItsFormula) {
   EXPECT_NEAR(negative.focal.item<double>(), 0.75 * std::pow(sig(0.3), 2.0) * -std::log(1 - sig(0.3)), 1e-6);
 }
 
+TEST(Loss, SubsetsWeightedByTheirShareAddUpToTheImagesLoss) {
+  // What a training step with several decoder passes per image relies on; the focal term
+  // follows the image's instance count, also for a subset of one.
+  torch::manual_seed(3);
+  const auto logits = torch::randn({5, 1, 8, 8});
+  const auto target = (torch::rand({5, 1, 8, 8}) > 0.5).to(torch::kFloat);
+  const double whole = segmentation_loss(logits, target, LossWeights{}).total.item<double>();
+  double summed = 0;
+  for (const auto& [first, count] : {std::pair{0, 2}, {2, 2}, {4, 1}}) {
+    const auto part = segmentation_loss(logits.narrow(0, first, count), target.narrow(0, first, count),
+                                        LossWeights{}, /*image_instances=*/5);
+    EXPECT_GT(part.focal.item<double>(), 0.0);
+    summed += part.total.item<double>() * count / 5.0;
+  }
+  EXPECT_NEAR(summed, whole, 1e-6);
+}
+
 TEST(Metrics, IouAndDicePerInstance) {
   auto pred = torch::zeros({3, 4, 4}, torch::kBool);
   auto truth = torch::zeros({3, 4, 4}, torch::kBool);

@@ -15,7 +15,10 @@
 #include <nlohmann/json.hpp>
 
 #include "checkpoint/state_dict.h"
+#include "methods/step_scope.h"
+#include "methods/trainable.h"
 #include "test_models.h"
+#include "train/training_step.h"
 
 namespace fs = std::filesystem;
 using namespace sparser;
@@ -429,4 +432,40 @@ TEST_F(TrainerTest, TrunkCacheWithATrainableTrunkIsAConfigError) {
   const auto a = run(sparser_run("--set run.output_dir=" + (dir_ / "auto").string() + " --set train.epochs=1"));
   ASSERT_EQ(a.exit_code, 0) << a.output;
   EXPECT_NE(a.output.find("trunk cache: off (method lora trains the trunk)"), std::string::npos) << a.output;
+}
+
+TEST(TrainingStepTest, DecoderPassesOverSubsetsOfPromptsGiveTheWholeImagesGradients) {
+  // train.prompts_per_pass: 3 boxes in passes of 1, 2 (+1) or all at once give the same
+  // loss and gradients, for a method training the neck (PARSER conv, the gradient going
+  // through the summed embedding) and one training the trunk (LoRA).
+  methods::MethodConfig parser = fixtures::method_named(methods::MethodName::Parser);
+  parser.parser_layers = {"conv"};
+  for (const auto& method : {parser, fixtures::method_named(methods::MethodName::Lora)}) {
+    auto setup = fixtures::tiny_model(method);
+    auto& sam = *setup.sam;
+    const auto input = fixtures::fixture_input();
+    const auto boxes = torch::tensor({{10.f, 20.f, 90.f, 100.f}, {30.f, 5.f, 60.f, 70.f}, {0.f, 0.f, 120.f, 64.f}});
+    const auto L = 4 * sam.config().embedding_size();
+    torch::manual_seed(0);
+    const auto targets = (torch::rand({3, 1, L, L}) > 0.5).to(torch::kFloat);
+    const auto params = methods::trainable_parameters(sam);
+    auto gradients = [&](int64_t prompts_per_pass) {
+      for (const auto& [name, p] : params) p.mutable_grad() = torch::Tensor();
+      methods::StepScope step(sam);
+      const double loss = train::backward_image_loss(sam, sam.encode(input), boxes, targets, train::LossWeights{},
+                                                     prompts_per_pass, torch::kCPU, false);
+      step.finish_backward();
+      std::vector<torch::Tensor> grads;
+      for (const auto& [name, p] : params)  // (the IoU head gets none: the loss does not use it)
+        grads.push_back(p.grad().defined() ? p.grad().flatten().clone() : torch::zeros({p.numel()}));
+      return std::make_pair(loss, torch::cat(grads));
+    };
+    const auto [loss_all, grad_all] = gradients(0);
+    ASSERT_GT(grad_all.abs().max().item<double>(), 0.0);
+    for (const int64_t per_pass : {1, 2}) {
+      const auto [loss, grad] = gradients(per_pass);
+      EXPECT_NEAR(loss, loss_all, 1e-6) << per_pass;
+      EXPECT_LT((grad - grad_all).abs().max().item<double>(), 1e-5 * grad_all.abs().max().item<double>()) << per_pass;
+    }
+  }
 }
