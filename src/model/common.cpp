@@ -55,11 +55,10 @@ PatchConvTranspose2dImpl::PatchConvTranspose2dImpl(int64_t in, int64_t out, int6
 }
 
 torch::Tensor PatchConvTranspose2dImpl::forward(const torch::Tensor& x) {
-  const auto B = x.size(0), H = x.size(1), W = x.size(2), k = kernel_size, out = weight.size(1);
+  const auto B = x.size(0), N = x.size(1), k = kernel_size, out = weight.size(1);
   // Columns ordered (dy, dx, out channel); the bias repeats once per patch position.
   const auto columns = weight.permute({0, 2, 3, 1}).reshape({weight.size(0), k * k * out});
-  const auto patches = torch::addmm(bias.repeat({k * k}), x.reshape({B * H * W, x.size(3)}), columns);
-  return patches.view({B, H, W, k, k, out}).permute({0, 1, 3, 2, 4, 5}).reshape({B, H * k, W * k, out});
+  return torch::addmm(bias.repeat({k * k}), x.reshape({B * N, x.size(2)}), columns).view({B, N * k * k, out});
 }
 
 }  // namespace sparser::model

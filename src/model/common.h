@@ -42,13 +42,15 @@ class LayerNorm2dImpl : public torch::nn::Module {
 TORCH_MODULE(LayerNorm2d);
 
 // A transposed convolution whose kernel equals its stride (no overlap, no padding), on
-// channels-last input: each input pixel becomes its own k×k output patch, so the layer
+// channels-last pixels: each input pixel becomes its own k×k output patch, so the layer
 // is one matrix product instead of LibTorch's generic (slow on CPU) transposed
 // convolution. Parameters as nn.ConvTranspose2d: weight in×out×k×k, bias out.
 class PatchConvTranspose2dImpl : public torch::nn::Module {
  public:
   PatchConvTranspose2dImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size);
-  // B×H×W×in → B×kH×kW×out
+  // B×N×in pixels → B×(N·k·k)×out in patch order: output pixel n·k·k + dy·k + dx is
+  // offset (dy, dx) in input pixel n's patch. Per-pixel layers can follow as they are;
+  // the spatial order is restored once, on whatever is smallest (see MaskDecoder).
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight, bias;
   int64_t kernel_size;

@@ -63,17 +63,21 @@ MaskPrediction MaskDecoderImpl::predict_masks(const torch::Tensor& image_embeddi
   auto iou_token_out = hs.select(1, 0);
   auto mask_tokens_out = hs.slice(1, 1, 1 + num_mask_tokens);
 
-  // keys are B×hw×C: already channels-last.
-  auto upscaled = output_upscaling->forward(keys.reshape({keys.size(0), h, w, keys.size(2)}));
+  // keys are B×hw×C, channels-last pixels; the upscaling leaves them in patch order.
+  const auto upscaled = output_upscaling->forward(keys);
   std::vector<torch::Tensor> hyper;
   for (int64_t i = 0; i < num_mask_tokens; ++i)
     hyper.push_back(output_hypernetworks_mlps[i]->as<MLP>()->forward(mask_tokens_out.select(1, i)));
-  auto hyper_in = torch::stack(hyper, 1);
-  const auto uh = upscaled.size(1), uw = upscaled.size(2), uc = upscaled.size(3);
-  // pixels × mask products, then transposed: the gradient reaching `upscaled` stays contiguous.
-  auto masks = torch::matmul(upscaled.reshape({upscaled.size(0), uh * uw, uc}), hyper_in.transpose(1, 2));
-  masks = masks.transpose(1, 2).reshape({B, -1, uh, uw});
-  return {masks, iou_prediction_head(iou_token_out)};
+  const auto hyper_in = torch::stack(hyper, 1);
+  // Pixels × masks (the gradient reaching `upscaled` stays contiguous), then the patch
+  // order of the two 2×2 upscalings (y, x, dy1, dx1, dy2, dx2) back to rows and columns,
+  // on the masks rather than on the 8× wider upscaled embedding.
+  const auto masks = torch::matmul(upscaled, hyper_in.transpose(1, 2));
+  const auto M = hyper_in.size(1);
+  return {masks.view({keys.size(0), h, w, 2, 2, 2, 2, M})
+              .permute({0, 7, 1, 3, 5, 2, 4, 6})
+              .reshape({keys.size(0), M, 4 * h, 4 * w}),
+          iou_prediction_head(iou_token_out)};
 }
 
 }  // namespace sparser::model
