@@ -144,8 +144,12 @@ TwoWayTransformerImpl::TwoWayTransformerImpl(int64_t depth, int64_t dim, int64_t
 std::pair<torch::Tensor, torch::Tensor> TwoWayTransformerImpl::forward(const torch::Tensor& image_embedding,
                                                                        const torch::Tensor& image_pe,
                                                                        const torch::Tensor& point_embedding) {
-  auto keys = image_embedding.flatten(2).permute({0, 2, 1});
-  auto key_pe = image_pe.flatten(2).permute({0, 2, 1});
+  // B×C×h×w → B×hw×C (a view when the embedding is channels-last, as the neck leaves it).
+  const auto tokens_last = [](const torch::Tensor& x) {
+    return x.permute({0, 2, 3, 1}).reshape({x.size(0), x.size(2) * x.size(3), x.size(1)});
+  };
+  auto keys = tokens_last(image_embedding);
+  auto key_pe = tokens_last(image_pe);
   auto queries = point_embedding;
   for (const auto& layer : *layers)
     std::tie(queries, keys) = layer->as<TwoWayAttentionBlock>()->forward(queries, keys, point_embedding, key_pe);
