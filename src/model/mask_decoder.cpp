@@ -38,15 +38,15 @@ MaskDecoderImpl::MaskDecoderImpl(const SamConfig& c) : num_mask_tokens(c.num_mul
 MaskPrediction MaskDecoderImpl::forward(const torch::Tensor& image_embeddings, const torch::Tensor& image_pe,
                                         const torch::Tensor& sparse, const torch::Tensor& dense,
                                         bool multimask_output) {
-  auto all = predict_masks(image_embeddings, image_pe, sparse, dense);
   // Output 0 is the single-mask answer; outputs 1.. are the multi-mask answers.
   const auto first = multimask_output ? 1 : 0;
   const auto last = multimask_output ? num_mask_tokens : 1;
-  return {all.low_res_logits.slice(1, first, last), all.iou_predictions.slice(1, first, last)};
+  return predict_masks(image_embeddings, image_pe, sparse, dense, first, last);
 }
 
 MaskPrediction MaskDecoderImpl::predict_masks(const torch::Tensor& image_embeddings, const torch::Tensor& image_pe,
-                                              const torch::Tensor& sparse, const torch::Tensor& dense) {
+                                              const torch::Tensor& sparse, const torch::Tensor& dense, int64_t first,
+                                              int64_t last) {
   const auto B = sparse.size(0);
   auto output_tokens = torch::cat({iou_token->weight, mask_tokens->weight}, 0).unsqueeze(0).expand({B, -1, -1});
   auto tokens = torch::cat({output_tokens, sparse}, 1);
@@ -65,8 +65,9 @@ MaskPrediction MaskDecoderImpl::predict_masks(const torch::Tensor& image_embeddi
 
   // keys are B×hw×C, channels-last pixels; the upscaling leaves them in patch order.
   const auto upscaled = output_upscaling->forward(keys);
+  // Official: every mask, then the selection; the others' products would be discarded.
   std::vector<torch::Tensor> hyper;
-  for (int64_t i = 0; i < num_mask_tokens; ++i)
+  for (int64_t i = first; i < last; ++i)
     hyper.push_back(output_hypernetworks_mlps[i]->as<MLP>()->forward(mask_tokens_out.select(1, i)));
   const auto hyper_in = torch::stack(hyper, 1);
   // Pixels × masks (the gradient reaching `upscaled` stays contiguous), then the patch
@@ -77,7 +78,7 @@ MaskPrediction MaskDecoderImpl::predict_masks(const torch::Tensor& image_embeddi
   return {masks.view({keys.size(0), h, w, 2, 2, 2, 2, M})
               .permute({0, 7, 1, 3, 5, 2, 4, 6})
               .reshape({keys.size(0), M, 4 * h, 4 * w}),
-          iou_prediction_head(iou_token_out)};
+          iou_prediction_head(iou_token_out).slice(1, first, last)};
 }
 
 }  // namespace sparser::model

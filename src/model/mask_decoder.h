@@ -35,10 +35,10 @@ class MaskDecoderImpl : public torch::nn::Module {
   MaskPrediction forward(const torch::Tensor& image_embeddings, const torch::Tensor& image_pe,
                          const torch::Tensor& sparse_prompt_embeddings, const torch::Tensor& dense_prompt_embeddings,
                          bool multimask_output);
-  // All num_multimask_outputs + 1 masks, before selection.
+  // Masks and IoU predictions of the mask tokens first .. last − 1.
   MaskPrediction predict_masks(const torch::Tensor& image_embeddings, const torch::Tensor& image_pe,
                                const torch::Tensor& sparse_prompt_embeddings,
-                               const torch::Tensor& dense_prompt_embeddings);
+                               const torch::Tensor& dense_prompt_embeddings, int64_t first, int64_t last);
 
   TwoWayTransformer transformer{nullptr};
   torch::nn::Embedding iou_token{nullptr}, mask_tokens{nullptr};
