@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "config/model_section.h"
@@ -110,14 +111,15 @@ int main(int argc, char** argv) {
       "Usage: sparser_bench (--preset NAME | --config FILE) [options]\n"
       "       mpirun -np 2 sparser_bench --preset vit_b        (the gradient all-reduce)\n\n"
       "Times (warm-up, then the median of --repeats) one training step of each method on random\n"
-      "weights and data: one image, --boxes box prompts, BCE+Dice, backward, Adam; '+cache' rows\n"
+      "weights and data: one image, --boxes box prompts (--prompts-per-pass at a time through the\n"
+      "mask decoder), BCE+Dice, backward, Adam; '+cache' rows\n"
       "take the trunk's output as given (the frozen-trunk cache). Also the encoder forward alone,\n"
       "the machine's 1024³ GEMM rate, sample loading (--shards) and, with --profile, where each\n"
       "measured step's time goes. Columns: median seconds, images/s, ratio to the encoder\n"
-      "forward, GFLOP per step, efficiency = FLOP/s ÷ GEMM FLOP/s, peak resident memory of the\n"
-      "measurement's own process.\n\nOptions");
+      "forward, GFLOP per step (of the official computation: model FLOPs), efficiency = FLOP/s ÷\n"
+      "GEMM FLOP/s, peak resident memory of the measurement's own process.\n\nOptions");
   std::string preset = "vit_b", config_path, only, item_name, shards;
-  int64_t image_size = 0, loads = 200, threads = 0;
+  int64_t image_size = 0, loads = 200, threads = 0, rounds = 1;
   train::BenchOptions bench;
   options.add_options()("help,h", "show this help")("preset", po::value<std::string>(&preset)->default_value("vit_b"),
                                                      "vit_b, vit_l or vit_h")(
@@ -128,6 +130,8 @@ int main(int argc, char** argv) {
       "box prompts per mask-decoder pass, as train.prompts_per_pass (0: all at once)")(
       "repeats", po::value<int64_t>(&bench.repeats)->default_value(3), "timed repetitions")(
       "warmup", po::value<int64_t>(&bench.warmup)->default_value(1), "untimed repetitions first")(
+      "rounds", po::value<int64_t>(&rounds)->default_value(1),
+      "measure every item this many times in turn and report the medians (steadier ratios on a shared machine)")(
       "methods", po::value<std::string>(&only),
       "comma-separated subset, e.g. decoder_only,parser-conv-coefficients,parser-conv-coefficients+cache")(
       "shards", po::value<std::string>(&shards), "a split manifest: also time loading a sample from it")(
@@ -147,6 +151,8 @@ int main(int argc, char** argv) {
     bench.model = config_path.empty() ? model::sam_preset(preset) : config::load_model_section(config_path).sam;
     if (image_size > 0) bench.model.image_size = image_size;
     bench.model.validate();
+    if (rounds < 1) throw std::invalid_argument("--rounds must be at least 1");
+    if (bench.prompts_per_pass < 0) throw std::invalid_argument("--prompts-per-pass must be 0 (all) or more");
     const bool json = vm.count("json") > 0, profile = vm.count("profile") > 0;
     // LibTorch's own default can be 1 thread where it cannot count the cores.
     torch::set_num_threads(static_cast<int>(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency())));
@@ -177,31 +183,44 @@ int main(int argc, char** argv) {
                   torch::get_num_threads(), gemm / 1e9);
       std::printf("%-40s %9s %8s %9s %8s %6s %9s\n", "step", "median s", "img/s", "x fwd", "GFLOP", "eff", "peak MB");
     }
+    std::vector<Item> measured;
+    for (const auto& item : all_items())
+      if (item.forward_only || selected(only, item.name)) measured.push_back(item);
+    // Every round measures each item once, each in its own process, and the figures are
+    // the medians over rounds: a slow spell of a shared machine then touches all items.
+    std::map<std::string, std::vector<double>> seconds_of;
+    std::map<std::string, double> peak_of;
     double forward_seconds = 0;
-    for (const auto& item : all_items()) {
-      if (!item.forward_only && !selected(only, item.name)) continue;
-      const auto m = measure_in_child(argc, argv, item.name);
-      const double seconds = m["seconds"].get<double>();
-      if (item.forward_only) forward_seconds = seconds;
-      const double flops = item.forward_only ? train::encoder_forward_flops(bench.model)
-                                             : train::training_step_flops(bench.model, item.method, bench.boxes,
-                                                                          item.cached);
-      const double efficiency = flops / seconds / gemm;
-      const double peak_mb = m["peak_rss_bytes"].get<double>() / 1048576.0;
-      if (json) {
-        std::cout << nlohmann::json{{"name", item.name}, {"seconds", seconds}, {"images_per_second", 1 / seconds},
-                                    {"ratio_to_forward", seconds / forward_seconds}, {"gflop", flops / 1e9},
-                                    {"efficiency", efficiency}, {"peak_rss_mb", peak_mb}}.dump() << std::endl;
-      } else {
-        std::printf("%-40s %9.3f %8.2f %9.2f %8.1f %5.0f%% %9.0f\n", item.name.c_str(), seconds, 1 / seconds,
-                    seconds / forward_seconds, flops / 1e9, 100 * efficiency, peak_mb);
-        if (profile) {
-          std::printf("    by operator (self ms):\n");
-          const auto& ops = m["profile"];
-          for (size_t i = 0; i < std::min<size_t>(ops.size(), 12); ++i)
-            std::printf("      %-36s %10.1f\n", ops[i][0].get<std::string>().c_str(), ops[i][1].get<double>());
+    for (int64_t round = 0; round < rounds; ++round) {
+      for (const auto& item : measured) {
+        const auto m = measure_in_child(argc, argv, item.name);
+        auto& all = seconds_of[item.name];
+        all.push_back(m["seconds"].get<double>());
+        peak_of[item.name] = std::max(peak_of[item.name], m["peak_rss_bytes"].get<double>());
+        if (round + 1 < rounds) continue;
+        std::sort(all.begin(), all.end());
+        const double seconds = all[all.size() / 2];
+        if (item.forward_only) forward_seconds = seconds;
+        const double flops = item.forward_only ? train::encoder_forward_flops(bench.model)
+                                               : train::training_step_flops(bench.model, item.method, bench.boxes,
+                                                                            item.cached);
+        const double efficiency = flops / seconds / gemm;
+        const double peak_mb = peak_of[item.name] / 1048576.0;
+        if (json) {
+          std::cout << nlohmann::json{{"name", item.name}, {"seconds", seconds}, {"images_per_second", 1 / seconds},
+                                      {"ratio_to_forward", seconds / forward_seconds}, {"gflop", flops / 1e9},
+                                      {"efficiency", efficiency}, {"peak_rss_mb", peak_mb}}.dump() << std::endl;
+        } else {
+          std::printf("%-40s %9.3f %8.2f %9.2f %8.1f %5.0f%% %9.0f\n", item.name.c_str(), seconds, 1 / seconds,
+                      seconds / forward_seconds, flops / 1e9, 100 * efficiency, peak_mb);
+          if (profile) {
+            std::printf("    by operator (self ms):\n");
+            const auto& ops = m["profile"];
+            for (size_t i = 0; i < std::min<size_t>(ops.size(), 16); ++i)
+              std::printf("      %-36s %10.1f\n", ops[i][0].get<std::string>().c_str(), ops[i][1].get<double>());
+          }
+          std::fflush(stdout);
         }
-        std::fflush(stdout);
       }
     }
     if (!shards.empty()) {

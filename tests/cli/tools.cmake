@@ -33,3 +33,20 @@ add_test(NAME tools.parity_not_a_fixture
          COMMAND bash -c "$<TARGET_FILE:sparser_parity> ${CMAKE_SOURCE_DIR}/docs 2>&1; echo exit=$?")
 set_tests_properties(tools.parity_not_a_fixture PROPERTIES LABELS tools
                      PASS_REGULAR_EXPRESSION "docs/config.toml: cannot open config file\nexit=2")
+
+# sparser_bench: every requested row as a JSON line with positive figures, over 2 rounds.
+add_test(NAME tools.bench_json
+         COMMAND bash -c "set -eo pipefail; $<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --threads 1 --repeats 1 --warmup 0 --rounds 2 --prompts-per-pass 2 --methods decoder_only,parser-conv-coefficients+cache --json | python3 -c \"
+import json, sys
+rows = {r['name']: r for r in map(json.loads, sys.stdin)}
+assert set(rows) == {'gemm_1024', 'encoder_forward', 'decoder_only', 'parser-conv-coefficients+cache'}, sorted(rows)
+assert rows['gemm_1024']['gflops'] > 0
+for name in ('encoder_forward', 'decoder_only', 'parser-conv-coefficients+cache'):
+    assert all(rows[name][k] > 0 for k in ('seconds', 'gflop', 'peak_rss_mb', 'efficiency')), rows[name]
+assert rows['encoder_forward']['ratio_to_forward'] == 1.0
+\"")
+set_tests_properties(tools.bench_json PROPERTIES LABELS tools)
+add_test(NAME tools.bench_bad_rounds
+         COMMAND bash -c "$<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --rounds 0 2>&1; echo exit=$?")
+set_tests_properties(tools.bench_bad_rounds PROPERTIES LABELS tools
+                     PASS_REGULAR_EXPRESSION "--rounds must be at least 1\nexit=2")
