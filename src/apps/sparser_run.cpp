@@ -17,6 +17,7 @@
 #include "train/trainer.h"
 #include "train/training_state.h"
 #include "util/atomic_file.h"
+#include "util/memory_reuse.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -56,6 +57,7 @@ std::string summary_status(const std::string& run_dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  util::keep_freed_memory_for_reuse();
   po::options_description visible(kUsage);
   std::vector<std::string> overrides;
   int64_t index = -1, threads = 0;
