@@ -243,3 +243,16 @@ TEST(MethodTable, HoldsEveryKeyOfTheMethod) {
   for (const auto& [key, value] : table) keys.emplace_back(key.str());
   EXPECT_EQ(keys, (std::vector<std::string>{"dropout", "name", "rank", "scale", "targets", "train_prompt_encoder"}));
 }
+
+TEST(TrainSection, PromptsPerPassDefaultsToOneAndRefusesNegatives) {
+  EXPECT_EQ(config::parse_run_config(toml::parse("[train]\nepochs = 1\n", kSource), kSource).train.prompts_per_pass, 1);
+  EXPECT_EQ(config::parse_run_config(toml::parse("[train]\nprompts_per_pass = 0\n", kSource), kSource)
+                .train.prompts_per_pass,
+            0);
+  try {
+    config::parse_run_config(toml::parse("[train]\nprompts_per_pass = -2\n", kSource), kSource);
+    ADD_FAILURE() << "no error";
+  } catch (const config::ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "test.toml:2: train.prompts_per_pass: must be >= 0 (got -2)");
+  }
+}
