@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "model/shifted_conv2d.h"
+
 namespace sparser::model {
 
 void HookedLayer::attach(std::shared_ptr<LayerHook> hook) {
@@ -39,7 +41,9 @@ Conv2dImpl::Conv2dImpl(int64_t in, int64_t out, int64_t k, int64_t stride_, int6
 }
 
 torch::Tensor Conv2dImpl::forward(const torch::Tensor& x) {
-  return finish(x, torch::conv2d(x, effective_weight(), bias, {stride, stride}, {padding, padding}));
+  const auto w = effective_weight();
+  if (shifted_conv2d_applies(x, w, stride, padding)) return finish(x, shifted_conv2d(x, w, bias));
+  return finish(x, torch::conv2d(x, w, bias, {stride, stride}, {padding, padding}));
 }
 
 }  // namespace sparser::model

@@ -5,6 +5,7 @@
 #include "checkpoint/state_dict.h"
 #include "model/fixture_parity.h"
 #include "model/image_encoder.h"
+#include "model/shifted_conv2d.h"
 #include "test_models.h"
 #include "train/provenance.h"
 
@@ -231,6 +232,40 @@ TEST(Encoder, BlockedAttentionEqualsTheWholeAttentionMapWithGradients) {
     EXPECT_LT((grad_x_b - grad_x_d).abs().max().item<float>(), 1e-4 * grad_x_d.abs().max().item<float>()) << grid;
     EXPECT_LT((grad_w_b - grad_w_d).abs().max().item<float>(), 1e-4 * grad_w_d.abs().max().item<float>()) << grid;
   }
+}
+
+TEST(Convolution, ShiftedProductsEqualLibTorchsConvolutionWithGradients) {
+  // 1×1 and 3×3 (the neck's), 5×5; with and without bias; NCHW and channels-last input;
+  // a non-square image and two images, so rows wrap into the padding.
+  for (const int64_t k : {1, 3, 5})
+    for (const bool with_bias : {false, true})
+      for (const bool channels_last : {false, true}) {
+        torch::manual_seed(k);
+        auto x = torch::randn({2, 6, 7, 5});
+        if (channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+        const auto weight = torch::randn({4, 6, k, k});
+        const auto bias = with_bias ? torch::randn({4}) : torch::Tensor();
+        const auto weight_of_output = torch::randn({2, 4, 7, 5});
+        auto run = [&](bool shifted) {
+          auto input = x.clone().requires_grad_(true);
+          auto w = weight.clone().requires_grad_(true);
+          auto b = with_bias ? bias.clone().requires_grad_(true) : torch::Tensor();
+          const auto out = shifted ? model::shifted_conv2d(input, w, b) : torch::conv2d(input, w, b, 1, k / 2);
+          (out * weight_of_output).sum().backward();
+          return std::vector<torch::Tensor>{out.detach(), input.grad(), w.grad(), with_bias ? b.grad() : torch::zeros(1)};
+        };
+        const auto ours = run(true), reference = run(false);
+        const char* names[] = {"output", "input gradient", "weight gradient", "bias gradient"};
+        for (size_t i = 0; i < ours.size(); ++i) {
+          ASSERT_EQ(ours[i].sizes(), reference[i].sizes()) << names[i];
+          EXPECT_LT((ours[i] - reference[i]).abs().max().item<float>(), 1e-4 * (1 + reference[i].abs().max().item<float>()))
+              << names[i] << ", k " << k << ", bias " << with_bias << ", channels-last " << channels_last;
+        }
+      }
+  EXPECT_TRUE(model::shifted_conv2d_applies(torch::zeros({1, 2, 4, 4}), torch::zeros({2, 2, 3, 3}), 1, 1));
+  EXPECT_FALSE(model::shifted_conv2d_applies(torch::zeros({1, 2, 4, 4}), torch::zeros({2, 2, 3, 3}), 2, 1));
+  EXPECT_FALSE(model::shifted_conv2d_applies(torch::zeros({1, 2, 4, 4}), torch::zeros({2, 2, 3, 3}), 1, 0));
+  EXPECT_FALSE(model::shifted_conv2d_applies(torch::zeros({1, 2, 4, 4}), torch::zeros({2, 2, 2, 2}), 1, 1));
 }
 
 TEST(Platform, MatrixProductsUseAnOptimisedBlas) {
