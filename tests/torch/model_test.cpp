@@ -137,25 +137,31 @@ TEST(Activation, GeluGradientDoesNotDependOnTheGradientsLayout) {
 
 TEST(MaskDecoder, Float32GradientsMatchFloat64) {
   // The decoder's backward in float32 against the same model in float64: catches
-  // layout-dependent kernel bugs that parity of the forward pass cannot see.
+  // layout-dependent kernel bugs that parity of the forward pass cannot see. Two boxes
+  // with three masks each, and training's case: one box, one mask.
   auto base = fixtures::tiny_model();
   auto model64 = fixtures::tiny_model();
   model64.sam->to(torch::kDouble);
-  model::Prompts prompts;
-  prompts.boxes = torch::tensor({{10.f, 20.f, 90.f, 100.f}, {30.f, 5.f, 60.f, 70.f}});
-  auto embedding_gradient = [&](model::SamImpl& sam, torch::ScalarType type) {
-    torch::manual_seed(0);
-    auto embedding = torch::randn({1, 32, 8, 8}).to(type).requires_grad_(true);
-    model::Prompts p = prompts;
-    p.boxes = p.boxes->to(type);
-    const auto out = sam.decode(embedding, p, /*multimask_output=*/true);
-    const auto weights = torch::linspace(-1, 1, out.low_res_logits.numel()).to(type).view(out.low_res_logits.sizes());
-    ((out.low_res_logits * weights).sum() + out.iou_predictions.sum()).backward();
-    return embedding.grad().to(torch::kDouble);
-  };
-  const auto g32 = embedding_gradient(*base.sam, torch::kFloat);
-  const auto g64 = embedding_gradient(*model64.sam, torch::kDouble);
-  EXPECT_LT((g32 - g64).abs().max().item<double>(), 1e-4 * std::max(1.0, g64.abs().max().item<double>()));
+  const auto two_boxes = torch::tensor({{10.f, 20.f, 90.f, 100.f}, {30.f, 5.f, 60.f, 70.f}});
+  for (const bool multimask : {true, false}) {
+    model::Prompts prompts;
+    prompts.boxes = multimask ? two_boxes : two_boxes.narrow(0, 0, 1);
+    auto embedding_gradient = [&](model::SamImpl& sam, torch::ScalarType type) {
+      torch::manual_seed(0);
+      auto embedding = torch::randn({1, 32, 8, 8}).to(type).requires_grad_(true);
+      model::Prompts p = prompts;
+      p.boxes = p.boxes->to(type);
+      const auto out = sam.decode(embedding, p, multimask);
+      const auto weights =
+          torch::linspace(-1, 1, out.low_res_logits.numel()).to(type).view(out.low_res_logits.sizes());
+      ((out.low_res_logits * weights).sum() + out.iou_predictions.sum()).backward();
+      return embedding.grad().to(torch::kDouble);
+    };
+    const auto g32 = embedding_gradient(*base.sam, torch::kFloat);
+    const auto g64 = embedding_gradient(*model64.sam, torch::kDouble);
+    EXPECT_LT((g32 - g64).abs().max().item<double>(), 1e-4 * std::max(1.0, g64.abs().max().item<double>()))
+        << "multimask " << multimask;
+  }
 }
 
 TEST(MaskDecoder, FoldedAttentionEqualsThePerHeadComputationWithGradients) {
