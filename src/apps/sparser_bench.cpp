@@ -6,6 +6,7 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -59,6 +60,11 @@ std::vector<Item> all_items() {
   return items;
 }
 
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
 bool selected(const std::string& only, const std::string& name) {
   return only.empty() || ("," + only + ",").find("," + name + ",") != std::string::npos;
 }
@@ -81,7 +87,11 @@ nlohmann::json measure_in_child(int argc, char** argv, const std::string& item) 
   char buffer[4096];
   while (std::fgets(buffer, sizeof buffer, pipe)) output += buffer;
   if (::pclose(pipe) != 0) throw std::runtime_error(item + ": measurement failed: " + output);
-  return nlohmann::json::parse(output.substr(output.rfind('{')));
+  // The result is the last line (LibTorch may have warned before it).
+  const auto last_line = output.find_last_not_of('\n') == std::string::npos
+                             ? std::string::npos
+                             : output.rfind('\n', output.find_last_not_of('\n'));
+  return nlohmann::json::parse(last_line == std::string::npos ? output : output.substr(last_line + 1));
 }
 
 int run_all_reduce(const train::BenchOptions& bench, const std::string& only, bool json) {
@@ -118,8 +128,9 @@ int main(int argc, char** argv) {
       "take the trunk's output as given (the frozen-trunk cache). Also the encoder forward alone,\n"
       "the machine's 1024³ GEMM rate, sample loading (--shards) and, with --profile, where each\n"
       "measured step's time goes. Columns: median seconds, images/s, ratio to the encoder\n"
-      "forward, GFLOP per step (of the official computation: model FLOPs), efficiency = FLOP/s ÷\n"
-      "GEMM FLOP/s, peak resident memory of the measurement's own process.\n\nOptions");
+      "forward, GFLOP per step (of the official computation: model FLOPs), the GEMM rate\n"
+      "measured around that row's timing, efficiency = FLOP/s ÷ that GEMM rate, peak resident\n"
+      "memory of the measurement's own process.\n\nOptions");
   std::string preset = "vit_b", config_path, only, item_name, shards;
   int64_t image_size = 0, loads = 200, threads = 0, rounds = 1;
   train::BenchOptions bench;
@@ -139,7 +150,7 @@ int main(int argc, char** argv) {
       "shards", po::value<std::string>(&shards), "a split manifest: also time loading a sample from it")(
       "loads", po::value<int64_t>(&loads)->default_value(200), "samples loaded for --shards")(
       "threads", po::value<int64_t>(&threads)->default_value(0), "intra-op CPU threads (0: all cores)")(
-      "profile", "also print where each measured step's time goes, per LibTorch operator")(
+      "profile", "also show where each measured step's time goes: self time per LibTorch operator and input shapes")(
       "json", "print one JSON object per line instead of the table")(
       "item", po::value<std::string>(&item_name), "(internal) measure one item and print it as JSON");
   try {
@@ -165,8 +176,11 @@ int main(int argc, char** argv) {
           const auto work = item.forward_only ? train::encoder_forward_workload(bench)
                                               : train::training_step_workload(bench, item.method, item.cached);
           const auto t = train::time_workload(item.name, bench, work);
-          nlohmann::json result{{"seconds", t.median_seconds}, {"peak_rss_bytes", t.peak_rss_bytes}};
-          if (profile) result["profile"] = train::profile_workload(work);
+          nlohmann::json result{{"seconds", t.median_seconds}, {"peak_rss_bytes", t.peak_rss_bytes},
+                                {"gemm_flops", t.gemm_flops_per_second}};
+          if (profile)
+            for (const auto& row : train::profile_workload(work))
+              result["profile"].push_back({{"op", row.label}, {"self_ms", row.self_ms}, {"calls", row.calls}});
           std::cout << result.dump() << std::endl;
           return 0;
         }
@@ -175,33 +189,30 @@ int main(int argc, char** argv) {
     const char* ranks = std::getenv("OMPI_COMM_WORLD_SIZE");
     if (ranks && std::atoi(ranks) > 1) return run_all_reduce(bench, only, json);
 
-    const double gemm = train::gemm_flops_per_second();
-    if (json) {
-      std::cout << nlohmann::json{{"name", "gemm_1024"}, {"gflops", gemm / 1e9}}.dump() << "\n";
-    } else {
-      std::printf("model %s, image %ld, %ld boxes (%ld per decoder pass), %d threads; GEMM %.1f GFLOP/s\n",
-                  bench.model.preset.c_str(), static_cast<long>(bench.model.image_size),
-                  static_cast<long>(bench.boxes), static_cast<long>(bench.prompts_per_pass),
-                  torch::get_num_threads(), gemm / 1e9);
-      std::printf("%-40s %9s %8s %9s %8s %6s %9s\n", "step", "median s", "img/s", "x fwd", "GFLOP", "eff", "peak MB");
+    if (!json) {
+      std::printf("model %s, image %ld, %ld boxes (%ld per decoder pass), %d threads\n", bench.model.preset.c_str(),
+                  static_cast<long>(bench.model.image_size), static_cast<long>(bench.boxes),
+                  static_cast<long>(bench.prompts_per_pass), torch::get_num_threads());
+      std::printf("%-40s %9s %8s %9s %8s %8s %6s %9s\n", "step", "median s", "img/s", "x fwd", "GFLOP", "GEMM GF/s",
+                  "eff", "peak MB");
     }
     std::vector<Item> measured;
     for (const auto& item : all_items())
       if (item.forward_only || selected(only, item.name)) measured.push_back(item);
-    // Every round measures each item once, each in its own process, and the figures are
-    // the medians over rounds: a slow spell of a shared machine then touches all items.
-    std::map<std::string, std::vector<double>> seconds_of;
+    // Every round measures each item once, each in its own process (which also measures
+    // the GEMM rate of those minutes), and the figures are the medians over rounds: a slow
+    // spell of a shared machine then touches all items.
+    std::map<std::string, std::vector<double>> seconds_of, gemm_of;
     std::map<std::string, double> peak_of;
     double forward_seconds = 0;
     for (int64_t round = 0; round < rounds; ++round) {
       for (const auto& item : measured) {
         const auto m = measure_in_child(argc, argv, item.name);
-        auto& all = seconds_of[item.name];
-        all.push_back(m["seconds"].get<double>());
+        seconds_of[item.name].push_back(m["seconds"].get<double>());
+        gemm_of[item.name].push_back(m["gemm_flops"].get<double>());
         peak_of[item.name] = std::max(peak_of[item.name], m["peak_rss_bytes"].get<double>());
         if (round + 1 < rounds) continue;
-        std::sort(all.begin(), all.end());
-        const double seconds = all[all.size() / 2];
+        const double seconds = median(seconds_of[item.name]), gemm = median(gemm_of[item.name]);
         if (item.forward_only) forward_seconds = seconds;
         const double flops = item.forward_only ? train::encoder_forward_flops(bench.model)
                                                : train::training_step_flops(bench.model, item.method, bench.boxes,
@@ -209,17 +220,25 @@ int main(int argc, char** argv) {
         const double efficiency = flops / seconds / gemm;
         const double peak_mb = peak_of[item.name] / 1048576.0;
         if (json) {
-          std::cout << nlohmann::json{{"name", item.name}, {"seconds", seconds}, {"images_per_second", 1 / seconds},
-                                      {"ratio_to_forward", seconds / forward_seconds}, {"gflop", flops / 1e9},
-                                      {"efficiency", efficiency}, {"peak_rss_mb", peak_mb}}.dump() << std::endl;
+          nlohmann::json row{{"name", item.name},
+                              {"seconds", seconds},
+                              {"images_per_second", 1 / seconds},
+                              {"ratio_to_forward", seconds / forward_seconds},
+                              {"gflop", flops / 1e9},
+                              {"gemm_gflops", gemm / 1e9},
+                              {"efficiency", efficiency},
+                              {"peak_rss_mb", peak_mb}};
+          if (profile) row["profile"] = m["profile"];  // of the last round
+          std::cout << row.dump() << std::endl;
         } else {
-          std::printf("%-40s %9.3f %8.2f %9.2f %8.1f %5.0f%% %9.0f\n", item.name.c_str(), seconds, 1 / seconds,
-                      seconds / forward_seconds, flops / 1e9, 100 * efficiency, peak_mb);
+          std::printf("%-40s %9.3f %8.2f %9.2f %8.1f %8.1f %5.0f%% %9.0f\n", item.name.c_str(), seconds, 1 / seconds,
+                      seconds / forward_seconds, flops / 1e9, gemm / 1e9, 100 * efficiency, peak_mb);
           if (profile) {
-            std::printf("    by operator (self ms):\n");
-            const auto& ops = m["profile"];
-            for (size_t i = 0; i < std::min<size_t>(ops.size(), 16); ++i)
-              std::printf("      %-36s %10.1f\n", ops[i][0].get<std::string>().c_str(), ops[i][1].get<double>());
+            std::printf("    self ms  calls  operator [input shapes]\n");
+            const auto& rows = m["profile"];
+            for (size_t i = 0; i < std::min<size_t>(rows.size(), 24); ++i)
+              std::printf("    %7.1f %6ld  %s\n", rows[i]["self_ms"].get<double>(), rows[i]["calls"].get<long>(),
+                          rows[i]["op"].get<std::string>().c_str());
           }
           std::fflush(stdout);
         }

@@ -6,11 +6,7 @@
 
 #include <torch/csrc/autograd/profiler_legacy.h>
 
-#include <nlohmann/json.hpp>
-
 #include <map>
-#include <sstream>
-#include <tuple>
 
 #include "data/prefetcher.h"
 #include "data/shard_dataset.h"
@@ -112,7 +108,10 @@ Workload training_step_workload(const BenchOptions& options, const methods::Meth
 }
 
 Timing time_workload(const std::string& name, const BenchOptions& options, const Workload& work) {
-  return time_repeated(name, options.warmup, options.repeats, work);
+  const double gemm_before = gemm_flops_per_second();
+  auto timing = time_repeated(name, options.warmup, options.repeats, work);
+  timing.gemm_flops_per_second = (gemm_before + gemm_flops_per_second()) / 2;
+  return timing;
 }
 
 Timing time_sample_loading(const std::string& manifest, int64_t image_size, int64_t samples) {
@@ -125,40 +124,47 @@ Timing time_sample_loading(const std::string& manifest, int64_t image_size, int6
   });
 }
 
-std::vector<std::pair<std::string, double>> profile_workload(const Workload& work) {
+std::vector<ProfileRow> profile_workload(const Workload& work) {
+  namespace profiler = torch::autograd::profiler;
   work();  // warm-up outside the profile
-  std::stringstream trace;
-  {
-    torch::autograd::profiler::RecordProfile profile(trace);
-    work();
+  profiler::enableProfilerLegacy(
+      torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU, /*report_input_shapes=*/true));
+  work();
+  const auto threads = profiler::disableProfilerLegacy();
+  // Self time: an operator's duration minus that of the operators nested in it (push and
+  // pop events pair up per thread), so that the rows add up to the total.
+  std::map<std::string, ProfileRow> rows;
+  for (const auto& events : threads) {
+    struct Open {
+      const profiler::LegacyEvent* push;
+      double nested_us;
+    };
+    std::vector<Open> open;
+    for (const auto& event : events) {
+      if (event.kind() == profiler::EventKind::PushRange) {
+        open.push_back({&event, 0});
+      } else if (event.kind() == profiler::EventKind::PopRange && !open.empty()) {
+        const auto [push, nested_us] = open.back();
+        open.pop_back();
+        const double us = push->cpuElapsedUs(event);
+        if (!open.empty()) open.back().nested_us += us;
+        std::string label = push->name();
+        for (const auto& shape : push->shapes()) {
+          if (shape.empty()) continue;  // a scalar or a non-tensor argument
+          label += " [";
+          for (size_t i = 0; i < shape.size(); ++i) label += (i ? "," : "") + std::to_string(shape[i]);
+          label += "]";
+        }
+        auto& row = rows[label];
+        row.label = label;
+        row.self_ms += (us - nested_us) / 1e3;
+        ++row.calls;
+      }
+    }
   }
-  // Self time: an operator's duration minus that of the operators nested in it (same
-  // thread, contained in its interval), so that the rows add up to the total.
-  struct Event {
-    std::string name;
-    double start, duration;
-    int64_t thread;
-  };
-  std::vector<Event> events;
-  for (const auto& e : nlohmann::json::parse(trace.str(), nullptr, false))
-    if (e.is_object() && e.contains("dur") && e.contains("ts"))
-      events.push_back({e.value("name", "?"), e["ts"].get<double>(), e["dur"].get<double>(),
-                        e.contains("tid") && e["tid"].is_number() ? e["tid"].get<int64_t>() : 0});
-  std::sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
-    return std::tie(a.thread, a.start) < std::tie(b.thread, b.start) ||
-           (a.thread == b.thread && a.start == b.start && a.duration > b.duration);
-  });
-  std::map<std::string, double> self_ms;
-  std::vector<const Event*> open;
-  for (const auto& e : events) {
-    while (!open.empty() && (open.back()->thread != e.thread || open.back()->start + open.back()->duration <= e.start))
-      open.pop_back();
-    if (!open.empty()) self_ms[open.back()->name] -= e.duration / 1e3;
-    self_ms[e.name] += e.duration / 1e3;
-    open.push_back(&e);
-  }
-  std::vector<std::pair<std::string, double>> sorted(self_ms.begin(), self_ms.end());
-  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::vector<ProfileRow> sorted;
+  for (auto& [label, row] : rows) sorted.push_back(std::move(row));
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.self_ms > b.self_ms; });
   return sorted;
 }
 

@@ -20,6 +20,10 @@ struct Timing {
   double min_seconds = 0;
   int64_t repeats = 0;
   int64_t peak_rss_bytes = 0;  // of the process so far (Linux VmHWM)
+  // The machine's 1024³ GEMM rate, measured just before the warm-up and just after the
+  // last repeat (mean of the two): efficiency figures then divide by the rate of the
+  // same minutes, on a shared machine whose speed drifts by tens of per cent.
+  double gemm_flops_per_second = 0;
 };
 
 struct BenchOptions {
@@ -38,17 +42,22 @@ using Workload = std::function<void()>;
 Workload training_step_workload(const BenchOptions& options, const methods::MethodConfig& method, bool cached = false);
 // The image encoder's forward pass without autograd.
 Workload encoder_forward_workload(const BenchOptions& options);
-// Warm-up, then the median of options.repeats calls.
+// Warm-up, then the median of options.repeats calls; the GEMM rate around them.
 Timing time_workload(const std::string& name, const BenchOptions& options, const Workload& work);
 // Median time of averaging a float buffer of `values` elements over the ranks of `comm`
 // (the per-step gradient all-reduce of a method with that many trainable values).
 Timing time_allreduce(distributed::Communicator& comm, int64_t values, int64_t repeats = 10);
 // Median time to read, decode and prepare (resize, jitter) one sample of a split.
 Timing time_sample_loading(const std::string& manifest, int64_t image_size, int64_t samples);
-// Where one call of `work` spends its time: self milliseconds per operator (LibTorch's
-// profiler; time in nested operators is counted where it is spent), largest first. The
-// work runs once untimed before.
-std::vector<std::pair<std::string, double>> profile_workload(const Workload& work);
+// Where one call of `work` spends its time: self milliseconds (time in nested operators
+// is counted where it is spent) per LibTorch operator and input shapes, largest first.
+// The work runs once untimed before.
+struct ProfileRow {
+  std::string label;  // e.g. "aten::mm [4096,768] [768,3072]"
+  double self_ms = 0;
+  int64_t calls = 0;
+};
+std::vector<ProfileRow> profile_workload(const Workload& work);
 // Achieved FLOP/s of an n×n×n float matmul.
 double gemm_flops_per_second(int64_t n = 1024, int64_t repeats = 5);
 int64_t peak_rss_bytes();
