@@ -2,8 +2,8 @@
 // The image encoder's attention, softmax(q·kᵀ·scale + decomposed relative-position
 // bias)·v, computed block of queries by block of queries: a block's attention rows
 // (at most ~1 MB) are made, normalised and used while they sit in cache, and never
-// stored. The backward pass recomputes them from q, k, v and each row's log-sum-exp
-// (as FlashAttention does), so training keeps O(N) instead of O(N²) per head: for
+// stored. The backward pass recomputes them (scores and softmax) from q, k and v, as
+// FlashAttention does, so training keeps O(N) instead of O(N²) per head: for
 // ViT-B at 1024² a global block's 12×4096×4096 maps (0.8 GB each) are never made.
 // Same values as the direct computation up to float rounding (tests compare both).
 #include <torch/torch.h>

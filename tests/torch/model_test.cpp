@@ -213,8 +213,9 @@ TEST(MaskDecoder, FoldedAttentionEqualsThePerHeadComputationWithGradients) {
 
 TEST(Encoder, BlockedAttentionEqualsTheWholeAttentionMapWithGradients) {
   // The blocked computation (frozen position tables) against the official one (taken
-  // when the tables train): a 24×24 grid makes two query blocks per head, a 6×6 one.
-  for (const int64_t grid : {24, 6}) {
+  // when the tables train). Heads in parallel: a 24×24 grid makes two query blocks per
+  // head, a 6×6 one; one head at a time (≥ 1024 queries): 40×40 makes three, the last short.
+  for (const int64_t grid : {24, 6, 40}) {
     torch::manual_seed(1);
     model::EncoderAttention blocked(/*dim=*/32, /*num_heads=*/4, grid, grid);
     model::EncoderAttention direct(32, 4, grid, grid);
