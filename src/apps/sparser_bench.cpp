@@ -88,10 +88,9 @@ nlohmann::json measure_in_child(int argc, char** argv, const std::string& item) 
   while (std::fgets(buffer, sizeof buffer, pipe)) output += buffer;
   if (::pclose(pipe) != 0) throw std::runtime_error(item + ": measurement failed: " + output);
   // The result is the last line (LibTorch may have warned before it).
-  const auto last_line = output.find_last_not_of('\n') == std::string::npos
-                             ? std::string::npos
-                             : output.rfind('\n', output.find_last_not_of('\n'));
-  return nlohmann::json::parse(last_line == std::string::npos ? output : output.substr(last_line + 1));
+  while (!output.empty() && output.back() == '\n') output.pop_back();
+  const auto newline = output.rfind('\n');
+  return nlohmann::json::parse(newline == std::string::npos ? output : output.substr(newline + 1));
 }
 
 int run_all_reduce(const train::BenchOptions& bench, const std::string& only, bool json) {

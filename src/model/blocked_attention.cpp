@@ -22,7 +22,8 @@ template <typename Body>
 void for_each_block(int64_t heads, int64_t queries, int64_t keys, const torch::TensorOptions& options,
                     const Body& body) {
   const auto walk = [&](int64_t begin, int64_t end, int64_t block_bytes) {
-    const auto T = std::clamp<int64_t>(block_bytes / 4 / std::max<int64_t>(keys, 1), 16, 1024);
+    const auto row_bytes = static_cast<int64_t>(options.dtype().itemsize()) * std::max<int64_t>(keys, 1);
+    const auto T = std::clamp<int64_t>(block_bytes / row_bytes, 16, 1024);
     auto first = torch::empty({T, keys}, options), second = torch::empty({T, keys}, options);
     for (int64_t b = begin; b < end; ++b)
       for (int64_t n0 = 0; n0 < queries; n0 += T) {

@@ -76,8 +76,9 @@ MaskPrediction MaskDecoderImpl::predict_masks(const torch::Tensor& image_embeddi
   const auto M = hyper_in.size(1);
   // One image and one mask (training's case): a matrix-vector product, whose backward is
   // a broadcast product rather than a K = 1 matrix product (~4× slower on CPU BLAS).
+  const auto pixels = upscaled.size(1);
   const auto masks = keys.size(0) == 1 && M == 1
-                         ? torch::mv(upscaled.reshape({upscaled.size(1), -1}), hyper_in.reshape({-1})).view({1, upscaled.size(1), 1})
+                         ? torch::mv(upscaled.reshape({pixels, -1}), hyper_in.reshape({-1})).view({1, pixels, 1})
                          : torch::matmul(upscaled, hyper_in.transpose(1, 2));
   return {masks.view({keys.size(0), h, w, 2, 2, 2, 2, M})
               .permute({0, 7, 1, 3, 5, 2, 4, 6})

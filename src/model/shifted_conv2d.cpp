@@ -16,24 +16,27 @@ struct Geometry {
   int64_t offset(int64_t dy, int64_t dx) const { return dy * padded_width() + dx; }
 };
 
+// The image's pixels within a B×padded_rows×C buffer: a B×H×W×C view.
+torch::Tensor interior(const torch::Tensor& padded, const Geometry& g) {
+  const auto B = padded.size(0), C = padded.size(2);
+  return padded.narrow(1, 0, (g.H + g.k - 1) * g.padded_width())
+      .view({B, g.H + g.k - 1, g.padded_width(), C})
+      .narrow(1, g.pad(), g.H)
+      .narrow(2, g.pad(), g.W);
+}
+
+// The output pixels among the g.rows() rows (B×rows×N): a B×H×W×N view.
+torch::Tensor output_pixels(const torch::Tensor& rows, const Geometry& g) {
+  return rows.view({rows.size(0), g.H, g.padded_width(), rows.size(2)}).narrow(2, 0, g.W);
+}
+
 // B×H×W×C (any strides) into B×padded_rows×C, zero around; k = 1 needs no padding.
 torch::Tensor padded_rows(const torch::Tensor& pixels, const Geometry& g) {
   const auto B = pixels.size(0), C = pixels.size(3);
   if (g.k == 1) return pixels.reshape({B, g.H * g.W, C});
   auto padded = torch::zeros({B, g.padded_rows(), C}, pixels.options());
-  padded.narrow(1, 0, (g.H + g.k - 1) * g.padded_width())
-      .view({B, g.H + g.k - 1, g.padded_width(), C})
-      .narrow(1, g.pad(), g.H)
-      .narrow(2, g.pad(), g.W)
-      .copy_(pixels);
+  interior(padded, g).copy_(pixels);
   return padded;
-}
-
-// The g.rows() output rows (B×rows×N) → B×H×W×N.
-torch::Tensor crop_rows(const torch::Tensor& rows, const Geometry& g) {
-  const auto B = rows.size(0), N = rows.size(2);
-  if (g.k == 1) return rows.view({B, g.H, g.W, N});
-  return rows.view({B, g.H, g.padded_width(), N}).narrow(2, 0, g.W).contiguous();
 }
 
 struct ShiftedConv2dFunction : torch::autograd::Function<ShiftedConv2dFunction> {
@@ -56,7 +59,7 @@ struct ShiftedConv2dFunction : torch::autograd::Function<ShiftedConv2dFunction> 
     ctx->save_for_backward({x, taps});
     ctx->saved_data["geometry"] = std::vector<int64_t>{g.k, g.H, g.W};
     ctx->saved_data["weight_type"] = static_cast<int64_t>(weight.scalar_type());
-    return crop_rows(out, g).permute({0, 3, 1, 2});
+    return output_pixels(out, g).contiguous().permute({0, 3, 1, 2});
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -74,7 +77,7 @@ struct ShiftedConv2dFunction : torch::autograd::Function<ShiftedConv2dFunction> 
       grad_rows = grad_pixels.reshape({B, g.rows(), O});
     } else {
       grad_rows = torch::zeros({B, g.rows(), O}, x.options());
-      grad_rows.view({B, g.H, g.padded_width(), O}).narrow(2, 0, g.W).copy_(grad_pixels);
+      output_pixels(grad_rows, g).copy_(grad_pixels);
     }
     torch::Tensor grad_input, grad_weight;
     if (ctx->needs_input_grad(1)) {
@@ -86,17 +89,12 @@ struct ShiftedConv2dFunction : torch::autograd::Function<ShiftedConv2dFunction> 
       grad_weight = grad_taps.permute({3, 2, 0, 1}).contiguous().to(weight_type);
     }
     if (ctx->needs_input_grad(0)) {
-      auto grad_x = torch::zeros({B, g.k == 1 ? g.rows() : g.padded_rows(), C}, x.options());
+      auto grad_x = torch::zeros({B, g.padded_rows(), C}, x.options());
       for (int64_t b = 0; b < B; ++b)
         for (int64_t dy = 0; dy < g.k; ++dy)
           for (int64_t dx = 0; dx < g.k; ++dx)
             grad_x[b].narrow(0, g.offset(dy, dx), g.rows()).addmm_(grad_rows[b], taps[dy][dx].t());
-      if (g.k > 1)
-        grad_x = grad_x.narrow(1, 0, (g.H + g.k - 1) * g.padded_width())
-                     .view({B, g.H + g.k - 1, g.padded_width(), C})
-                     .narrow(1, g.pad(), g.H)
-                     .narrow(2, g.pad(), g.W);
-      grad_input = grad_x.reshape({B, g.H, g.W, C}).permute({0, 3, 1, 2});
+      grad_input = interior(grad_x, g).contiguous().permute({0, 3, 1, 2});
     }
     return {grad_input, grad_weight};
   }
