@@ -25,6 +25,59 @@ torch::Tensor token_major(const torch::Tensor& blocks, int64_t heads) {
   const auto B = blocks.size(0), C = blocks.size(1), T = blocks.size(2) / heads;
   return blocks.view({B, C, heads, T}).transpose(2, 3).reshape({B, C, T * heads});
 }
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// softmax(to_logits·keysᵀ + bias)·values: rows of queries (heads × tokens) attending over
+// the image's positions. When the keys are the values plus a constant (the positional
+// encoding), the values' two gradients, through the logits and as values, come out of
+// one product with twice the inner terms: one image-sized result instead of two products
+// and their sum, image-sized passes that bound the cached training step.
+struct ImageWeightedSum : torch::autograd::Function<ImageWeightedSum> {
+  // to_logits: b×R×E, bias: b×R×1, keys and values: b×N×E.
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& to_logits, const torch::Tensor& bias,
+                               const torch::Tensor& keys, const torch::Tensor& values, bool keys_follow_values) {
+    const auto attn = torch::baddbmm(bias, to_logits, keys.transpose(1, 2)).softmax(-1);  // b×R×N
+    ctx->save_for_backward({to_logits, keys, values, attn});
+    ctx->saved_data["keys_follow_values"] = keys_follow_values;
+    return torch::bmm(attn, values);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &to_logits = saved[0], &keys = saved[1], &values = saved[2], &attn = saved[3];
+    const auto grad_summed = grads[0].contiguous();
+    const auto grad_logits = at::_softmax_backward_data(torch::bmm(grad_summed, values.transpose(1, 2)), attn, -1,
+                                                        attn.scalar_type());
+    torch::Tensor grad_keys, grad_values;
+    if (ctx->saved_data["keys_follow_values"].toBool()) {
+      if (ctx->needs_input_grad(3))
+        grad_values = torch::bmm(torch::cat({grad_logits, attn}, 1).transpose(1, 2),
+                                 torch::cat({to_logits, grad_summed}, 1));
+    } else {
+      if (ctx->needs_input_grad(2)) grad_keys = torch::bmm(grad_logits.transpose(1, 2), to_logits);
+      if (ctx->needs_input_grad(3)) grad_values = torch::bmm(attn.transpose(1, 2), grad_summed);
+    }
+    return {torch::bmm(grad_logits, keys), grad_logits.sum(-1, true), grad_keys, grad_values, torch::Tensor()};
+  }
+};
+
+// B×R×E queries' sums over one image (b = 1, shared by the B prompt sets: their rows
+// share one product) or over their own (b = B).
+torch::Tensor image_weighted_sum(const torch::Tensor& to_logits, const torch::Tensor& bias, const torch::Tensor& keys,
+                                 const torch::Tensor& values, bool keys_follow_values) {
+  TORCH_CHECK(keys.size(0) == values.size(0), "decoder attention: ", keys.size(0), " keys for ", values.size(0),
+              " values");
+  // In the image's precision: under bfloat16 autocast the folded queries arrive in bf16.
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  const auto type = values.scalar_type();
+  const auto b = keys.size(0), E = to_logits.size(2);
+  const auto summed =
+      ImageWeightedSum::apply(to_logits.to(type).reshape({b, -1, E}), bias.to(type).reshape({b, -1, 1}),
+                              keys_follow_values ? keys.detach() : keys, values, keys_follow_values);
+  return summed.view(to_logits.sizes());
+}
 }  // namespace
 
 DecoderAttentionImpl::DecoderAttentionImpl(int64_t embedding_dim, int64_t heads, int64_t downsample_rate)
@@ -39,12 +92,8 @@ DecoderAttentionImpl::DecoderAttentionImpl(int64_t embedding_dim, int64_t heads,
 
 torch::Tensor DecoderAttentionImpl::forward(const torch::Tensor& q_in, const torch::Tensor& k_in,
                                             const torch::Tensor& v_in) {
-  const auto few = std::min(q_in.size(1), k_in.size(1));
-  const bool hooked = q_proj->hook() || k_proj->hook() || v_proj->hook() || out_proj->hook();
-  // Folding pays when the few tokens' columns, one block per head, are fewer than the
-  // projections' columns (SAM: 8 heads × 7 tokens = 56 < 128).
-  if (!hooked && num_heads * few < q_proj->out_features)
-    return k_in.size(1) <= q_in.size(1) ? few_keys(q_in, k_in, v_in) : few_queries(q_in, k_in, v_in);
+  if (folds(q_in, k_in))
+    return k_in.size(1) <= q_in.size(1) ? few_keys(q_in, k_in, v_in) : few_queries(q_in, k_in, v_in, false);
 
   // Official: per-head batched products. Here every head's dot products come from one
   // product with a block-diagonal matrix (same sums; the zero blocks add nothing).
@@ -53,6 +102,20 @@ torch::Tensor DecoderAttentionImpl::forward(const torch::Tensor& q_in, const tor
   const auto logits = torch::matmul(q, heads_block_diagonal(k, H)) * scale();
   const auto attn = logits.view({B, Nq, H, Nk}).softmax(-1).view({B, Nq, H * Nk});
   return out_proj(torch::matmul(attn, heads_block_diagonal(v, H).transpose(1, 2)));
+}
+
+torch::Tensor DecoderAttentionImpl::to_image(const torch::Tensor& q, const torch::Tensor& image,
+                                             const torch::Tensor& image_with_pe) {
+  if (folds(q, image) && image.size(1) > q.size(1)) return few_queries(q, image_with_pe, image, true);
+  return forward(q, image_with_pe, image);
+}
+
+bool DecoderAttentionImpl::folds(const torch::Tensor& q_in, const torch::Tensor& k_in) const {
+  const auto few = std::min(q_in.size(1), k_in.size(1));
+  const bool hooked = q_proj->hook() || k_proj->hook() || v_proj->hook() || out_proj->hook();
+  // Folding pays when the few tokens' columns, one block per head, are fewer than the
+  // projections' columns (SAM: 8 heads × 7 tokens = 56 < 128).
+  return !hooked && num_heads * few < q_proj->out_features;
 }
 
 double DecoderAttentionImpl::scale() const {
@@ -81,24 +144,15 @@ torch::Tensor DecoderAttentionImpl::few_keys(const torch::Tensor& x, const torch
 // values are projected after the weighted sum, Σₙ aₙ(Wv·vₙ + bv) = Wv·Σₙ aₙvₙ + bv, since
 // each row of attention weights sums to 1.
 torch::Tensor DecoderAttentionImpl::few_queries(const torch::Tensor& q_in, const torch::Tensor& x,
-                                                const torch::Tensor& v_in) {
+                                                const torch::Tensor& v_in, bool keys_follow_values) {
   const auto queries = heads_block_diagonal(q_proj(q_in), num_heads).transpose(1, 2);  // B×HT×Ci
-  const auto B = queries.size(0), HT = queries.size(1), T = q_in.size(1), N = x.size(1), E = x.size(2);
+  const auto B = queries.size(0), T = q_in.size(1), E = x.size(2);
   const auto H = num_heads, d = q_proj->out_features / H;
-  auto to_logits = torch::matmul(queries, k_proj->weight) * scale();                   // B×HT×E
-  auto logit_bias = torch::matmul(queries, k_proj->bias).unsqueeze(2) * scale();       // B×HT×1
-  torch::Tensor summed;                                                                // B×HT×E
-  if (x.size(0) == 1 && B > 1) {
-    // One image for every prompt set: the prompt sets' rows share one product.
-    const auto attn = torch::addmm(logit_bias.reshape({B * HT, 1}), to_logits.reshape({B * HT, E}), x[0].t())
-                          .softmax(-1);
-    summed = torch::mm(attn, v_in[0]).view({B, HT, E});
-  } else {
-    const auto attn = torch::baddbmm(logit_bias, to_logits, x.transpose(1, 2)).softmax(-1);
-    summed = torch::bmm(attn, v_in.expand({B, N, E}));
-  }
+  const auto to_logits = torch::matmul(queries, k_proj->weight) * scale();              // B×HT×E
+  const auto logit_bias = torch::matmul(queries, k_proj->bias).unsqueeze(2) * scale();  // B×HT×1
+  const auto summed = image_weighted_sum(to_logits, logit_bias, x, v_in, keys_follow_values);  // B×HT×E
   // Row h·T + t holds query t's sum for head h; only head h's columns of it are wanted.
-  const auto all_heads = torch::addmm(v_proj->bias, summed.view({B * HT, E}), v_proj->weight.t());
+  const auto all_heads = torch::addmm(v_proj->bias, summed.view({B * H * T, E}), v_proj->weight.t());
   const auto out = all_heads.view({B, H, T, H, d}).diagonal(0, 1, 3).permute({0, 1, 3, 2}).reshape({B, T, H * d});
   return out_proj(out);
 }
@@ -132,7 +186,7 @@ std::pair<torch::Tensor, torch::Tensor> TwoWayAttentionBlockImpl::forward(torch:
   // keys change only at the end of the block: keys + key_pe serves both cross-attentions.
   const auto k = keys + key_pe;
   auto q = queries + query_pe;
-  queries = norm2(queries + cross_attn_token_to_image(q, k, keys));
+  queries = norm2(queries + cross_attn_token_to_image->to_image(q, keys, k));
   queries = norm3(queries + mlp(queries));
 
   q = queries + query_pe;
@@ -161,7 +215,7 @@ std::pair<torch::Tensor, torch::Tensor> TwoWayTransformerImpl::forward(const tor
   auto queries = point_embedding;
   for (const auto& layer : *layers)
     std::tie(queries, keys) = layer->as<TwoWayAttentionBlock>()->forward(queries, keys, point_embedding, key_pe);
-  auto attn_out = final_attn_token_to_image(queries + point_embedding, keys + key_pe, keys);
+  auto attn_out = final_attn_token_to_image->to_image(queries + point_embedding, keys, keys + key_pe);
   return {norm_final_attn(queries + attn_out), keys};
 }
 

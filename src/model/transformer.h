@@ -13,6 +13,10 @@ class DecoderAttentionImpl : public torch::nn::Module {
  public:
   DecoderAttentionImpl(int64_t embedding_dim, int64_t num_heads, int64_t downsample_rate = 1);
   torch::Tensor forward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
+  // Token → image attention whose keys are the image plus a constant (its positional
+  // encoding): forward(q, image_with_pe, image), with the image's gradient through the keys
+  // taken straight to `image` (image_with_pe's own gradient is not followed when folded).
+  torch::Tensor to_image(const torch::Tensor& q, const torch::Tensor& image, const torch::Tensor& image_with_pe);
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
   int64_t num_heads;
 
@@ -20,7 +24,10 @@ class DecoderAttentionImpl : public torch::nn::Module {
   // One side is the few prompt tokens, the other the image's positions: the tokens'
   // projections are folded into the image side's products (exact; fewer FLOPs).
   torch::Tensor few_keys(const torch::Tensor& x, const torch::Tensor& k, const torch::Tensor& v);
-  torch::Tensor few_queries(const torch::Tensor& q, const torch::Tensor& x, const torch::Tensor& v);
+  // keys_follow_values: x is v plus a constant; x's gradient then goes to v.
+  torch::Tensor few_queries(const torch::Tensor& q, const torch::Tensor& x, const torch::Tensor& v,
+                            bool keys_follow_values);
+  bool folds(const torch::Tensor& q, const torch::Tensor& k) const;
   double scale() const;
 };
 TORCH_MODULE(DecoderAttention);

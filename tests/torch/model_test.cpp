@@ -208,6 +208,21 @@ TEST(MaskDecoder, FoldedAttentionEqualsThePerHeadComputationWithGradients) {
       EXPECT_LT((folded - reference).abs().max().item<float>(), 1e-5 * reference.abs().max().item<float>())
           << "shared image " << shared_image << ", few keys " << few_keys;
     }
+    // Keys = image + positional encoding: the image's gradient through the keys and as
+    // the values, taken together in to_image.
+    const auto pe = torch::randn({1, 20, 32});
+    auto to_image = [&](bool folded) {
+      auto q = tokens.clone().requires_grad_(true), image = x.clone().requires_grad_(true);
+      for (auto& p : attention->parameters()) p.mutable_grad() = torch::Tensor();
+      const auto out = folded ? attention->to_image(q, image, image + pe) : official(q, image + pe, image);
+      (out * torch::linspace(-1, 1, out.numel()).view(out.sizes())).sum().backward();
+      std::vector<torch::Tensor> all{out.detach().flatten(), q.grad().flatten(), image.grad().flatten()};
+      for (const auto& p : attention->parameters()) all.push_back(p.grad().flatten());
+      return torch::cat(all);
+    };
+    const auto folded = to_image(true), reference = to_image(false);
+    EXPECT_LT((folded - reference).abs().max().item<float>(), 1e-5 * reference.abs().max().item<float>())
+        << "to_image, shared image " << shared_image;
   }
 }
 
