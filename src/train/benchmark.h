@@ -29,7 +29,7 @@ struct Timing {
 struct BenchOptions {
   model::SamConfig model;
   int64_t boxes = 4;
-  int64_t prompts_per_pass = 1;  // as train.prompts_per_pass
+  int64_t prompts_per_pass = 2;  // as train.prompts_per_pass
   int64_t warmup = 1;
   int64_t repeats = 3;
 };

@@ -244,8 +244,8 @@ TEST(MethodTable, HoldsEveryKeyOfTheMethod) {
   EXPECT_EQ(keys, (std::vector<std::string>{"dropout", "name", "rank", "scale", "targets", "train_prompt_encoder"}));
 }
 
-TEST(TrainSection, PromptsPerPassDefaultsToOneAndRefusesNegatives) {
-  EXPECT_EQ(config::parse_run_config(toml::parse("[train]\nepochs = 1\n", kSource), kSource).train.prompts_per_pass, 1);
+TEST(TrainSection, PromptsPerPassDefaultsToTwoAndRefusesNegatives) {
+  EXPECT_EQ(config::parse_run_config(toml::parse("[train]\nepochs = 1\n", kSource), kSource).train.prompts_per_pass, 2);
   EXPECT_EQ(config::parse_run_config(toml::parse("[train]\nprompts_per_pass = 0\n", kSource), kSource)
                 .train.prompts_per_pass,
             0);
