@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
       "config", po::value<std::string>(&config_path), "take the [model] table of a config instead")(
       "image-size", po::value<int64_t>(&image_size), "override the model's image size (e.g. 256 for a quick look)")(
       "boxes", po::value<int64_t>(&bench.boxes)->default_value(4), "box prompts per step")(
-      "prompts-per-pass", po::value<int64_t>(&bench.prompts_per_pass)->default_value(2),
+      "prompts-per-pass", po::value<int64_t>(&bench.prompts_per_pass)->default_value(bench.prompts_per_pass),
       "box prompts per mask-decoder pass, as train.prompts_per_pass (0: all at once)")(
       "repeats", po::value<int64_t>(&bench.repeats)->default_value(3), "timed repetitions")(
       "warmup", po::value<int64_t>(&bench.warmup)->default_value(1), "untimed repetitions first")(

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config/run_config.h"
 #include "distributed/communicator.h"
 #include "methods/method_config.h"
 #include "model/sam_config.h"
@@ -29,7 +30,7 @@ struct Timing {
 struct BenchOptions {
   model::SamConfig model;
   int64_t boxes = 4;
-  int64_t prompts_per_pass = 2;  // as train.prompts_per_pass
+  int64_t prompts_per_pass = config::TrainSection{}.prompts_per_pass;
   int64_t warmup = 1;
   int64_t repeats = 3;
 };
