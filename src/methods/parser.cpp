@@ -5,7 +5,7 @@ namespace sparser::methods {
 SvdReparamImpl::SvdReparamImpl(const torch::Tensor& weight) : weight_shape(weight.sizes().vec()) {
   torch::NoGradGuard no_grad;
   const auto matrix = weight.detach().reshape({weight.size(0), -1}).to(torch::kDouble);
-  auto [u, s, vh] = torch::linalg::svd(matrix, /*full_matrices=*/false, /*driver=*/c10::nullopt);
+  auto [u, s, vh] = torch::linalg_svd(matrix, /*full_matrices=*/false);
   U = register_parameter("U", u.to(weight.dtype()).contiguous(), /*requires_grad=*/false);
   sigma = register_parameter("sigma", s.to(weight.dtype()).contiguous(), /*requires_grad=*/false);
   V = register_parameter("V", vh.transpose(0, 1).to(weight.dtype()).contiguous(), /*requires_grad=*/false);
