@@ -95,21 +95,24 @@ nlohmann::json measure_in_child(int argc, char** argv, const std::string& item) 
 
 int run_all_reduce(const train::BenchOptions& bench, const std::string& only, bool json) {
   distributed::Environment env;
-  auto comm = distributed::make_communicator(env, torch::kCPU);
+  // NCCL for CUDA tensors (one GPU per rank), MPI for CPU ones.
+  const auto device = bench.device.is_cuda() ? env.device() : bench.device;
+  auto comm = distributed::make_communicator(env, device);
   for (const auto& item : all_items()) {
     if (item.forward_only || item.cached || !selected(only, item.name)) continue;
     model::Sam sam(bench.model);
     methods::apply_method(*sam, item.method);
     const auto values = methods::count_trainable(*sam).total;
     if (values == 0) continue;
-    const auto t = train::time_allreduce(*comm, values);
+    const auto t = train::time_allreduce(*comm, values, device);
     if (!env.is_root()) continue;
     if (json)
       std::cout << nlohmann::json{{"name", "allreduce_" + item.name}, {"bytes", values * 4},
-                                  {"ranks", env.world_size()}, {"seconds", t.median_seconds}}.dump() << "\n";
+                                  {"ranks", env.world_size()}, {"device", device.str()},
+                                  {"seconds", t.median_seconds}}.dump() << "\n";
     else
-      std::printf("all-reduce %-34s %8.1f MB %9.3f ms (%d ranks)\n", item.name.c_str(), values * 4 / 1e6,
-                  t.median_seconds * 1e3, env.world_size());
+      std::printf("all-reduce %-34s %8.1f MB %9.3f ms (%d ranks, %s)\n", item.name.c_str(), values * 4 / 1e6,
+                  t.median_seconds * 1e3, env.world_size(), device.str().c_str());
   }
   return 0;
 }
@@ -128,9 +131,10 @@ int main(int argc, char** argv) {
       "the machine's 1024³ GEMM rate, sample loading (--shards) and, with --profile, where each\n"
       "measured step's time goes. Columns: median seconds, images/s, ratio to the encoder\n"
       "forward, GFLOP per step (of the official computation: model FLOPs), the GEMM rate\n"
-      "measured around that row's timing, efficiency = FLOP/s ÷ that GEMM rate, peak resident\n"
-      "memory of the measurement's own process.\n\nOptions");
-  std::string preset = "vit_b", config_path, only, item_name, shards;
+      "measured around that row's timing, efficiency = FLOP/s ÷ that GEMM rate, peak memory of\n"
+      "the measurement's own process (resident memory on the CPU; on a GPU, the most the CUDA\n"
+      "caching allocator had handed out, as torch.cuda.max_memory_allocated).\n\nOptions");
+  std::string preset = "vit_b", config_path, only, item_name, shards, device_name = "auto", precision = "fp32";
   int64_t image_size = 0, loads = 200, threads = 0, rounds = 1;
   train::BenchOptions bench;
   options.add_options()("help,h", "show this help")("preset", po::value<std::string>(&preset)->default_value("vit_b"),
@@ -149,6 +153,10 @@ int main(int argc, char** argv) {
       "shards", po::value<std::string>(&shards), "a split manifest: also time loading a sample from it")(
       "loads", po::value<int64_t>(&loads)->default_value(200), "samples loaded for --shards")(
       "threads", po::value<int64_t>(&threads)->default_value(0), "intra-op CPU threads (0: all cores)")(
+      "device", po::value<std::string>(&device_name)->default_value("auto"),
+      "cpu, cuda, or auto (cuda when this build has CUDA and a GPU is visible)")(
+      "precision", po::value<std::string>(&precision)->default_value("fp32"),
+      "fp32, or bf16: forward passes under bfloat16 autocast, as train.precision; the GEMM rate is then bf16's")(
       "profile", "also show where each measured step's time goes: self time per LibTorch operator and input shapes")(
       "json", "print one JSON object per line instead of the table")(
       "item", po::value<std::string>(&item_name), "(internal) measure one item and print it as JSON");
@@ -165,7 +173,23 @@ int main(int argc, char** argv) {
     bench.model.validate();
     if (rounds < 1) throw std::invalid_argument("--rounds must be at least 1");
     if (bench.prompts_per_pass < 0) throw std::invalid_argument("--prompts-per-pass must be 0 (all) or more");
+    if (precision != "fp32" && precision != "bf16")
+      throw std::invalid_argument("--precision must be fp32 or bf16, not \"" + precision + "\"");
+    bench.bf16 = precision == "bf16";
+    if (device_name == "auto") {
+      bench.device = torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
+    } else if (device_name == "cuda") {
+      if (!torch::cuda::is_available())
+        throw std::invalid_argument("--device cuda: this build has no CUDA LibTorch, or no GPU is visible");
+      bench.device = torch::kCUDA;
+    } else if (device_name != "cpu") {
+      throw std::invalid_argument("--device must be cpu, cuda or auto, not \"" + device_name + "\"");
+    }
     const bool json = vm.count("json") > 0, profile = vm.count("profile") > 0;
+    // The profile is LibTorch's CPU-side operator timing: on a GPU it would show kernel
+    // launches, not kernels.
+    if (profile && bench.device.is_cuda())
+      throw std::invalid_argument("--profile times CPU operators; on a GPU use Nsight Systems (nsys) instead");
     // LibTorch's own default can be 1 thread where it cannot count the cores.
     torch::set_num_threads(static_cast<int>(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency())));
 
@@ -175,7 +199,9 @@ int main(int argc, char** argv) {
           const auto work = item.forward_only ? train::encoder_forward_workload(bench)
                                               : train::training_step_workload(bench, item.method, item.cached);
           const auto t = train::time_workload(item.name, bench, work);
-          nlohmann::json result{{"seconds", t.median_seconds}, {"peak_rss_bytes", t.peak_rss_bytes},
+          nlohmann::json result{{"seconds", t.median_seconds},
+                                {"peak_rss_bytes", t.peak_rss_bytes},
+                                {"peak_device_bytes", t.peak_device_bytes},
                                 {"gemm_flops", t.gemm_flops_per_second}};
           if (profile)
             for (const auto& row : train::profile_workload(work))
@@ -189,11 +215,12 @@ int main(int argc, char** argv) {
     if (ranks && std::atoi(ranks) > 1) return run_all_reduce(bench, only, json);
 
     if (!json) {
-      std::printf("model %s, image %ld, %ld boxes (%ld per decoder pass), %d threads\n", bench.model.preset.c_str(),
-                  static_cast<long>(bench.model.image_size), static_cast<long>(bench.boxes),
-                  static_cast<long>(bench.prompts_per_pass), torch::get_num_threads());
+      std::printf("model %s, image %ld, %ld boxes (%ld per decoder pass), device %s, %s, %d threads\n",
+                  bench.model.preset.c_str(), static_cast<long>(bench.model.image_size),
+                  static_cast<long>(bench.boxes), static_cast<long>(bench.prompts_per_pass),
+                  bench.device.str().c_str(), precision.c_str(), torch::get_num_threads());
       std::printf("%-40s %9s %8s %9s %8s %8s %6s %9s\n", "step", "median s", "img/s", "x fwd", "GFLOP", "GEMM GF/s",
-                  "eff", "peak MB");
+                  "eff", bench.device.is_cuda() ? "GPU MB" : "peak MB");
     }
     std::vector<Item> measured;
     for (const auto& item : all_items())
@@ -202,14 +229,15 @@ int main(int argc, char** argv) {
     // the GEMM rate of those minutes), and the figures are the medians over rounds: a slow
     // spell of a shared machine then touches all items.
     std::map<std::string, std::vector<double>> seconds_of, gemm_of;
-    std::map<std::string, double> peak_of;
+    std::map<std::string, double> peak_rss_of, peak_device_of;
     double forward_seconds = 0;
     for (int64_t round = 0; round < rounds; ++round) {
       for (const auto& item : measured) {
         const auto m = measure_in_child(argc, argv, item.name);
         seconds_of[item.name].push_back(m["seconds"].get<double>());
         gemm_of[item.name].push_back(m["gemm_flops"].get<double>());
-        peak_of[item.name] = std::max(peak_of[item.name], m["peak_rss_bytes"].get<double>());
+        peak_rss_of[item.name] = std::max(peak_rss_of[item.name], m["peak_rss_bytes"].get<double>());
+        peak_device_of[item.name] = std::max(peak_device_of[item.name], m["peak_device_bytes"].get<double>());
         if (round + 1 < rounds) continue;
         const double seconds = median(seconds_of[item.name]), gemm = median(gemm_of[item.name]);
         if (item.forward_only) forward_seconds = seconds;
@@ -217,21 +245,26 @@ int main(int argc, char** argv) {
                                                : train::training_step_flops(bench.model, item.method, bench.boxes,
                                                                             item.cached);
         const double efficiency = flops / seconds / gemm;
-        const double peak_mb = peak_of[item.name] / 1048576.0;
+        const double peak_rss_mb = peak_rss_of[item.name] / 1048576.0;
+        const double peak_device_mb = peak_device_of[item.name] / 1048576.0;
         if (json) {
           nlohmann::json row{{"name", item.name},
+                              {"device", bench.device.str()},
+                              {"precision", precision},
                               {"seconds", seconds},
                               {"images_per_second", 1 / seconds},
                               {"ratio_to_forward", seconds / forward_seconds},
                               {"gflop", flops / 1e9},
                               {"gemm_gflops", gemm / 1e9},
                               {"efficiency", efficiency},
-                              {"peak_rss_mb", peak_mb}};
+                              {"peak_rss_mb", peak_rss_mb}};
+          if (bench.device.is_cuda()) row["peak_device_mb"] = peak_device_mb;
           if (profile) row["profile"] = m["profile"];  // of the last round
           std::cout << row.dump() << std::endl;
         } else {
           std::printf("%-40s %9.3f %8.2f %9.2f %8.1f %8.1f %5.0f%% %9.0f\n", item.name.c_str(), seconds, 1 / seconds,
-                      seconds / forward_seconds, flops / 1e9, gemm / 1e9, 100 * efficiency, peak_mb);
+                      seconds / forward_seconds, flops / 1e9, gemm / 1e9, 100 * efficiency,
+                      bench.device.is_cuda() ? peak_device_mb : peak_rss_mb);
           if (profile) {
             std::printf("    self ms  calls  operator [input shapes]\n");
             const auto& rows = m["profile"];

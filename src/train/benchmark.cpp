@@ -14,7 +14,13 @@
 #include "methods/step_scope.h"
 #include "methods/trainable.h"
 #include "train/loss.h"
+#include "train/precision.h"
 #include "train/training_step.h"
+
+#if SPARSER_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#endif
 
 namespace sparser::train {
 
@@ -22,22 +28,29 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A GPU runs kernels asynchronously: work has ended only once the device is idle.
+void wait_for(torch::Device device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
 template <typename F>
-Timing time_repeated(const std::string& name, int64_t warmup, int64_t repeats, F&& run) {
+Timing time_repeated(const std::string& name, torch::Device device, int64_t warmup, int64_t repeats, F&& run) {
   for (int64_t i = 0; i < warmup; ++i) run();
+  wait_for(device);
   std::vector<double> seconds;
   for (int64_t i = 0; i < repeats; ++i) {
     const auto start = Clock::now();
     run();
+    wait_for(device);
     seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
   }
   std::sort(seconds.begin(), seconds.end());
-  return {name, seconds[seconds.size() / 2], seconds.front(), repeats, peak_rss_bytes()};
+  return {name, seconds[seconds.size() / 2], seconds.front(), repeats, peak_rss_bytes(), peak_device_bytes(device)};
 }
 
-torch::Tensor random_boxes(int64_t count, int64_t image_size) {
-  auto corners = torch::rand({count, 2}) * (image_size / 2.0);
-  auto sizes = torch::rand({count, 2}) * (image_size / 2.0) + 8;
+torch::Tensor random_boxes(int64_t count, int64_t image_size, torch::Device device) {
+  auto corners = torch::rand({count, 2}, device) * (image_size / 2.0);
+  auto sizes = torch::rand({count, 2}, device) * (image_size / 2.0) + 8;
   return torch::cat({corners, corners + sizes}, 1);
 }
 
@@ -51,66 +64,94 @@ int64_t peak_rss_bytes() {
   return 0;
 }
 
-double gemm_flops_per_second(int64_t n, int64_t repeats) {
+int64_t peak_device_bytes([[maybe_unused]] torch::Device device) {
+#if SPARSER_WITH_CUDA
+  // allocated_bytes[0]: the aggregate over small and large pools (StatType::AGGREGATE).
+  if (device.is_cuda()) {
+    const auto index = device.has_index() ? device.index() : c10::cuda::current_device();
+    return c10::cuda::CUDACachingAllocator::getDeviceStats(index).allocated_bytes[0].peak;
+  }
+#endif
+  return 0;
+}
+
+double gemm_flops_per_second(torch::Device device, bool bf16, int64_t repeats) {
   torch::NoGradGuard no_grad;
-  const auto a = torch::randn({n, n}), b = torch::randn({n, n});
-  const auto t = time_repeated("gemm", 1, repeats, [&] { torch::matmul(a, b); });
+  // A 1024² product already keeps a CPU's cores busy; a GPU needs a larger one.
+  const int64_t n = device.is_cuda() ? 8192 : 1024;
+  const auto options = torch::TensorOptions(device).dtype(bf16 ? torch::kBFloat16 : torch::kFloat);
+  const auto a = torch::randn({n, n}, options), b = torch::randn({n, n}, options);
+  const auto t = time_repeated("gemm", device, 1, repeats, [&] { torch::matmul(a, b); });
   return 2.0 * n * n * n / t.median_seconds;
 }
 
 Workload encoder_forward_workload(const BenchOptions& options) {
   model::Sam sam(options.model);
   sam->eval();
+  sam->to(options.device);
   const auto S = options.model.image_size;
-  const auto input = torch::randn({1, 3, S, S});
-  return [sam, input]() mutable {
+  const auto input = torch::randn({1, 3, S, S}, options.device);
+  return [sam, input, device = options.device, bf16 = options.bf16]() mutable {
     torch::NoGradGuard no_grad;
+    AutocastScope autocast(device, bf16);
     sam->encode(input);
   };
 }
 
-Timing time_allreduce(distributed::Communicator& comm, int64_t values, int64_t repeats) {
-  const auto buffer = torch::ones({values});
+Timing time_allreduce(distributed::Communicator& comm, int64_t values, torch::Device device, int64_t repeats) {
+  const auto buffer = torch::ones({values}, device);
   comm.barrier();
-  return time_repeated("allreduce", 2, repeats, [&] { comm.allreduce_mean_(buffer); });
+  return time_repeated("allreduce", device, 2, repeats, [&] { comm.allreduce_mean_(buffer); });
 }
 
 Workload training_step_workload(const BenchOptions& options, const methods::MethodConfig& method, bool cached) {
   model::Sam sam(options.model);
   methods::apply_method(*sam, method);
+  const auto device = options.device;
+  const bool bf16 = options.bf16;
+  sam->to(device);
   std::vector<torch::Tensor> params;
   for (const auto& [n, p] : methods::trainable_parameters(*sam)) params.push_back(p);
   std::shared_ptr<torch::optim::Adam> adam;
   if (!params.empty()) adam = std::make_shared<torch::optim::Adam>(params, torch::optim::AdamOptions(1e-5));
   const auto S = options.model.image_size;
-  const auto input = torch::randn({1, 3, S, S});
+  const auto input = torch::randn({1, 3, S, S}, device);
   TORCH_CHECK(!cached || !sam->image_encoder->trunk_requires_grad(), "the trunk trains, nothing to cache");
-  const auto trunk = cached ? sam->image_encoder->forward_trunk(input) : torch::Tensor();
+  torch::Tensor trunk;
+  if (cached) {
+    // As the cache holds it: computed once (under autocast with bf16), stored as float32.
+    AutocastScope autocast(device, bf16);
+    trunk = sam->image_encoder->forward_trunk(input).to(torch::kFloat);
+  }
   model::Prompts prompts;
-  const auto boxes = prompts.boxes.emplace(random_boxes(options.boxes, S));
+  const auto boxes = prompts.boxes.emplace(random_boxes(options.boxes, S, device));
   const auto prompts_per_pass = options.prompts_per_pass;
   const auto L = 4 * options.model.embedding_size();
-  const auto targets = (torch::rand({options.boxes, 1, L, L}) > 0.5).to(torch::kFloat);
+  const auto targets = (torch::rand({options.boxes, 1, L, L}, device) > 0.5).to(torch::kFloat);
   return [=]() mutable {
     std::optional<torch::NoGradGuard> no_grad;
     if (!adam) no_grad.emplace();
     methods::StepScope step(*sam);
-    const auto embedding = cached ? sam->image_encoder->forward_neck(trunk) : sam->encode(input);
-    if (!adam) {
-      sam->decode(embedding, prompts, false);
-      return;
+    torch::Tensor embedding;
+    {
+      AutocastScope autocast(device, bf16);
+      embedding = cached ? sam->image_encoder->forward_neck(trunk) : sam->encode(input);
+      if (!adam) {
+        sam->decode(embedding, prompts, false);
+        return;
+      }
     }
     for (auto& p : params) p.mutable_grad() = torch::Tensor();
-    backward_image_loss(*sam, embedding, boxes, targets, LossWeights{}, prompts_per_pass, torch::kCPU, false);
+    backward_image_loss(*sam, embedding, boxes, targets, LossWeights{}, prompts_per_pass, device, bf16);
     step.finish_backward();
     adam->step();
   };
 }
 
 Timing time_workload(const std::string& name, const BenchOptions& options, const Workload& work) {
-  const double gemm_before = gemm_flops_per_second();
-  auto timing = time_repeated(name, options.warmup, options.repeats, work);
-  timing.gemm_flops_per_second = (gemm_before + gemm_flops_per_second()) / 2;
+  const double gemm_before = gemm_flops_per_second(options.device, options.bf16);
+  auto timing = time_repeated(name, options.device, options.warmup, options.repeats, work);
+  timing.gemm_flops_per_second = (gemm_before + gemm_flops_per_second(options.device, options.bf16)) / 2;
   return timing;
 }
 
@@ -119,7 +160,7 @@ Timing time_sample_loading(const std::string& manifest, int64_t image_size, int6
   const data::ShardDataset dataset(manifest, data::ChecksumCheck::Off);
   const data::PrepareOptions prepare{image_size, 4, 20, 0};
   int64_t next = 0;
-  return time_repeated("sample_loading", 1, std::max<int64_t>(samples, 1), [&] {
+  return time_repeated("sample_loading", torch::kCPU, 1, std::max<int64_t>(samples, 1), [&] {
     data::prepare_sample(dataset.get(next++ % dataset.size()), prepare, 0);
   });
 }

@@ -20,7 +20,8 @@ struct Timing {
   double median_seconds = 0;
   double min_seconds = 0;
   int64_t repeats = 0;
-  int64_t peak_rss_bytes = 0;  // of the process so far (Linux VmHWM)
+  int64_t peak_rss_bytes = 0;     // of the process so far (Linux VmHWM)
+  int64_t peak_device_bytes = 0;  // CUDA: the most the caching allocator had handed out so far
   // The machine's 1024³ GEMM rate, measured just before the warm-up and just after the
   // last repeat (mean of the two): efficiency figures then divide by the rate of the
   // same minutes, on a shared machine whose speed drifts by tens of per cent.
@@ -33,6 +34,8 @@ struct BenchOptions {
   int64_t prompts_per_pass = config::TrainSection{}.prompts_per_pass;
   int64_t warmup = 1;
   int64_t repeats = 3;
+  torch::Device device = torch::kCPU;
+  bool bf16 = false;  // forward passes under bfloat16 autocast, as train.precision = "bf16"
 };
 
 // One unit of work to time or profile: the model and data are set up when it is made,
@@ -47,7 +50,8 @@ Workload encoder_forward_workload(const BenchOptions& options);
 Timing time_workload(const std::string& name, const BenchOptions& options, const Workload& work);
 // Median time of averaging a float buffer of `values` elements over the ranks of `comm`
 // (the per-step gradient all-reduce of a method with that many trainable values).
-Timing time_allreduce(distributed::Communicator& comm, int64_t values, int64_t repeats = 10);
+Timing time_allreduce(distributed::Communicator& comm, int64_t values, torch::Device device = torch::kCPU,
+                      int64_t repeats = 10);
 // Median time to read, decode and prepare (resize, jitter) one sample of a split.
 Timing time_sample_loading(const std::string& manifest, int64_t image_size, int64_t samples);
 // Where one call of `work` spends its time: self milliseconds (time in nested operators
@@ -59,8 +63,10 @@ struct ProfileRow {
   int64_t calls = 0;
 };
 std::vector<ProfileRow> profile_workload(const Workload& work);
-// Achieved FLOP/s of an n×n×n float matmul.
-double gemm_flops_per_second(int64_t n = 1024, int64_t repeats = 5);
+// Achieved FLOP/s of an n×n×n matmul on `device` (float32, or bfloat16 with `bf16`).
+double gemm_flops_per_second(torch::Device device = torch::kCPU, bool bf16 = false, int64_t repeats = 5);
 int64_t peak_rss_bytes();
+// 0 for the CPU.
+int64_t peak_device_bytes(torch::Device device);
 
 }  // namespace sparser::train

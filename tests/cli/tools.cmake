@@ -36,7 +36,7 @@ set_tests_properties(tools.parity_not_a_fixture PROPERTIES LABELS tools
 
 # sparser_bench: every requested row as a JSON line with positive figures, over 2 rounds.
 add_test(NAME tools.bench_json
-         COMMAND bash -c "set -eo pipefail; $<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --threads 1 --repeats 1 --warmup 0 --rounds 2 --prompts-per-pass 2 --methods decoder_only,parser-conv-coefficients+cache --json | python3 -c \"
+         COMMAND bash -c "set -eo pipefail; $<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --device cpu --threads 1 --repeats 1 --warmup 0 --rounds 2 --prompts-per-pass 2 --methods decoder_only,parser-conv-coefficients+cache --json | python3 -c \"
 import json, sys
 rows = {r['name']: r for r in map(json.loads, sys.stdin)}
 assert set(rows) == {'encoder_forward', 'decoder_only', 'parser-conv-coefficients+cache'}, sorted(rows)
@@ -50,3 +50,14 @@ add_test(NAME tools.bench_bad_rounds
          COMMAND bash -c "$<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --rounds 0 2>&1; echo exit=$?")
 set_tests_properties(tools.bench_bad_rounds PROPERTIES LABELS tools
                      PASS_REGULAR_EXPRESSION "--rounds must be at least 1\nexit=2")
+add_test(NAME tools.bench_bad_precision
+         COMMAND bash -c "$<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --precision fp16 2>&1; echo exit=$?")
+set_tests_properties(tools.bench_bad_precision PROPERTIES LABELS tools
+                     PASS_REGULAR_EXPRESSION "--precision must be fp32 or bf16, not \"fp16\"\nexit=2")
+if(NOT SPARSER_WITH_CUDA)
+  add_test(NAME tools.bench_cuda_without_cuda
+           COMMAND bash -c "$<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --device cuda 2>&1; echo exit=$?")
+  set_tests_properties(tools.bench_cuda_without_cuda PROPERTIES LABELS tools
+                       PASS_REGULAR_EXPRESSION "--device cuda: this build has no CUDA LibTorch, or no GPU is visible\nexit=2")
+endif()
+
