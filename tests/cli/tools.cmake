@@ -61,3 +61,11 @@ if(NOT SPARSER_WITH_CUDA)
                        PASS_REGULAR_EXPRESSION "--device cuda: this build has no CUDA LibTorch, or no GPU is visible\nexit=2")
 endif()
 
+# LibTorch's pip wheels export their own statically linked copies of libstdc++'s
+# std::filesystem (pytorch/pytorch#133437); libstdc++ must come first in every program's
+# library search order, or such a copy answers our calls (remove_all crashed in one).
+foreach(program sparser_run sparser_bench sparser_torch_tests)
+  add_test(NAME tools.libstdcxx_before_libtorch_${program}
+           COMMAND bash -c "readelf -d $<TARGET_FILE:${program}> | grep -oE 'lib(stdc\\+\\+|torch[a-z_]*|c10[a-z_]*)\\.so' | head -1 | grep -qx 'libstdc++.so'")
+  set_tests_properties(tools.libstdcxx_before_libtorch_${program} PROPERTIES LABELS tools)
+endforeach()
