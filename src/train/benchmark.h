@@ -22,7 +22,7 @@ struct Timing {
   int64_t repeats = 0;
   int64_t peak_rss_bytes = 0;     // of the process so far (Linux VmHWM)
   int64_t peak_device_bytes = 0;  // CUDA: the most the caching allocator had handed out so far
-  // The machine's 1024³ GEMM rate, measured just before the warm-up and just after the
+  // The device's GEMM rate (gemm_flops_per_second), measured just before the warm-up and just after the
   // last repeat (mean of the two): efficiency figures then divide by the rate of the
   // same minutes, on a shared machine whose speed drifts by tens of per cent.
   double gemm_flops_per_second = 0;

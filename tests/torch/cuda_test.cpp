@@ -59,6 +59,11 @@ std::vector<methods::MethodConfig> every_method() {
   return methods;
 }
 
+std::string label(const methods::MethodConfig& method) {
+  if (method.name != MethodName::Parser) return to_string(method.name);
+  return "parser " + method.parser_layers.front() + " " + to_string(method.parser_train);
+}
+
 double relative_difference(const torch::Tensor& a, const torch::Tensor& reference) {
   return (a - reference).norm().item<double>() / reference.norm().item<double>();
 }
@@ -68,13 +73,12 @@ double relative_difference(const torch::Tensor& a, const torch::Tensor& referenc
 TEST(CudaTrainingStep, EveryMethodGivesTheCpuLossAndGradients) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible";
   for (const auto& method : every_method()) {
-    const auto label = to_string(method.name) + " " + (method.parser_layers.empty() ? "" : method.parser_layers[0]);
     const auto cpu = training_step(method, torch::kCPU, false);
     const auto gpu = training_step(method, torch::kCUDA, false);
-    ASSERT_GT(cpu.gradient.norm().item<double>(), 0.0) << label;
+    ASSERT_GT(cpu.gradient.norm().item<double>(), 0.0) << label(method);
     // cuDNN's convolutions may use TF32 (10-bit mantissa) by default: agreement to ~1e-3.
-    EXPECT_NEAR(gpu.loss, cpu.loss, 1e-3 * std::abs(cpu.loss)) << label;
-    EXPECT_LT(relative_difference(gpu.gradient, cpu.gradient), 1e-2) << label;
+    EXPECT_NEAR(gpu.loss, cpu.loss, 1e-3 * std::abs(cpu.loss)) << label(method);
+    EXPECT_LT(relative_difference(gpu.gradient, cpu.gradient), 1e-2) << label(method);
   }
 }
 
@@ -87,9 +91,9 @@ TEST(CudaTrainingStep, Bf16AutocastStaysCloseToFloat32) {
     const auto bf16 = training_step(method, torch::kCUDA, true);
     // bfloat16 keeps 8 bits of mantissa: the loss within a few per cent, the gradient's
     // direction nearly the same.
-    EXPECT_NEAR(bf16.loss, fp32.loss, 0.05 * std::abs(fp32.loss)) << to_string(method.name);
+    EXPECT_NEAR(bf16.loss, fp32.loss, 0.05 * std::abs(fp32.loss)) << label(method);
     const double cosine =
         (bf16.gradient * fp32.gradient).sum().item<double>() / (bf16.gradient.norm() * fp32.gradient.norm()).item<double>();
-    EXPECT_GT(cosine, 0.95) << to_string(method.name);
+    EXPECT_GT(cosine, 0.95) << label(method);
   }
 }
