@@ -35,6 +35,55 @@ MaskDecoderImpl::MaskDecoderImpl(const SamConfig& c) : num_mask_tokens(c.num_mul
       register_module("iou_prediction_head", MLP(dim, c.iou_head_hidden_dim, num_mask_tokens, c.iou_head_depth));
 }
 
+namespace {
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// B×pixels×C upscaled embeddings times one B×C hypernetwork output per prompt set
+// (training's case): a matrix-vector product per prompt set, whose backward writes the
+// embeddings' gradient as outer products straight into one buffer. As a batched matrix
+// product its backward would be a K = 1 product (~4× slower on CPU BLAS, 11 ms a call
+// for two 256² masks in a ViT-B step); as autograd's per-set products, each set's
+// gradient would first be scattered into a zero tensor of the whole batch.
+struct SingleMaskProduct : torch::autograd::Function<SingleMaskProduct> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& upscaled, const torch::Tensor& hyper) {
+    const auto flat = upscaled.reshape({upscaled.size(0), upscaled.size(1), -1});
+    const auto vectors = hyper.to(flat.scalar_type());  // under autocast the two may differ
+    auto masks = torch::empty({flat.size(0), flat.size(1)}, flat.options());
+    for (int64_t b = 0; b < flat.size(0); ++b) {
+      auto mask = masks[b];
+      at::mv_out(mask, flat[b], vectors[b]);
+    }
+    ctx->save_for_backward({flat, vectors});
+    ctx->saved_data["hyper_type"] = static_cast<int64_t>(hyper.scalar_type());
+    return masks;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &flat = saved[0], &vectors = saved[1];
+    const auto grad_masks = grads[0].to(flat.scalar_type());
+    torch::Tensor grad_upscaled, grad_hyper;
+    if (ctx->needs_input_grad(0)) {
+      grad_upscaled = torch::empty_like(flat);
+      for (int64_t b = 0; b < flat.size(0); ++b) {
+        auto grad = grad_upscaled[b];
+        at::outer_out(grad, grad_masks[b], vectors[b]);
+      }
+    }
+    if (ctx->needs_input_grad(1)) {
+      grad_hyper = torch::empty_like(vectors);
+      for (int64_t b = 0; b < flat.size(0); ++b) {
+        auto grad = grad_hyper[b];
+        at::mv_out(grad, flat[b].t(), grad_masks[b]);
+      }
+      grad_hyper = grad_hyper.to(static_cast<torch::ScalarType>(ctx->saved_data["hyper_type"].toInt()));
+    }
+    return {grad_upscaled, grad_hyper};
+  }
+};
+}  // namespace
+
 MaskPrediction MaskDecoderImpl::forward(const torch::Tensor& image_embeddings, const torch::Tensor& image_pe,
                                         const torch::Tensor& sparse, const torch::Tensor& dense,
                                         bool multimask_output) {
@@ -74,12 +123,9 @@ MaskPrediction MaskDecoderImpl::predict_masks(const torch::Tensor& image_embeddi
   // order of the two 2×2 upscalings (y, x, dy1, dx1, dy2, dx2) back to rows and columns,
   // on the masks rather than on the 8× wider upscaled embedding.
   const auto M = hyper_in.size(1);
-  // One image and one mask (training's case): a matrix-vector product, whose backward is
-  // a broadcast product rather than a K = 1 matrix product (~4× slower on CPU BLAS).
-  const auto pixels = upscaled.size(1);
-  const auto masks = keys.size(0) == 1 && M == 1
-                         ? torch::mv(upscaled.reshape({pixels, -1}), hyper_in.reshape({-1})).view({1, pixels, 1})
-                         : torch::matmul(upscaled, hyper_in.transpose(1, 2));
+  const auto masks =
+      M == 1 ? SingleMaskProduct::apply(upscaled, hyper_in.select(1, 0)).unsqueeze(2)
+             : torch::matmul(upscaled, hyper_in.transpose(1, 2));
   return {masks.view({keys.size(0), h, w, 2, 2, 2, 2, M})
               .permute({0, 7, 1, 3, 5, 2, 4, 6})
               .reshape({keys.size(0), M, 4 * h, 4 * w}),

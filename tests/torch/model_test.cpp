@@ -138,14 +138,15 @@ TEST(Activation, GeluGradientDoesNotDependOnTheGradientsLayout) {
 TEST(MaskDecoder, Float32GradientsMatchFloat64) {
   // The decoder's backward in float32 against the same model in float64: catches
   // layout-dependent kernel bugs that parity of the forward pass cannot see. Two boxes
-  // with three masks each, and training's case: one box, one mask.
+  // with three masks each, and training's case: one mask per box, for one box and two.
   auto base = fixtures::tiny_model();
   auto model64 = fixtures::tiny_model();
   model64.sam->to(torch::kDouble);
   const auto two_boxes = torch::tensor({{10.f, 20.f, 90.f, 100.f}, {30.f, 5.f, 60.f, 70.f}});
-  for (const bool multimask : {true, false}) {
+  for (const auto& [boxes, multimask_output] : {std::pair{2, true}, std::pair{1, false}, std::pair{2, false}}) {
+    const bool multimask = multimask_output;  // a lambda cannot capture a structured binding in C++17
     model::Prompts prompts;
-    prompts.boxes = multimask ? two_boxes : two_boxes.narrow(0, 0, 1);
+    prompts.boxes = two_boxes.narrow(0, 0, boxes);
     auto embedding_gradient = [&](model::SamImpl& sam, torch::ScalarType type) {
       torch::manual_seed(0);
       auto embedding = torch::randn({1, 32, 8, 8}).to(type).requires_grad_(true);
@@ -160,7 +161,55 @@ TEST(MaskDecoder, Float32GradientsMatchFloat64) {
     const auto g32 = embedding_gradient(*base.sam, torch::kFloat);
     const auto g64 = embedding_gradient(*model64.sam, torch::kDouble);
     EXPECT_LT((g32 - g64).abs().max().item<double>(), 1e-4 * std::max(1.0, g64.abs().max().item<double>()))
-        << "multimask " << multimask;
+        << boxes << " boxes, multimask " << multimask;
+  }
+}
+
+TEST(MaskDecoder, GradientsMatchFiniteDifferencesInFloat64) {
+  // The decoder's hand-written backward passes (folded attention, the single-mask
+  // product) against central differences of its forward, in float64: the derivative
+  // along a random direction in (image embedding, every decoder parameter).
+  auto model = fixtures::tiny_model();
+  model.sam->to(torch::kDouble);
+  auto& decoder = *model.sam->mask_decoder;
+  const auto two_boxes = torch::tensor({{10., 20., 90., 100.}, {30., 5., 60., 70.}}, torch::kDouble);
+  for (const auto& [boxes, multimask_output] : {std::pair{2, true}, std::pair{1, false}, std::pair{2, false}}) {
+    const bool multimask = multimask_output;  // a lambda cannot capture a structured binding in C++17
+    model::Prompts prompts;
+    prompts.boxes = two_boxes.narrow(0, 0, boxes);
+    torch::manual_seed(3);
+    auto embedding = torch::randn({1, 32, 8, 8}, torch::kDouble).requires_grad_(true);
+    auto objective = [&] {
+      const auto out = model.sam->decode(embedding, prompts, multimask);
+      const auto weights =
+          torch::linspace(-1, 1, out.low_res_logits.numel(), torch::kDouble).view(out.low_res_logits.sizes());
+      return (out.low_res_logits * weights).sum() + out.iou_predictions.sum();
+    };
+    std::vector<torch::Tensor> inputs{embedding};
+    for (auto& p : decoder.parameters()) {
+      p.mutable_grad() = torch::Tensor();
+      inputs.push_back(p);
+    }
+    objective().backward();
+    std::vector<torch::Tensor> directions;
+    double analytic = 0;
+    for (const auto& x : inputs) {
+      directions.push_back(torch::randn_like(x));
+      // Parameters the outputs do not use (the other masks' hypernetworks) get no gradient.
+      if (x.grad().defined()) analytic += (x.grad() * directions.back()).sum().item<double>();
+    }
+    auto shifted_objective = [&](double step) {
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < inputs.size(); ++i) inputs[i].add_(directions[i], step);
+      const double value = objective().item<double>();
+      for (size_t i = 0; i < inputs.size(); ++i) inputs[i].sub_(directions[i], step);
+      return value;
+    };
+    // Small: the MLPs' ReLUs put kinks within 1e-5 of the tiny model's point.
+    const double h = 1e-7;
+    const double numeric = (shifted_objective(h) - shifted_objective(-h)) / (2 * h);
+    EXPECT_NEAR(analytic, numeric, 1e-6 * std::max(1.0, std::abs(numeric)))
+        << boxes << " boxes, multimask " << multimask;
   }
 }
 
