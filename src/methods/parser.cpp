@@ -16,14 +16,29 @@ torch::Tensor SvdReparamImpl::reconstruct() const {
   return torch::matmul(U * sigma, V.transpose(0, 1)).view(weight_shape);
 }
 
+const torch::Tensor& StepTensor::get(const std::function<torch::Tensor()>& build) {
+  if (!leaf.defined()) {
+    graph = build();
+    leaf = graph.detach().requires_grad_(true);
+  }
+  return leaf;
+}
+
+void StepTensor::pass_gradient() const {
+  if (leaf.defined() && leaf.grad().defined()) torch::autograd::backward({graph}, {leaf.grad()});
+}
+
 std::array<int64_t, 3> SvdReparamHook::versions() const {
   return {reparam_->U._version(), reparam_->sigma._version(), reparam_->V._version()};
 }
 
+bool SvdReparamHook::needs_graph() const {
+  return torch::GradMode::is_enabled() &&
+         (reparam_->sigma.requires_grad() || reparam_->U.requires_grad() || reparam_->V.requires_grad());
+}
+
 torch::Tensor SvdReparamHook::weight(const torch::Tensor&) {
-  const bool needs_graph = torch::GradMode::is_enabled() &&
-                           (reparam_->sigma.requires_grad() || reparam_->U.requires_grad() || reparam_->V.requires_grad());
-  if (!needs_graph) {
+  if (!needs_graph()) {
     if (!frozen_weight_.defined() || frozen_versions_ != versions()) {
       torch::NoGradGuard no_grad;
       frozen_weight_ = reparam_->reconstruct();
@@ -32,23 +47,27 @@ torch::Tensor SvdReparamHook::weight(const torch::Tensor&) {
     return frozen_weight_;
   }
   if (!in_step_) return reparam_->reconstruct();
-  if (!step_weight_.defined()) {
-    step_graph_ = reparam_->reconstruct();
-    step_weight_ = step_graph_.detach().requires_grad_(true);
-  }
-  return step_weight_;
+  return step_weight_.get([&] { return reparam_->reconstruct(); });
+}
+
+std::optional<model::WeightFactors> SvdReparamHook::weight_factors() {
+  if (!needs_graph()) return std::nullopt;  // without autograd the one product by W' is cheaper
+  const auto left = [&] { return reparam_->U * reparam_->sigma; };
+  return model::WeightFactors{in_step_ ? step_left_.get(left) : left(), reparam_->V.t()};
 }
 
 void SvdReparamHook::begin_step() {
   in_step_ = true;
-  step_weight_ = step_graph_ = torch::Tensor();
+  step_weight_ = step_left_ = StepTensor();
 }
 
 void SvdReparamHook::end_step(bool pass_gradients) {
-  if (pass_gradients && step_weight_.defined() && step_weight_.grad().defined())
-    torch::autograd::backward({step_graph_}, {step_weight_.grad()});
+  if (pass_gradients) {
+    step_weight_.pass_gradient();
+    step_left_.pass_gradient();
+  }
   in_step_ = false;
-  step_weight_ = step_graph_ = torch::Tensor();
+  step_weight_ = step_left_ = StepTensor();
 }
 
 std::vector<NamedLayer> apply_parser(torch::nn::Module& model, const MethodConfig& config) {

@@ -4,6 +4,7 @@
 // W' = (U·σ)·Vᵀ, so the coefficients σ (and/or the bases U, V) can be trained
 // without adding parameters to the model's function.
 #include <array>
+#include <functional>
 
 #include "methods/layer_selection.h"
 #include "methods/method_config.h"
@@ -22,14 +23,25 @@ class SvdReparamImpl : public torch::nn::Module {
 };
 TORCH_MODULE(SvdReparam);
 
-// W' for the layer's forward. Without autograd, W' is kept until σ, U or V change
-// (evaluation rebuilds nothing). Within a training step (begin_step … end_step) W' is
-// built once, used as a leaf by every forward of the step, and its summed gradient is
-// sent back through the reconstruction once, at end_step().
+// A tensor built from σ, U, V once per training step: every forward of the step uses
+// `leaf`, and end_step sends the gradient summed on it back through `graph` once.
+struct StepTensor {
+  // The step's leaf; `build` runs at the first call.
+  const torch::Tensor& get(const std::function<torch::Tensor()>& build);
+  void pass_gradient() const;
+  torch::Tensor leaf, graph;
+};
+
+// W' for the layer's forward, or its factors (U·σ, Vᵀ) where the layer prefers them.
+// Without autograd, W' is kept until σ, U or V change (evaluation rebuilds nothing).
+// Within a training step (begin_step … end_step) W' and U·σ are built once each, used as
+// leaves by every forward of the step, and their summed gradients are sent back through
+// the reconstruction once, at end_step().
 class SvdReparamHook : public model::LayerHook {
  public:
   explicit SvdReparamHook(const torch::Tensor& weight) : reparam_(weight) {}
   torch::Tensor weight(const torch::Tensor&) override;
+  std::optional<model::WeightFactors> weight_factors() override;
   void begin_step() override;
   void end_step(bool pass_gradients) override;
   std::shared_ptr<torch::nn::Module> module() override { return reparam_.ptr(); }
@@ -39,11 +51,12 @@ class SvdReparamHook : public model::LayerHook {
 
  private:
   std::array<int64_t, 3> versions() const;
+  bool needs_graph() const;
   SvdReparam reparam_;
   bool in_step_ = false;
   torch::Tensor frozen_weight_;              // W' built without autograd, valid for frozen_versions_
   std::array<int64_t, 3> frozen_versions_{};
-  torch::Tensor step_weight_, step_graph_;   // the step's W' (a leaf) and the same W' in σ/U/V's graph
+  StepTensor step_weight_, step_left_;       // the step's W' and U·σ
 };
 
 // Attaches an SVD reparameterisation to every layer matching the config's patterns

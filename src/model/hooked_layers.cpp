@@ -23,6 +23,20 @@ void default_init(torch::Tensor& weight, torch::Tensor& bias, int64_t fan_in) {
 }
 }  // namespace
 
+std::optional<WeightFactors> HookedLayer::cheaper_factors(const torch::Tensor& input) {
+  if (!hook_ || !torch::GradMode::is_enabled()) return std::nullopt;
+  auto factors = hook_->weight_factors();
+  if (!factors) return std::nullopt;
+  // Multiply-adds per output position: the forward, then each gradient the backward needs.
+  const double out = factors->left.size(0), rank = factors->left.size(1), in = factors->right.size(1);
+  const bool input_grad = input.requires_grad(), left_grad = factors->left.requires_grad(),
+             right_grad = factors->right.requires_grad();
+  const double whole = out * in * (1 + (left_grad || right_grad) + input_grad);
+  const double factored = rank * in * (1 + right_grad + input_grad) + out * rank * (1 + left_grad + (right_grad || input_grad));
+  if (factored < whole) return factors;
+  return std::nullopt;
+}
+
 LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) : in_features(in), out_features(out) {
   weight = register_parameter("weight", torch::empty({out, in}));
   if (with_bias) bias = register_parameter("bias", torch::empty({out}));
@@ -30,7 +44,10 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) : in_features(in
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  return finish(x, torch::nn::functional::linear(x, effective_weight(), bias));
+  namespace F = torch::nn::functional;
+  if (const auto factors = cheaper_factors(x))
+    return finish(x, F::linear(F::linear(x, factors->right), factors->left, bias));
+  return finish(x, F::linear(x, effective_weight(), bias));
 }
 
 Conv2dImpl::Conv2dImpl(int64_t in, int64_t out, int64_t k, int64_t stride_, int64_t padding_, bool with_bias)
@@ -40,10 +57,23 @@ Conv2dImpl::Conv2dImpl(int64_t in, int64_t out, int64_t k, int64_t stride_, int6
   default_init(weight, bias, in * k * k);
 }
 
+namespace {
+torch::Tensor convolve(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias, int64_t stride,
+                       int64_t padding) {
+  if (shifted_conv2d_applies(x, w, stride, padding)) return shifted_conv2d(x, w, bias);
+  return torch::conv2d(x, w, bias, {stride, stride}, {padding, padding});
+}
+}  // namespace
+
 torch::Tensor Conv2dImpl::forward(const torch::Tensor& x) {
-  const auto w = effective_weight();
-  if (shifted_conv2d_applies(x, w, stride, padding)) return finish(x, shifted_conv2d(x, w, bias));
-  return finish(x, torch::conv2d(x, w, bias, {stride, stride}, {padding, padding}));
+  if (const auto factors = cheaper_factors(x)) {
+    // The right factor as a kernel of `rank` output channels, then the left one as 1×1.
+    const auto& [left, right] = *factors;
+    const auto projected = convolve(x, right.reshape({right.size(0), weight.size(1), weight.size(2), weight.size(3)}),
+                                    torch::Tensor(), stride, padding);
+    return finish(x, convolve(projected, left.reshape({left.size(0), left.size(1), 1, 1}), bias, 1, 0));
+  }
+  return finish(x, convolve(x, effective_weight(), bias, stride, padding));
 }
 
 }  // namespace sparser::model

@@ -14,6 +14,10 @@ class HookedLayer : public torch::nn::Module {
   const std::shared_ptr<LayerHook>& hook() const { return hook_; }
   // The weight the next forward pass will use (the hooked one, if any).
   torch::Tensor effective_weight() { return hook_ ? hook_->weight(weight) : weight; }
+  // The hook's weight factors when multiplying `input` by them in turn, forward and
+  // backward, takes fewer multiply-adds than by the whole weight: PARSER's σ on the neck's
+  // convolutions, whose full weight gradient (out × in·kh·kw per pixel) it avoids.
+  std::optional<WeightFactors> cheaper_factors(const torch::Tensor& input);
 
   torch::Tensor weight;
   torch::Tensor bias;  // undefined when the layer has none

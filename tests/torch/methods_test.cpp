@@ -175,36 +175,41 @@ TEST(Methods, EveryMethodStartsAtThePretrainedFunction) {
 }
 
 TEST(Methods, StepScopeBuildsTheWeightOncePerStepWithTheSameGradients) {
-  // Two images in one step: σ's gradient through the step's single W' equals the sum
-  // of the per-image gradients with W' rebuilt at every call.
+  // Two images in one step: σ's gradient through the step's single W' (or U·σ, where the
+  // layer multiplies by the factors: σ alone trains) equals the sum of the per-image
+  // gradients with W' rebuilt at every call.
   const auto input = fixtures::fixture_input();
   const auto flipped = input.flip({3});
-  auto setup = fixtures::tiny_model(parser_variant("both", methods::ParserTrain::Both));
-  const auto trainable = methods::trainable_parameters(*setup.sam);
-  auto gradients = [&](bool in_scope) {
-    for (const auto& [name, t] : trainable) t.mutable_grad() = torch::Tensor();
-    std::optional<methods::StepScope> step;
-    if (in_scope) step.emplace(*setup.sam);
-    for (const auto& image : {input, flipped}) fixtures::predict(*setup.sam, image).pow(2).sum().backward();
-    if (step) step->finish_backward();
-    std::map<std::string, torch::Tensor> out;
-    for (const auto& [name, t] : trainable)  // (the unselected mask's hypernetwork gets no gradient)
-      out[name] = t.grad().defined() ? t.grad().clone() : torch::zeros_like(t);
-    return out;
-  };
-  const auto per_call = gradients(false);
-  const auto per_step = gradients(true);
-  int encoder_tensors = 0;
-  for (const auto& [name, g] : per_call) {
-    ASSERT_TRUE(per_step.at(name).defined()) << name;
-    const double scale = g.abs().max().item<double>();
-    EXPECT_LE((per_step.at(name) - g).abs().max().item<double>(), 1e-4 * std::max(scale, 1.0))
-        << name << " (largest gradient " << scale << ")";
-    encoder_tensors += name.find(".parser.") != std::string::npos;
+  for (const auto train : {methods::ParserTrain::Both, methods::ParserTrain::Coefficients}) {
+    auto setup = fixtures::tiny_model(parser_variant("both", train));
+    const auto trainable = methods::trainable_parameters(*setup.sam);
+    auto gradients = [&](bool in_scope) {
+      for (const auto& [name, t] : trainable) t.mutable_grad() = torch::Tensor();
+      std::optional<methods::StepScope> step;
+      if (in_scope) step.emplace(*setup.sam);
+      for (const auto& image : {input, flipped}) fixtures::predict(*setup.sam, image).pow(2).sum().backward();
+      if (step) step->finish_backward();
+      std::map<std::string, torch::Tensor> out;
+      for (const auto& [name, t] : trainable)  // (the unselected mask's hypernetwork gets no gradient)
+        out[name] = t.grad().defined() ? t.grad().clone() : torch::zeros_like(t);
+      return out;
+    };
+    const auto per_call = gradients(false);
+    const auto per_step = gradients(true);
+    int encoder_tensors = 0;
+    for (const auto& [name, g] : per_call) {
+      ASSERT_TRUE(per_step.at(name).defined()) << name;
+      const double scale = g.abs().max().item<double>();
+      EXPECT_LE((per_step.at(name) - g).abs().max().item<double>(), 1e-4 * std::max(scale, 1.0))
+          << name << " (largest gradient " << scale << ")";
+      encoder_tensors += name.find(".parser.") != std::string::npos;
+    }
+    // σ (and U, V) of the neck's 2 convs and 4 blocks × 4 linears
+    EXPECT_EQ(encoder_tensors, (train == methods::ParserTrain::Both ? 3 : 1) * (2 + 4 * 4)) << label(parser_variant("both", train));
   }
-  EXPECT_EQ(encoder_tensors, 3 * (2 + 4 * 4));  // σ, U, V of the neck's 2 convs and 4 blocks × 4 linears
 
   // Without autograd, W' is built once and kept until σ changes.
+  auto setup = fixtures::tiny_model(parser_variant("both", methods::ParserTrain::Coefficients));
   auto hook = std::dynamic_pointer_cast<methods::SvdReparamHook>(
       methods::select_layers(*setup.sam, {"image_encoder.neck.0"}).front().layer->hook());
   torch::NoGradGuard no_grad;
@@ -212,6 +217,45 @@ TEST(Methods, StepScopeBuildsTheWeightOncePerStepWithTheSameGradients) {
   EXPECT_EQ(hook->weight(torch::Tensor()).data_ptr(), first.data_ptr());
   hook->reparam()->sigma.mul_(2);
   EXPECT_TRUE(torch::allclose(hook->weight(torch::Tensor()), first * 2, 1e-4, 1e-6));
+}
+
+TEST(Methods, ParserMultipliesByTheFactorsWhereTheyCostLess) {
+  // PARSER's σ on ViT-B's neck: (x·V)·(U·σ)ᵀ costs fewer multiply-adds than x·W'ᵀ with
+  // W''s full gradient; on the blocks' linear layers, or with the bases training, it costs
+  // more. Either way the outputs and σ's gradient are those of W'.
+  auto hooked = [](auto layer, bool bases) {
+    auto hook = std::make_shared<methods::SvdReparamHook>(layer->weight);
+    hook->reparam()->sigma.set_requires_grad(true);
+    hook->reparam()->U.set_requires_grad(bases);
+    hook->reparam()->V.set_requires_grad(bases);
+    layer->attach(hook);
+    return std::pair{layer, hook};
+  };
+  torch::manual_seed(0);
+  const auto trunk = torch::randn({1, 768, 4, 4}), neck = torch::randn({1, 256, 4, 4}).requires_grad_(true);
+  const auto tokens = torch::randn({1, 16, 768}).requires_grad_(true);
+  EXPECT_TRUE(hooked(model::Conv2d(768, 256, 1, 1, 0, false), false).first->cheaper_factors(trunk));
+  EXPECT_TRUE(hooked(model::Conv2d(256, 256, 3, 1, 1, false), false).first->cheaper_factors(neck));
+  EXPECT_FALSE(hooked(model::Conv2d(256, 256, 3, 1, 1, false), true).first->cheaper_factors(neck));
+  EXPECT_FALSE(hooked(model::Linear(768, 2304), false).first->cheaper_factors(tokens));
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_FALSE(hooked(model::Conv2d(256, 256, 3, 1, 1, false), false).first->cheaper_factors(neck));
+  }
+
+  auto [conv, hook] = hooked(model::Conv2d(256, 256, 3, 1, 1, false), false);
+  ASSERT_TRUE(conv->cheaper_factors(neck));
+  const auto weights = torch::randn({1, 256, 4, 4});
+  auto sigma_gradient = [&, &conv = conv, &hook = hook](bool factored) {
+    hook->reparam()->sigma.mutable_grad() = torch::Tensor();
+    const auto out = factored ? conv->forward(neck) : torch::conv2d(neck, hook->reparam()->reconstruct(), {}, 1, 1);
+    (out * weights).sum().backward();
+    return std::pair{out.detach(), hook->reparam()->sigma.grad().clone()};
+  };
+  const auto [out, grad] = sigma_gradient(true);
+  const auto [reference_out, reference_grad] = sigma_gradient(false);
+  EXPECT_LT((out - reference_out).abs().max().item<double>(), 1e-4 * reference_out.abs().max().item<double>());
+  EXPECT_LT((grad - reference_grad).abs().max().item<double>(), 1e-4 * reference_grad.abs().max().item<double>());
 }
 
 TEST(Methods, LeavesTrunkFrozenAgreesWithTheModel) {
