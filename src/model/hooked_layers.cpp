@@ -32,7 +32,8 @@ std::optional<WeightFactors> HookedLayer::cheaper_factors(const torch::Tensor& i
   const bool input_grad = input.requires_grad(), left_grad = factors->left.requires_grad(),
              right_grad = factors->right.requires_grad();
   const double whole = out * in * (1 + (left_grad || right_grad) + input_grad);
-  const double factored = rank * in * (1 + right_grad + input_grad) + out * rank * (1 + left_grad + (right_grad || input_grad));
+  const double factored =
+      rank * in * (1 + right_grad + input_grad) + out * rank * (1 + left_grad + (right_grad || input_grad));
   if (factored < whole) return factors;
   return std::nullopt;
 }

@@ -205,7 +205,8 @@ TEST(Methods, StepScopeBuildsTheWeightOncePerStepWithTheSameGradients) {
       encoder_tensors += name.find(".parser.") != std::string::npos;
     }
     // σ (and U, V) of the neck's 2 convs and 4 blocks × 4 linears
-    EXPECT_EQ(encoder_tensors, (train == methods::ParserTrain::Both ? 3 : 1) * (2 + 4 * 4)) << label(parser_variant("both", train));
+    EXPECT_EQ(encoder_tensors, (train == methods::ParserTrain::Both ? 3 : 1) * (2 + 4 * 4))
+        << label(parser_variant("both", train));
   }
 
   // Without autograd, W' is built once and kept until σ changes.
