@@ -20,6 +20,7 @@
 #include "methods/trainable.h"
 #include "train/benchmark.h"
 #include "train/flop_count.h"
+#include "train/trainer.h"
 #include "util/memory_reuse.h"
 
 namespace po = boost::program_options;
@@ -176,15 +177,11 @@ int main(int argc, char** argv) {
     if (precision != "fp32" && precision != "bf16")
       throw std::invalid_argument("--precision must be fp32 or bf16, not \"" + precision + "\"");
     bench.bf16 = precision == "bf16";
-    if (device_name == "auto") {
-      bench.device = torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
-    } else if (device_name == "cuda") {
-      if (!torch::cuda::is_available())
-        throw std::invalid_argument("--device cuda: this build has no CUDA LibTorch, or no GPU is visible");
-      bench.device = torch::kCUDA;
-    } else if (device_name != "cpu") {
+    if (device_name != "cpu" && device_name != "cuda" && device_name != "auto")
       throw std::invalid_argument("--device must be cpu, cuda or auto, not \"" + device_name + "\"");
-    }
+    bench.device = train::choose_device(
+        device_name, torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU),
+        "--device cuda");
     const bool json = vm.count("json") > 0, profile = vm.count("profile") > 0;
     // The profile is LibTorch's CPU-side operator timing: on a GPU it would show kernel
     // launches, not kernels.

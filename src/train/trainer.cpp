@@ -94,11 +94,12 @@ class SigmaRecord {
 
 }  // namespace
 
-torch::Device choose_device(const std::string& setting, const distributed::Environment& env) {
+torch::Device choose_device(const std::string& setting, torch::Device accelerator,
+                            const std::string& setting_text) {
   if (setting == "cpu") return torch::kCPU;
-  if (setting == "cuda" && !env.device().is_cuda())
-    throw std::runtime_error("run.device = \"cuda\" but no CUDA device is available to this build");
-  return env.device();  // auto: this rank's GPU when there is one
+  if (setting == "cuda" && !accelerator.is_cuda())
+    throw std::invalid_argument(setting_text + ": this build has no CUDA LibTorch, or no GPU is visible");
+  return accelerator;
 }
 
 int train_run(const RunSpec& spec, distributed::Environment& env, distributed::Communicator& comm,

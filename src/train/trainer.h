@@ -32,7 +32,13 @@ struct RunOptions {
 int train_run(const RunSpec& spec, distributed::Environment& env, distributed::Communicator& comm,
               const RunOptions& options);
 
-// The device a run uses: run.device, with "auto" = this rank's GPU when CUDA is there.
-torch::Device choose_device(const std::string& setting, const distributed::Environment& env);
+// The device a "cpu", "cuda" or "auto" setting names (run.device, sparser_bench --device):
+// "auto" is `accelerator` (this rank's GPU; the CPU where there is none). `setting_text`
+// names the setting in the error when "cuda" is asked for without a GPU.
+torch::Device choose_device(const std::string& setting, torch::Device accelerator, const std::string& setting_text);
+// The device a run uses: run.device on this rank.
+inline torch::Device choose_device(const std::string& setting, const distributed::Environment& env) {
+  return choose_device(setting, env.device(), "run.device = \"cuda\"");
+}
 
 }  // namespace sparser::train

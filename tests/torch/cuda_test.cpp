@@ -10,6 +10,8 @@
 #include "train/training_step.h"
 
 using namespace sparser;
+using fixtures::method_label;
+using fixtures::parser_variant;
 using methods::MethodName;
 
 namespace {
@@ -50,18 +52,9 @@ std::vector<methods::MethodConfig> every_method() {
   for (auto name : {MethodName::DecoderOnly, MethodName::Lora, MethodName::Adapter, MethodName::Fact})
     methods.push_back(fixtures::method_named(name));
   for (const auto& layers : {"conv", "transformer", "both"})
-    for (auto train : {methods::ParserTrain::Coefficients, methods::ParserTrain::Bases, methods::ParserTrain::Both}) {
-      auto c = fixtures::method_named(MethodName::Parser);
-      c.parser_layers = {layers};
-      c.parser_train = train;
-      methods.push_back(c);
-    }
+    for (auto train : {methods::ParserTrain::Coefficients, methods::ParserTrain::Bases, methods::ParserTrain::Both})
+      methods.push_back(parser_variant(layers, train));
   return methods;
-}
-
-std::string label(const methods::MethodConfig& method) {
-  if (method.name != MethodName::Parser) return to_string(method.name);
-  return "parser " + method.parser_layers.front() + " " + to_string(method.parser_train);
 }
 
 double relative_difference(const torch::Tensor& a, const torch::Tensor& reference) {
@@ -75,10 +68,10 @@ TEST(CudaTrainingStep, EveryMethodGivesTheCpuLossAndGradients) {
   for (const auto& method : every_method()) {
     const auto cpu = training_step(method, torch::kCPU, false);
     const auto gpu = training_step(method, torch::kCUDA, false);
-    ASSERT_GT(cpu.gradient.norm().item<double>(), 0.0) << label(method);
+    ASSERT_GT(cpu.gradient.norm().item<double>(), 0.0) << method_label(method);
     // cuDNN's convolutions may use TF32 (10-bit mantissa) by default: agreement to ~1e-3.
-    EXPECT_NEAR(gpu.loss, cpu.loss, 1e-3 * std::abs(cpu.loss)) << label(method);
-    EXPECT_LT(relative_difference(gpu.gradient, cpu.gradient), 1e-2) << label(method);
+    EXPECT_NEAR(gpu.loss, cpu.loss, 1e-3 * std::abs(cpu.loss)) << method_label(method);
+    EXPECT_LT(relative_difference(gpu.gradient, cpu.gradient), 1e-2) << method_label(method);
   }
 }
 
@@ -91,9 +84,9 @@ TEST(CudaTrainingStep, Bf16AutocastStaysCloseToFloat32) {
     const auto bf16 = training_step(method, torch::kCUDA, true);
     // bfloat16 keeps 8 bits of mantissa: the loss within a few per cent, the gradient's
     // direction nearly the same.
-    EXPECT_NEAR(bf16.loss, fp32.loss, 0.05 * std::abs(fp32.loss)) << label(method);
+    EXPECT_NEAR(bf16.loss, fp32.loss, 0.05 * std::abs(fp32.loss)) << method_label(method);
     const double cosine =
         (bf16.gradient * fp32.gradient).sum().item<double>() / (bf16.gradient.norm() * fp32.gradient.norm()).item<double>();
-    EXPECT_GT(cosine, 0.95) << label(method);
+    EXPECT_GT(cosine, 0.95) << method_label(method);
   }
 }

@@ -10,19 +10,14 @@
 #include "test_models.h"
 
 using namespace sparser;
+using fixtures::method_label;
+using fixtures::parser_variant;
 using methods::MethodName;
 
 namespace {
 
 const std::vector<MethodName> kTrainingMethods{MethodName::DecoderOnly, MethodName::Parser, MethodName::Lora,
                                                MethodName::Adapter, MethodName::Fact};
-
-methods::MethodConfig parser_variant(const std::string& layers, methods::ParserTrain train) {
-  auto c = fixtures::method_named(MethodName::Parser);
-  c.parser_layers = {layers};
-  c.parser_train = train;
-  return c;
-}
 
 // Every method, and PARSER with each choice of what trains.
 std::vector<methods::MethodConfig> training_configs() {
@@ -31,12 +26,6 @@ std::vector<methods::MethodConfig> training_configs() {
   configs.push_back(parser_variant("conv", methods::ParserTrain::Bases));
   configs.push_back(parser_variant("transformer", methods::ParserTrain::Both));
   return configs;
-}
-
-std::string label(const methods::MethodConfig& c) {
-  std::string text = methods::to_string(c.name);
-  if (c.name == MethodName::Parser) text += "-" + c.parser_layers.front() + "-" + methods::to_string(c.parser_train);
-  return text;
 }
 
 std::map<std::string, torch::Tensor> snapshot(const torch::nn::Module& m) {
@@ -100,7 +89,7 @@ TEST(Methods, TrainableNamesAreExactlyTheMethodsTensors) {
     }
     for (const auto& p : setup.sam->mask_decoder->named_parameters())
       whole_decoder &= decoder_trained.count("mask_decoder." + p.key()) > 0;
-    EXPECT_EQ(whole_decoder, c.name != MethodName::ZeroShot) << label(c);
+    EXPECT_EQ(whole_decoder, c.name != MethodName::ZeroShot) << method_label(c);
     return names;
   };
   auto per_block = [](std::initializer_list<std::string> suffixes) {
@@ -170,7 +159,7 @@ TEST(Methods, EveryMethodStartsAtThePretrainedFunction) {
     auto setup = fixtures::tiny_model(config);
     setup.sam->eval();  // FacT's dropout is off in evaluation
     const auto out = fixtures::predict(*setup.sam, input);
-    EXPECT_LT((out - reference).abs().max().item<float>(), 1e-4) << label(config);
+    EXPECT_LT((out - reference).abs().max().item<float>(), 1e-4) << method_label(config);
   }
 }
 
@@ -206,7 +195,7 @@ TEST(Methods, StepScopeBuildsTheWeightOncePerStepWithTheSameGradients) {
     }
     // σ (and U, V) of the neck's 2 convs and 4 blocks × 4 linears
     EXPECT_EQ(encoder_tensors, (train == methods::ParserTrain::Both ? 3 : 1) * (2 + 4 * 4))
-        << label(parser_variant("both", train));
+        << method_label(parser_variant("both", train));
   }
 
   // Without autograd, W' is built once and kept until σ changes.
@@ -267,7 +256,7 @@ TEST(Methods, LeavesTrunkFrozenAgreesWithTheModel) {
   configs.push_back(parser_variant("image_encoder.blocks.0.mlp.lin1", methods::ParserTrain::Coefficients));
   for (const auto& config : configs) {
     auto setup = fixtures::tiny_model(config);
-    EXPECT_EQ(methods::leaves_trunk_frozen(config), !setup.sam->image_encoder->trunk_requires_grad()) << label(config);
+    EXPECT_EQ(methods::leaves_trunk_frozen(config), !setup.sam->image_encoder->trunk_requires_grad()) << method_label(config);
   }
 }
 
@@ -312,13 +301,13 @@ TEST(Methods, OneStepChangesOnlyTrainableTensors) {
     int decoder_changed = 0, encoder_changed = 0;
     for (const auto& p : setup.sam->named_parameters()) {
       const bool same = torch::equal(before.at(p.key()), p.value());
-      if (!trainable.count(p.key())) EXPECT_TRUE(same) << label(config) << ": frozen " << p.key() << " changed";
+      if (!trainable.count(p.key())) EXPECT_TRUE(same) << method_label(config) << ": frozen " << p.key() << " changed";
       if (!same) ++(p.key().rfind("mask_decoder.", 0) == 0 ? decoder_changed : encoder_changed);
     }
-    EXPECT_GT(decoder_changed, 0) << label(config);
+    EXPECT_GT(decoder_changed, 0) << method_label(config);
     // The method's own encoder tensors move too (for LoRA, FacT and adapters only those
     // downstream of their zero-initialised factor: the others get no gradient at step 1).
-    if (config.name != MethodName::DecoderOnly) EXPECT_GT(encoder_changed, 0) << label(config);
+    if (config.name != MethodName::DecoderOnly) EXPECT_GT(encoder_changed, 0) << method_label(config);
   }
 }
 
@@ -327,7 +316,7 @@ TEST(Methods, SavedDeltaReloadsToIdenticalOutputs) {
   for (const auto& config : training_configs()) {
     auto trained = fixtures::tiny_model(config);
     train_one_step(*trained.sam, input);
-    TempFile delta_file(label(config) + "_delta.pth");
+    TempFile delta_file(method_label(config) + "_delta.pth");
     checkpoint::write_state_dict(delta_file.path, methods::trainable_parameters(*trained.sam));
 
     auto restored = fixtures::tiny_model(config);
@@ -336,7 +325,7 @@ TEST(Methods, SavedDeltaReloadsToIdenticalOutputs) {
     restored.sam->eval();
     torch::NoGradGuard no_grad;
     EXPECT_TRUE(torch::equal(fixtures::predict(*trained.sam, input), fixtures::predict(*restored.sam, input)))
-        << label(config);
+        << method_label(config);
   }
 }
 
@@ -368,14 +357,14 @@ TEST(Methods, ExportedStateDictReproducesTheFineTunedModel) {
     auto trained = fixtures::tiny_model(config);
     trained.sam->eval();
     train_one_step(*trained.sam, input);
-    TempFile exported(label(config) + "_export.pth");
+    TempFile exported(method_label(config) + "_export.pth");
     checkpoint::write_state_dict(exported.path, methods::merged_state_dict(*trained.sam));
 
     model::Sam plain(fixtures::tiny_model_section().sam);
     checkpoint::load_state_dict(*plain, checkpoint::read_state_dict(exported.path), /*strict=*/true, exported.path);
     torch::NoGradGuard no_grad;
     const auto diff = (fixtures::predict(*trained.sam, input) - fixtures::predict(*plain, input)).abs().max();
-    EXPECT_LT(diff.item<float>(), 1e-4) << label(config);
+    EXPECT_LT(diff.item<float>(), 1e-4) << method_label(config);
   }
   auto adapter = fixtures::tiny_model(fixtures::method_named(MethodName::Adapter));
   EXPECT_THROW(methods::merged_state_dict(*adapter.sam), std::runtime_error);

@@ -47,4 +47,19 @@ inline methods::MethodConfig method_named(methods::MethodName name) {
   return c;
 }
 
+inline methods::MethodConfig parser_variant(const std::string& layers, methods::ParserTrain train) {
+  auto c = method_named(methods::MethodName::Parser);
+  c.parser_layers = {layers};
+  c.parser_train = train;
+  return c;
+}
+
+// "lora", "parser-conv-coefficients": for failure messages and file names.
+inline std::string method_label(const methods::MethodConfig& c) {
+  std::string text = methods::to_string(c.name);
+  if (c.name == methods::MethodName::Parser)
+    text += "-" + c.parser_layers.front() + "-" + methods::to_string(c.parser_train);
+  return text;
+}
+
 }  // namespace sparser::fixtures
