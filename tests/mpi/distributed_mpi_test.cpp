@@ -14,8 +14,10 @@
 #include "distributed/environment.h"
 #include "distributed/gradient_buffer.h"
 #include "distributed/mpi_communicator.h"
+#include "methods/trainable.h"
 
 namespace dist = sparser::distributed;
+namespace methods = sparser::methods;
 
 namespace {
 
@@ -53,12 +55,6 @@ torch::nn::Sequential small_model(uint64_t seed) {
   torch::nn::Sequential model(torch::nn::Linear(4, 8), torch::nn::Tanh(), torch::nn::Linear(8, 1));
   model->to(torch::kFloat64);
   return model;
-}
-
-dist::FlatGradients::NamedTensors named_parameters(const torch::nn::Module& model) {
-  dist::FlatGradients::NamedTensors named;
-  for (const auto& item : model.named_parameters()) named.emplace_back(item.key(), item.value());
-  return named;
 }
 
 torch::Tensor flattened(const std::vector<torch::Tensor>& tensors) {
@@ -187,7 +183,7 @@ TEST_F(Distributed, CheckConsistentCatchesADifferentTrainableLayout) {
   if (world() < 2) GTEST_SKIP() << "needs two ranks";
   // The last rank's model has a wider hidden layer, as if built from another config.
   torch::nn::Sequential model(torch::nn::Linear(4, rank() == world() - 1 ? 9 : 8), torch::nn::Linear(8, 1));
-  dist::FlatGradients grads(named_parameters(*model));
+  dist::FlatGradients grads(methods::trainable_parameters(*model));
   EXPECT_THROW(comm().check_consistent(grads.layout_hash(), "the trainable tensors"), std::runtime_error);
 }
 
@@ -203,7 +199,7 @@ TEST_F(Distributed, AveragedGradientsEqualTheCombinedBatchGradient) {
   for (const auto& p : reference->parameters()) reference_grads.push_back(p.grad());
 
   auto model = small_model(5);
-  dist::FlatGradients grads(named_parameters(*model));
+  dist::FlatGradients grads(methods::trainable_parameters(*model));
   comm().check_consistent(grads.layout_hash(), "the test model's trainable tensors");
   grads.zero_();
   const auto rows = torch::indexing::Slice(rank() * kPerRank, (rank() + 1) * kPerRank);
@@ -223,7 +219,7 @@ TEST_F(Distributed, AveragedGradientsEqualTheCombinedBatchGradient) {
 TEST_F(Distributed, BroadcastParametersMakesDifferentInitialisationsEqual) {
   auto model = small_model(1000 + static_cast<uint64_t>(rank()));
   const auto initial = flattened(model->parameters()).clone();
-  dist::FlatGradients grads(named_parameters(*model));
+  dist::FlatGradients grads(methods::trainable_parameters(*model));
   grads.broadcast_parameters(comm());
 
   const auto now = to_vector(flattened(model->parameters()));

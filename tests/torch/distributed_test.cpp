@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include "distributed/gradient_buffer.h"
+#include "methods/trainable.h"
 
 namespace dist = sparser::distributed;
+namespace methods = sparser::methods;
 
 namespace {
 
@@ -13,12 +15,6 @@ torch::nn::Sequential small_model() {
   torch::nn::Sequential model(torch::nn::Linear(3, 4), torch::nn::Tanh(), torch::nn::Linear(4, 2));
   model->to(torch::kFloat64);
   return model;
-}
-
-dist::FlatGradients::NamedTensors named_parameters(const torch::nn::Module& model) {
-  dist::FlatGradients::NamedTensors named;
-  for (const auto& item : model.named_parameters()) named.emplace_back(item.key(), item.value());
-  return named;
 }
 
 torch::Tensor loss_of(torch::nn::Sequential& model, int64_t seed) {
@@ -39,7 +35,7 @@ torch::Tensor reference_gradients(const std::vector<int64_t>& seeds) {
 
 TEST(FlatGradients, BackwardAccumulatesIntoTheBuffer) {
   auto model = small_model();
-  dist::FlatGradients grads(named_parameters(*model));
+  dist::FlatGradients grads(methods::trainable_parameters(*model));
   std::vector<const void*> storage_before;
   for (const auto& p : model->parameters()) storage_before.push_back(p.grad().data_ptr());
 
@@ -58,7 +54,7 @@ TEST(FlatGradients, BackwardAccumulatesIntoTheBuffer) {
 
 TEST(FlatGradients, ZeroingKeepsTheViews) {
   auto model = small_model();
-  dist::FlatGradients grads(named_parameters(*model));
+  dist::FlatGradients grads(methods::trainable_parameters(*model));
   loss_of(model, 1).backward();
   grads.zero_();
   EXPECT_EQ(grads.flat().abs().sum().item<double>(), 0.0);
@@ -75,13 +71,13 @@ TEST(FlatGradients, ZeroingKeepsTheViews) {
 TEST(FlatGradients, ExistingGradientsAreCopiedIn) {
   auto model = small_model();
   loss_of(model, 1).backward();
-  dist::FlatGradients grads(named_parameters(*model));
+  dist::FlatGradients grads(methods::trainable_parameters(*model));
   EXPECT_TRUE(torch::allclose(grads.flat(), reference_gradients({1}), 0, 1e-12));
 }
 
 TEST(FlatGradients, ReportsAGradientThatIsNoLongerAView) {
   auto model = small_model();
-  dist::FlatGradients grads(named_parameters(*model));
+  dist::FlatGradients grads(methods::trainable_parameters(*model));
   // Double backward makes autograd replace the gradient tensors instead of adding in place.
   loss_of(model, 1).backward({}, /*retain_graph=*/true, /*create_graph=*/true);
   try {
@@ -114,7 +110,7 @@ TEST(FlatGradients, LayoutHashIsStableAndSeesNamesShapesAndDtypes) {
 
 TEST(FlatGradients, SizesTheBufferFromTheParameters) {
   auto model = small_model();
-  dist::FlatGradients grads(named_parameters(*model));
+  dist::FlatGradients grads(methods::trainable_parameters(*model));
   const int64_t elements = 3 * 4 + 4 + 4 * 2 + 2;
   EXPECT_EQ(grads.flat().numel(), elements);
   EXPECT_EQ(grads.bytes(), elements * 8);
