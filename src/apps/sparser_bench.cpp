@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
       "device", po::value<std::string>(&device_name)->default_value("auto"),
       "cpu, cuda, or auto (cuda when this build has CUDA and a GPU is visible)")(
       "precision", po::value<std::string>(&precision)->default_value("fp32"),
-      "fp32, or bf16: forward passes under bfloat16 autocast, as train.precision; the GEMM rate is then bf16's")(
+      "fp32, or bf16: the image encoder under bfloat16 autocast, as train.precision; the GEMM rate is then bf16's")(
       "profile", "also show where each measured step's time goes: self time per LibTorch operator and input shapes")(
       "json", "print one JSON object per line instead of the table")(
       "item", po::value<std::string>(&item_name), "(internal) measure one item and print it as JSON");

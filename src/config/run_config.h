@@ -48,7 +48,7 @@ struct TrainSection {
   // still fit the caches (ViT-B cached step ~7 % faster than with one, ~2 % than with four).
   int64_t prompts_per_pass = 2;
   double loss_bce = 1.0, loss_dice = 1.0, loss_focal = 1.0;
-  std::string precision = "fp32";  // fp32, bf16 (autocast on CUDA)
+  std::string precision = "fp32";  // fp32, bf16 (the image encoder under autocast)
   int64_t checkpoint_every = 0;    // steps between checkpoints; 0 = end of each epoch
   // Frozen-trunk cache (docs/training.md): auto, off, memory, disk.
   std::string trunk_cache = "auto";

@@ -13,6 +13,7 @@
 #include "methods/apply_method.h"
 #include "methods/step_scope.h"
 #include "methods/trainable.h"
+#include "train/evaluate.h"
 #include "train/loss.h"
 #include "train/precision.h"
 #include "train/training_step.h"
@@ -123,8 +124,7 @@ Workload training_step_workload(const BenchOptions& options, const methods::Meth
     AutocastScope autocast(device, bf16);
     trunk = sam->image_encoder->forward_trunk(input).to(torch::kFloat);
   }
-  model::Prompts prompts;
-  const auto boxes = prompts.boxes.emplace(random_boxes(options.boxes, S, device));
+  const auto boxes = random_boxes(options.boxes, S, device);
   const auto prompts_per_pass = options.prompts_per_pass;
   const auto L = 4 * options.model.embedding_size();
   const auto targets = (torch::rand({options.boxes, 1, L, L}, device) > 0.5).to(torch::kFloat);
@@ -136,13 +136,13 @@ Workload training_step_workload(const BenchOptions& options, const methods::Meth
     {
       AutocastScope autocast(device, bf16);
       embedding = cached ? sam->image_encoder->forward_neck(trunk) : sam->encode(input);
-      if (!adam) {
-        sam->decode(embedding, prompts, false);
-        return;
-      }
+    }
+    if (!adam) {
+      decode_low_res(*sam, embedding, boxes, device);
+      return;
     }
     for (auto& p : params) p.mutable_grad() = torch::Tensor();
-    backward_image_loss(*sam, embedding, boxes, targets, LossWeights{}, prompts_per_pass, device, bf16);
+    backward_image_loss(*sam, embedding, boxes, targets, LossWeights{}, prompts_per_pass, device);
     step.finish_backward();
     adam->step();
   };

@@ -25,15 +25,14 @@ torch::Tensor encode_image(model::SamImpl& sam, const torch::Tensor& image, int6
 }
 
 torch::Tensor decode_low_res(model::SamImpl& sam, const torch::Tensor& embedding, const torch::Tensor& boxes,
-                             torch::Device device, bool bf16) {
-  torch::Tensor logits;
-  {
-    AutocastScope autocast(device, bf16);
-    model::Prompts prompts;
-    prompts.boxes = boxes.to(device);
-    logits = sam.decode(embedding, prompts, /*multimask_output=*/false).low_res_logits;
-  }
-  return logits.to(torch::kFloat);
+                             torch::Device device) {
+  // In bfloat16 the decoder's rounding slowed training out of its all-background start
+  // by many epochs; it is a few per cent of an uncached step's work.
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  model::Prompts prompts;
+  prompts.boxes = boxes.to(device);
+  const auto type = sam.mask_decoder->iou_token->weight.scalar_type();
+  return sam.decode(embedding.to(type), prompts, /*multimask_output=*/false).low_res_logits.to(torch::kFloat);
 }
 
 torch::Tensor predict_low_res(model::SamImpl& sam, const torch::Tensor& image, const torch::Tensor& boxes,
@@ -43,7 +42,7 @@ torch::Tensor predict_low_res(model::SamImpl& sam, const torch::Tensor& image, c
     AutocastScope autocast(device, bf16);
     embedding = encode_image(sam, image, index, device, trunk_cache);
   }
-  return decode_low_res(sam, embedding, boxes, device, bf16);
+  return decode_low_res(sam, embedding, boxes, device);
 }
 
 std::optional<EvalResult> evaluate(model::SamImpl& sam, const data::ShardDataset& dataset,

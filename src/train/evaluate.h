@@ -25,7 +25,7 @@ struct EvalResult {
 // output), thresholded at 0 after post-processing to the original image size.
 // With `trunk_cache` (frozen trunk only; keyed for this dataset's eval pre-processing)
 // trunk outputs are taken from / added to it; the neck and decoder always run.
-// `bf16`: forward passes under bfloat16 autocast (train.precision). `stop`, if given, is
+// `bf16`: the image encoder under bfloat16 autocast (train.precision). `stop`, if given, is
 // asked (collectively: every rank calls it equally often) before each round of samples;
 // when it says true the evaluation ends early and returns nothing.
 std::optional<EvalResult> evaluate(model::SamImpl& sam, const data::ShardDataset& dataset,
@@ -41,12 +41,13 @@ torch::Tensor encode_image(model::SamImpl& sam, const torch::Tensor& image, int6
                            TrunkCache* trunk_cache);
 
 // The decoder's low-resolution logits (N×1×L×L, float32) for an image embedding and N
-// box prompts (single-mask output), under bfloat16 autocast when `bf16`. Training and
-// evaluation both decode this way.
+// box prompts (single-mask output). Training and evaluation both decode this way, in
+// the decoder's own precision also under bfloat16 autocast: train.precision = "bf16"
+// puts the image encoder alone in bfloat16 (docs/training.md says why).
 torch::Tensor decode_low_res(model::SamImpl& sam, const torch::Tensor& embedding, const torch::Tensor& boxes,
-                             torch::Device device, bool bf16);
+                             torch::Device device);
 
-// decode_low_res of the embedding from encode_image (also under autocast when `bf16`).
+// decode_low_res of the embedding from encode_image (the encoder under autocast when `bf16`).
 torch::Tensor predict_low_res(model::SamImpl& sam, const torch::Tensor& image, const torch::Tensor& boxes,
                               int64_t index, torch::Device device, TrunkCache* trunk_cache, bool bf16);
 

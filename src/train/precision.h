@@ -1,7 +1,8 @@
 #pragma once
-// train.precision = "bf16": the forward passes run under autocast on the run's device
-// (CUDA, or CPU where oneDNN has bfloat16 kernels), as torch.autocast(dtype=bfloat16)
-// would; parameters, optimiser state, losses and metrics stay float32.
+// train.precision = "bf16": the image encoder's forward passes run under autocast on the
+// run's device (CUDA, or CPU where oneDNN has bfloat16 kernels), as
+// torch.autocast(dtype=bfloat16) would; the decoder (train::decode_low_res), parameters,
+// optimiser state, losses and metrics stay float32.
 #include <torch/torch.h>
 
 namespace sparser::train {

@@ -11,7 +11,7 @@ namespace sparser::train {
 
 double backward_image_loss(model::SamImpl& sam, const torch::Tensor& embedding, const torch::Tensor& boxes,
                            const torch::Tensor& targets, const LossWeights& weights, int64_t prompts_per_pass,
-                           torch::Device device, bool bf16) {
+                           torch::Device device) {
   const bool through_encoder = embedding.requires_grad();
   // The passes' gradients collect on this leaf; one backward through the encoder follows.
   const auto leaf = through_encoder ? embedding.detach().requires_grad_(true) : embedding;
@@ -20,7 +20,7 @@ double backward_image_loss(model::SamImpl& sam, const torch::Tensor& embedding, 
   double total = 0;
   for (int64_t first = 0; first < n; first += per_pass) {
     const auto count = std::min(per_pass, n - first);
-    const auto logits = decode_low_res(sam, leaf, boxes.narrow(0, first, count), device, bf16);
+    const auto logits = decode_low_res(sam, leaf, boxes.narrow(0, first, count), device);
     const auto share = static_cast<double>(count) / static_cast<double>(n);
     const auto loss =
         segmentation_loss(logits, targets.narrow(0, first, count).to(device), weights, n).total * share;
@@ -68,7 +68,7 @@ double TrainingStep::run(const std::vector<TrainingExample>& examples, double lr
         embedding = encode_image(sam_, ex.image, ex.index, device_, trunk_cache_);
       }
       const double value = backward_image_loss(sam_, embedding, ex.boxes, ex.low_res_targets, weights,
-                                               train_.prompts_per_pass, device_, bf16);
+                                               train_.prompts_per_pass, device_);
       mean_loss += value / static_cast<double>(examples.size());
       if (!std::isfinite(value)) {
         finite = false;

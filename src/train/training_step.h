@@ -28,7 +28,7 @@ namespace sparser::train {
 // non-finite loss is returned at once, without its backward pass.
 double backward_image_loss(model::SamImpl& sam, const torch::Tensor& embedding, const torch::Tensor& boxes,
                            const torch::Tensor& targets, const LossWeights& weights, int64_t prompts_per_pass,
-                           torch::Device device, bool bf16);
+                           torch::Device device);
 
 class TrainingStep {
  public:

@@ -39,7 +39,7 @@ StepResult training_step(const methods::MethodConfig& method, torch::Device devi
     embedding = sam.encode(input);
   }
   const double loss = train::backward_image_loss(sam, embedding, boxes.to(device), targets, train::LossWeights{},
-                                                 /*prompts_per_pass=*/2, device, bf16);
+                                                 /*prompts_per_pass=*/2, device);
   step.finish_backward();
   std::vector<torch::Tensor> grads;
   for (const auto& [name, p] : methods::trainable_parameters(sam))
