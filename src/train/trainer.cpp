@@ -128,7 +128,7 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   log.info("run " + spec.run_id + ": method " + methods::to_string(cfg.method.name) + ", " +
            std::to_string(counts.total) + " trainable parameters, " + std::to_string(world) + " rank(s), device " +
            device.str() + ", " + std::to_string(torch::get_num_threads()) + " thread(s) per rank, precision " +
-           cfg.train.precision);
+           cfg.train.precision + (cfg.train.precision == "bf16" ? " (image encoder; decoder and loss fp32)" : ""));
 
   std::optional<data::ShardDataset> val;
   if (!cfg.data.val.empty()) val.emplace(cfg.data.val);
