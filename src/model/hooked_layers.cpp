@@ -24,8 +24,8 @@ void default_init(torch::Tensor& weight, torch::Tensor& bias, int64_t fan_in) {
 }  // namespace
 
 std::optional<WeightFactors> HookedLayer::cheaper_factors(const torch::Tensor& input) {
-  if (!hook_ || !torch::GradMode::is_enabled()) return std::nullopt;
-  auto factors = hook_->weight_factors();
+  if (!hook_) return std::nullopt;
+  auto factors = hook_->weight_factors();  // none without autograd (the hook decides)
   if (!factors) return std::nullopt;
   // Multiply-adds per output position: the forward, then each gradient the backward needs.
   const double out = factors->left.size(0), rank = factors->left.size(1), in = factors->right.size(1);
