@@ -35,7 +35,7 @@ struct BenchOptions {
   int64_t warmup = 1;
   int64_t repeats = 3;
   torch::Device device = torch::kCPU;
-  bool bf16 = false;  // forward passes under bfloat16 autocast, as train.precision = "bf16"
+  bool bf16 = false;  // the image encoder under bfloat16 autocast, as train.precision = "bf16"
 };
 
 // One unit of work to time or profile: the model and data are set up when it is made,
