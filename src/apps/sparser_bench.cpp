@@ -66,6 +66,25 @@ double median(std::vector<double> values) {
   return values[values.size() / 2];
 }
 
+// a[i] / b[i], for the samples both have (the same round or turn).
+std::vector<double> ratios(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<double> out;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) out.push_back(a[i] / b[i]);
+  return out;
+}
+
+// An item's measurements: one per round (its own process each time) or per turn (--interleave).
+struct Samples {
+  std::vector<double> seconds, gemm_flops;
+  double peak_rss_bytes = 0, peak_device_bytes = 0;
+  nlohmann::json profile;
+};
+
+train::Workload make_workload(const train::BenchOptions& bench, const Item& item) {
+  return item.forward_only ? train::encoder_forward_workload(bench)
+                           : train::training_step_workload(bench, item.method, item.cached);
+}
+
 bool selected(const std::string& only, const std::string& name) {
   return only.empty() || ("," + only + ",").find("," + name + ",") != std::string::npos;
 }
@@ -134,7 +153,9 @@ int main(int argc, char** argv) {
       "forward, GFLOP per step (of the official computation: model FLOPs), the GEMM rate\n"
       "measured around that row's timing, efficiency = FLOP/s ÷ that GEMM rate, peak memory of\n"
       "the measurement's own process (resident memory on the CPU; on a GPU, the most the CUDA\n"
-      "caching allocator had handed out, as torch.cuda.max_memory_allocated).\n\nOptions");
+      "caching allocator had handed out, as torch.cuda.max_memory_allocated). Ratios (x fwd, and\n"
+      "how many times faster a '+cache' row is than its uncached row, when both are measured)\n"
+      "are medians of the ratios within each round (or turn, with --interleave).\n\nOptions");
   std::string preset = "vit_b", config_path, only, item_name, shards, device_name = "auto", precision = "fp32";
   int64_t image_size = 0, loads = 200, threads = 0, rounds = 1;
   train::BenchOptions bench;
@@ -148,7 +169,12 @@ int main(int argc, char** argv) {
       "repeats", po::value<int64_t>(&bench.repeats)->default_value(3), "timed repetitions")(
       "warmup", po::value<int64_t>(&bench.warmup)->default_value(1), "untimed repetitions first")(
       "rounds", po::value<int64_t>(&rounds)->default_value(1),
-      "measure every item this many times in turn and report the medians (steadier ratios on a shared machine)")(
+      "measure every item this many times in turn, each time in its own process, and report the medians (steadier "
+      "ratios on a shared machine)")(
+      "interleave",
+      "measure every item in this one process instead, one step of each in turn --repeats times: the ratios within "
+      "each turn are the steadiest on a shared machine, but all items are in memory at once and no item's own peak "
+      "memory is known")(
       "methods", po::value<std::string>(&only),
       "comma-separated subset, e.g. decoder_only,parser-conv-coefficients,parser-conv-coefficients+cache")(
       "shards", po::value<std::string>(&shards), "a split manifest: also time loading a sample from it")(
@@ -173,6 +199,9 @@ int main(int argc, char** argv) {
     if (image_size > 0) bench.model.image_size = image_size;
     bench.model.validate();
     if (rounds < 1) throw std::invalid_argument("--rounds must be at least 1");
+    const bool interleave = vm.count("interleave") > 0;
+    if (interleave && rounds > 1)
+      throw std::invalid_argument("--interleave measures in one process: use --repeats, not --rounds");
     if (bench.prompts_per_pass < 0) throw std::invalid_argument("--prompts-per-pass must be 0 (all) or more");
     if (precision != "fp32" && precision != "bf16")
       throw std::invalid_argument("--precision must be fp32 or bf16, not \"" + precision + "\"");
@@ -183,6 +212,8 @@ int main(int argc, char** argv) {
         device_name, torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU),
         "--device cuda");
     const bool json = vm.count("json") > 0, profile = vm.count("profile") > 0;
+    if (interleave && profile)
+      throw std::invalid_argument("--profile runs each item in its own process; leave out --interleave");
     // The profile is LibTorch's CPU-side operator timing: on a GPU it would show kernel
     // launches, not kernels.
     if (profile && bench.device.is_cuda())
@@ -193,8 +224,7 @@ int main(int argc, char** argv) {
     if (!item_name.empty()) {
       for (const auto& item : all_items())
         if (item.name == item_name) {
-          const auto work = item.forward_only ? train::encoder_forward_workload(bench)
-                                              : train::training_step_workload(bench, item.method, item.cached);
+          const auto work = make_workload(bench, item);
           const auto t = train::time_workload(item.name, bench, work);
           nlohmann::json result{{"seconds", t.median_seconds},
                                 {"peak_rss_bytes", t.peak_rss_bytes},
@@ -222,56 +252,83 @@ int main(int argc, char** argv) {
     std::vector<Item> measured;
     for (const auto& item : all_items())
       if (item.forward_only || selected(only, item.name)) measured.push_back(item);
-    // Every round measures each item once, each in its own process (which also measures
-    // the GEMM rate of those minutes), and the figures are the medians over rounds: a slow
-    // spell of a shared machine then touches all items.
-    std::map<std::string, std::vector<double>> seconds_of, gemm_of;
-    std::map<std::string, double> peak_rss_of, peak_device_of;
-    double forward_seconds = 0;
-    for (int64_t round = 0; round < rounds; ++round) {
-      for (const auto& item : measured) {
-        const auto m = measure_in_child(argc, argv, item.name);
-        seconds_of[item.name].push_back(m["seconds"].get<double>());
-        gemm_of[item.name].push_back(m["gemm_flops"].get<double>());
-        peak_rss_of[item.name] = std::max(peak_rss_of[item.name], m["peak_rss_bytes"].get<double>());
-        peak_device_of[item.name] = std::max(peak_device_of[item.name], m["peak_device_bytes"].get<double>());
-        if (round + 1 < rounds) continue;
-        const double seconds = median(seconds_of[item.name]), gemm = median(gemm_of[item.name]);
-        if (item.forward_only) forward_seconds = seconds;
-        const double flops = item.forward_only ? train::encoder_forward_flops(bench.model)
-                                               : train::training_step_flops(bench.model, item.method, bench.boxes,
-                                                                            item.cached);
-        const double efficiency = flops / seconds / gemm;
-        const double peak_rss_mb = peak_rss_of[item.name] / 1048576.0;
-        const double peak_device_mb = peak_device_of[item.name] / 1048576.0;
-        if (json) {
-          nlohmann::json row{{"name", item.name},
-                              {"device", bench.device.str()},
-                              {"precision", precision},
-                              {"seconds", seconds},
-                              {"images_per_second", 1 / seconds},
-                              {"ratio_to_forward", seconds / forward_seconds},
-                              {"gflop", flops / 1e9},
-                              {"gemm_gflops", gemm / 1e9},
-                              {"efficiency", efficiency},
-                              {"peak_rss_mb", peak_rss_mb}};
-          if (bench.device.is_cuda()) row["peak_device_mb"] = peak_device_mb;
-          if (profile) row["profile"] = m["profile"];  // of the last round
-          std::cout << row.dump() << std::endl;
-        } else {
-          std::printf("%-40s %9.3f %8.2f %9.2f %8.1f %8.1f %5.0f%% %9.0f\n", item.name.c_str(), seconds, 1 / seconds,
-                      seconds / forward_seconds, flops / 1e9, gemm / 1e9, 100 * efficiency,
-                      bench.device.is_cuda() ? peak_device_mb : peak_rss_mb);
-          if (profile) {
-            std::printf("    self ms  calls  operator [input shapes]\n");
-            const auto& rows = m["profile"];
-            for (size_t i = 0; i < std::min<size_t>(rows.size(), 24); ++i)
-              std::printf("    %7.1f %6ld  %s\n", rows[i]["self_ms"].get<double>(), rows[i]["calls"].get<long>(),
-                          rows[i]["op"].get<std::string>().c_str());
-          }
-          std::fflush(stdout);
+    std::map<std::string, Samples> samples_of;
+    const auto report_item = [&](const Item& item) {
+      const auto& s = samples_of.at(item.name);
+      const auto& forward = samples_of.at("encoder_forward");
+      const double seconds = median(s.seconds), gemm = median(s.gemm_flops);
+      const double flops = item.forward_only ? train::encoder_forward_flops(bench.model)
+                                             : train::training_step_flops(bench.model, item.method, bench.boxes,
+                                                                          item.cached);
+      const double efficiency = flops / seconds / gemm;
+      const double ratio_to_forward = median(ratios(s.seconds, forward.seconds));
+      // A cached row's speed-up over its uncached row, sample by sample.
+      const auto uncached_name = item.cached ? item.name.substr(0, item.name.rfind("+cache")) : std::string();
+      const bool speedup_known = item.cached && samples_of.count(uncached_name) > 0;
+      const auto speedups =
+          speedup_known ? ratios(samples_of.at(uncached_name).seconds, s.seconds) : std::vector<double>{};
+      if (json) {
+        nlohmann::json row{{"name", item.name},
+                           {"device", bench.device.str()},
+                           {"precision", precision},
+                           {"seconds", seconds},
+                           {"images_per_second", 1 / seconds},
+                           {"ratio_to_forward", ratio_to_forward},
+                           {"gflop", flops / 1e9},
+                           {"gemm_gflops", gemm / 1e9},
+                           {"efficiency", efficiency}};
+        if (!interleave) row["peak_rss_mb"] = s.peak_rss_bytes / 1048576.0;
+        if (!interleave && bench.device.is_cuda()) row["peak_device_mb"] = s.peak_device_bytes / 1048576.0;
+        if (speedup_known) {
+          row["cache_speedup"] = median(speedups);
+          row["cache_speedup_samples"] = speedups;
         }
+        if (profile) row["profile"] = s.profile;  // of the last round
+        std::cout << row.dump() << std::endl;
+        return;
       }
+      const double peak_mb = (bench.device.is_cuda() ? s.peak_device_bytes : s.peak_rss_bytes) / 1048576.0;
+      std::printf("%-40s %9.3f %8.2f %9.2f %8.1f %8.1f %5.0f%% %9s\n", item.name.c_str(), seconds, 1 / seconds,
+                  ratio_to_forward, flops / 1e9, gemm / 1e9, 100 * efficiency,
+                  interleave ? "-" : std::to_string(std::lround(peak_mb)).c_str());
+      if (speedup_known)
+        std::printf("    %.1fx faster than %s (median of the ratios within each %s)\n", median(speedups),
+                    uncached_name.c_str(), interleave ? "turn" : "round");
+      if (profile) {
+        std::printf("    self ms  calls  operator [input shapes]\n");
+        for (size_t i = 0; i < std::min<size_t>(s.profile.size(), 24); ++i)
+          std::printf("    %7.1f %6ld  %s\n", s.profile[i]["self_ms"].get<double>(),
+                      s.profile[i]["calls"].get<long>(), s.profile[i]["op"].get<std::string>().c_str());
+      }
+      std::fflush(stdout);
+    };
+    if (interleave) {
+      // Every item in this process, one step of each in turn: all of them live at once.
+      std::vector<train::Workload> works;
+      for (const auto& item : measured) works.push_back(make_workload(bench, item));
+      const double gemm_before = train::gemm_flops_per_second(bench.device, bench.bf16);
+      const auto seconds = train::time_interleaved(works, bench.device, bench.warmup, bench.repeats);
+      const double gemm = (gemm_before + train::gemm_flops_per_second(bench.device, bench.bf16)) / 2;
+      for (size_t i = 0; i < measured.size(); ++i) samples_of[measured[i].name] = {seconds[i], {gemm}};
+      for (const auto& item : measured) report_item(item);
+      const double peak_bytes =
+          bench.device.is_cuda() ? train::peak_device_bytes(bench.device) : train::peak_rss_bytes();
+      if (!json) std::printf("peak memory of all items together: %.0f MB\n", peak_bytes / 1048576.0);
+    } else {
+      // Every round measures each item once, each in its own process (which also measures
+      // the GEMM rate of those minutes), and the figures are the medians over rounds: a slow
+      // spell of a shared machine then touches all items.
+      for (int64_t round = 0; round < rounds; ++round)
+        for (const auto& item : measured) {
+          const auto m = measure_in_child(argc, argv, item.name);
+          auto& s = samples_of[item.name];
+          s.seconds.push_back(m["seconds"].get<double>());
+          s.gemm_flops.push_back(m["gemm_flops"].get<double>());
+          s.peak_rss_bytes = std::max(s.peak_rss_bytes, m["peak_rss_bytes"].get<double>());
+          s.peak_device_bytes = std::max(s.peak_device_bytes, m["peak_device_bytes"].get<double>());
+          if (m.contains("profile")) s.profile = m["profile"];
+          if (round + 1 == rounds) report_item(item);
+        }
     }
     if (!shards.empty()) {
       const auto t = train::time_sample_loading(shards, bench.model.image_size, loads);

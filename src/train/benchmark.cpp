@@ -99,6 +99,22 @@ Workload encoder_forward_workload(const BenchOptions& options) {
   };
 }
 
+std::vector<std::vector<double>> time_interleaved(const std::vector<Workload>& works, torch::Device device,
+                                                  int64_t warmup, int64_t repeats) {
+  for (int64_t i = 0; i < warmup; ++i)
+    for (const auto& work : works) work();
+  wait_for(device);
+  std::vector<std::vector<double>> seconds(works.size());
+  for (int64_t turn = 0; turn < repeats; ++turn)
+    for (size_t w = 0; w < works.size(); ++w) {
+      const auto start = Clock::now();
+      works[w]();
+      wait_for(device);
+      seconds[w].push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    }
+  return seconds;
+}
+
 Timing time_allreduce(distributed::Communicator& comm, int64_t values, torch::Device device, int64_t repeats) {
   const auto buffer = torch::ones({values}, device);
   comm.barrier();

@@ -34,18 +34,39 @@ add_test(NAME tools.parity_not_a_fixture
 set_tests_properties(tools.parity_not_a_fixture PROPERTIES LABELS tools
                      PASS_REGULAR_EXPRESSION "docs/config.toml: cannot open config file\nexit=2")
 
-# sparser_bench: every requested row as a JSON line with positive figures, over 2 rounds.
+# sparser_bench: every requested row as a JSON line with positive figures, over 2 rounds;
+# a cached row's speed-up only where its uncached row ran too.
 add_test(NAME tools.bench_json
-         COMMAND bash -c "set -eo pipefail; $<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --device cpu --threads 1 --repeats 1 --warmup 0 --rounds 2 --prompts-per-pass 2 --methods decoder_only,parser-conv-coefficients+cache --json | python3 -c \"
+         COMMAND bash -c "set -eo pipefail; $<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --device cpu --threads 1 --repeats 1 --warmup 0 --rounds 2 --prompts-per-pass 2 --methods decoder_only+cache,parser-conv-coefficients,parser-conv-coefficients+cache --json | python3 -c \"
 import json, sys
 rows = {r['name']: r for r in map(json.loads, sys.stdin)}
-assert set(rows) == {'encoder_forward', 'decoder_only', 'parser-conv-coefficients+cache'}, sorted(rows)
+assert set(rows) == {'encoder_forward', 'decoder_only+cache', 'parser-conv-coefficients', 'parser-conv-coefficients+cache'}, sorted(rows)
+assert [n for n, r in rows.items() if 'cache_speedup' in r] == ['parser-conv-coefficients+cache'], rows
+cached = rows['parser-conv-coefficients+cache']
+assert len(cached['cache_speedup_samples']) == 2 and min(cached['cache_speedup_samples']) > 0, cached
+assert cached['cache_speedup'] == sorted(cached['cache_speedup_samples'])[1], cached
 for row in rows.values():
     assert all(row[k] > 0 for k in ('seconds', 'gflop', 'gemm_gflops', 'peak_rss_mb', 'efficiency')), row
     assert abs(row['efficiency'] - row['gflop'] / row['seconds'] / row['gemm_gflops']) < 1e-9 * row['efficiency'], row
 assert rows['encoder_forward']['ratio_to_forward'] == 1.0
 \"")
 set_tests_properties(tools.bench_json PROPERTIES LABELS tools)
+# --interleave: the same rows from one process, a speed-up sample per turn, no per-item peak memory.
+add_test(NAME tools.bench_interleave
+         COMMAND bash -c "set -eo pipefail; $<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --device cpu --threads 1 --repeats 3 --warmup 0 --interleave --methods parser-conv-coefficients,parser-conv-coefficients+cache --json | python3 -c \"
+import json, sys
+rows = {r['name']: r for r in map(json.loads, sys.stdin)}
+assert set(rows) == {'encoder_forward', 'parser-conv-coefficients', 'parser-conv-coefficients+cache'}, sorted(rows)
+assert all('peak_rss_mb' not in r and r['seconds'] > 0 for r in rows.values()), rows
+assert rows['encoder_forward']['ratio_to_forward'] == 1.0
+cached = rows['parser-conv-coefficients+cache']
+assert len(cached['cache_speedup_samples']) == 3 and cached['cache_speedup'] == sorted(cached['cache_speedup_samples'])[1], cached
+\"")
+set_tests_properties(tools.bench_interleave PROPERTIES LABELS tools)
+add_test(NAME tools.bench_interleave_with_rounds
+         COMMAND bash -c "$<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --interleave --rounds 2 2>&1; echo exit=$?")
+set_tests_properties(tools.bench_interleave_with_rounds PROPERTIES LABELS tools
+                     PASS_REGULAR_EXPRESSION "--interleave measures in one process: use --repeats, not --rounds\nexit=2")
 add_test(NAME tools.bench_bad_rounds
          COMMAND bash -c "$<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --rounds 0 2>&1; echo exit=$?")
 set_tests_properties(tools.bench_bad_rounds PROPERTIES LABELS tools
