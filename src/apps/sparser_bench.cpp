@@ -306,10 +306,9 @@ int main(int argc, char** argv) {
       // Every item in this process, one step of each in turn: all of them live at once.
       std::vector<train::Workload> works;
       for (const auto& item : measured) works.push_back(make_workload(bench, item));
-      const double gemm_before = train::gemm_flops_per_second(bench.device, bench.bf16);
-      const auto seconds = train::time_interleaved(works, bench.device, bench.warmup, bench.repeats);
-      const double gemm = (gemm_before + train::gemm_flops_per_second(bench.device, bench.bf16)) / 2;
-      for (size_t i = 0; i < measured.size(); ++i) samples_of[measured[i].name] = {seconds[i], {gemm}};
+      const auto timing = train::time_interleaved(bench, works);
+      for (size_t i = 0; i < measured.size(); ++i)
+        samples_of[measured[i].name] = {timing.seconds[i], {timing.gemm_flops_per_second}};
       for (const auto& item : measured) report_item(item);
       const double peak_bytes =
           bench.device.is_cuda() ? train::peak_device_bytes(bench.device) : train::peak_rss_bytes();

@@ -34,19 +34,33 @@ void wait_for(torch::Device device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index());
 }
 
-template <typename F>
-Timing time_repeated(const std::string& name, torch::Device device, int64_t warmup, int64_t repeats, F&& run) {
-  for (int64_t i = 0; i < warmup; ++i) run();
+// One call of each workload in turn, `repeats` turns after `warmup` calls of each: the
+// seconds of every call, per workload.
+std::vector<std::vector<double>> seconds_in_turn(const std::vector<Workload>& works, torch::Device device,
+                                                 int64_t warmup, int64_t repeats) {
+  for (int64_t i = 0; i < warmup; ++i)
+    for (const auto& work : works) work();
   wait_for(device);
-  std::vector<double> seconds;
-  for (int64_t i = 0; i < repeats; ++i) {
-    const auto start = Clock::now();
-    run();
-    wait_for(device);
-    seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
-  }
+  std::vector<std::vector<double>> seconds(works.size());
+  for (int64_t turn = 0; turn < repeats; ++turn)
+    for (size_t w = 0; w < works.size(); ++w) {
+      const auto start = Clock::now();
+      works[w]();
+      wait_for(device);
+      seconds[w].push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    }
+  return seconds;
+}
+
+Timing summarize(const std::string& name, std::vector<double> seconds, torch::Device device) {
   std::sort(seconds.begin(), seconds.end());
+  const auto repeats = static_cast<int64_t>(seconds.size());
   return {name, seconds[seconds.size() / 2], seconds.front(), repeats, peak_rss_bytes(), peak_device_bytes(device)};
+}
+
+Timing time_repeated(const std::string& name, torch::Device device, int64_t warmup, int64_t repeats,
+                     const Workload& run) {
+  return summarize(name, seconds_in_turn({run}, device, warmup, repeats)[0], device);
 }
 
 torch::Tensor random_boxes(int64_t count, int64_t image_size, torch::Device device) {
@@ -99,22 +113,6 @@ Workload encoder_forward_workload(const BenchOptions& options) {
   };
 }
 
-std::vector<std::vector<double>> time_interleaved(const std::vector<Workload>& works, torch::Device device,
-                                                  int64_t warmup, int64_t repeats) {
-  for (int64_t i = 0; i < warmup; ++i)
-    for (const auto& work : works) work();
-  wait_for(device);
-  std::vector<std::vector<double>> seconds(works.size());
-  for (int64_t turn = 0; turn < repeats; ++turn)
-    for (size_t w = 0; w < works.size(); ++w) {
-      const auto start = Clock::now();
-      works[w]();
-      wait_for(device);
-      seconds[w].push_back(std::chrono::duration<double>(Clock::now() - start).count());
-    }
-  return seconds;
-}
-
 Timing time_allreduce(distributed::Communicator& comm, int64_t values, torch::Device device, int64_t repeats) {
   const auto buffer = torch::ones({values}, device);
   comm.barrier();
@@ -164,10 +162,17 @@ Workload training_step_workload(const BenchOptions& options, const methods::Meth
   };
 }
 
-Timing time_workload(const std::string& name, const BenchOptions& options, const Workload& work) {
+InterleavedTiming time_interleaved(const BenchOptions& options, const std::vector<Workload>& works) {
   const double gemm_before = gemm_flops_per_second(options.device, options.bf16);
-  auto timing = time_repeated(name, options.device, options.warmup, options.repeats, work);
+  InterleavedTiming timing{seconds_in_turn(works, options.device, options.warmup, options.repeats)};
   timing.gemm_flops_per_second = (gemm_before + gemm_flops_per_second(options.device, options.bf16)) / 2;
+  return timing;
+}
+
+Timing time_workload(const std::string& name, const BenchOptions& options, const Workload& work) {
+  const auto interleaved = time_interleaved(options, {work});
+  auto timing = summarize(name, interleaved.seconds[0], options.device);
+  timing.gemm_flops_per_second = interleaved.gemm_flops_per_second;
   return timing;
 }
 

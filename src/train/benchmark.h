@@ -48,11 +48,15 @@ Workload training_step_workload(const BenchOptions& options, const methods::Meth
 Workload encoder_forward_workload(const BenchOptions& options);
 // Warm-up, then the median of options.repeats calls; the GEMM rate around them.
 Timing time_workload(const std::string& name, const BenchOptions& options, const Workload& work);
-// One call of each workload in turn, `repeats` turns after `warmup` calls of each: the
-// seconds of every call, per workload. Ratios between workloads of the same turn cancel
-// most of a shared machine's drift, which separate processes minutes apart do not.
-std::vector<std::vector<double>> time_interleaved(const std::vector<Workload>& works, torch::Device device,
-                                                  int64_t warmup, int64_t repeats);
+// One call of each workload in turn, options.repeats turns after options.warmup calls of
+// each: the seconds of every call, per workload, and the GEMM rate around them. Ratios
+// between workloads of the same turn cancel most of a shared machine's drift, which
+// separate processes minutes apart do not.
+struct InterleavedTiming {
+  std::vector<std::vector<double>> seconds;
+  double gemm_flops_per_second = 0;
+};
+InterleavedTiming time_interleaved(const BenchOptions& options, const std::vector<Workload>& works);
 // Median time of averaging a float buffer of `values` elements over the ranks of `comm`
 // (the per-step gradient all-reduce of a method with that many trainable values).
 Timing time_allreduce(distributed::Communicator& comm, int64_t values, torch::Device device = torch::kCPU,
