@@ -33,6 +33,7 @@ struct Item {
   methods::MethodConfig method;
   bool cached = false;
   bool forward_only = false;
+  std::string uncached;  // of a "+cache" item: the name of the same method's uncached item
 };
 
 // encoder_forward, every method, and "<method>+cache" where the trunk stays frozen.
@@ -47,7 +48,7 @@ std::vector<Item> all_items() {
     c.parser_layers = std::move(layers);
     c.parser_train = train;
     items.push_back({name, c});
-    if (methods::leaves_trunk_frozen(c)) items.push_back({name + "+cache", c, true});
+    if (methods::leaves_trunk_frozen(c)) items.push_back({name + "+cache", c, true, false, name});
   };
   add("zero_shot", MethodName::ZeroShot);
   add("decoder_only", MethodName::DecoderOnly);
@@ -263,10 +264,9 @@ int main(int argc, char** argv) {
       const double efficiency = flops / seconds / gemm;
       const double ratio_to_forward = median(ratios(s.seconds, forward.seconds));
       // A cached row's speed-up over its uncached row, sample by sample.
-      const auto uncached_name = item.cached ? item.name.substr(0, item.name.rfind("+cache")) : std::string();
-      const bool speedup_known = item.cached && samples_of.count(uncached_name) > 0;
+      const bool speedup_known = item.cached && samples_of.count(item.uncached) > 0;
       const auto speedups =
-          speedup_known ? ratios(samples_of.at(uncached_name).seconds, s.seconds) : std::vector<double>{};
+          speedup_known ? ratios(samples_of.at(item.uncached).seconds, s.seconds) : std::vector<double>{};
       if (json) {
         nlohmann::json row{{"name", item.name},
                            {"device", bench.device.str()},
@@ -293,7 +293,7 @@ int main(int argc, char** argv) {
                   interleave ? "-" : std::to_string(std::lround(peak_mb)).c_str());
       if (speedup_known)
         std::printf("    %.1fx faster than %s (median of the ratios within each %s)\n", median(speedups),
-                    uncached_name.c_str(), interleave ? "turn" : "round");
+                    item.uncached.c_str(), interleave ? "turn" : "round");
       if (profile) {
         std::printf("    self ms  calls  operator [input shapes]\n");
         for (size_t i = 0; i < std::min<size_t>(s.profile.size(), 24); ++i)

@@ -25,12 +25,13 @@ def torch_version(headers):
     path = os.path.join(headers, "usr/include", TORCH_API_INCLUDE, "torch/version.h")
     with open(path) as f:
         text = f.read()
-    major, minor = (int(re.search(rf"#define TORCH_VERSION_{part} (\d+)", text).group(1)) for part in ("MAJOR", "MINOR"))
+    major, minor = (int(re.search(rf"#define TORCH_VERSION_{part} (\d+)", text).group(1))
+                    for part in ("MAJOR", "MINOR"))
     return major, minor
 
 
-def syntax_only(entry, headers, pch_header):
-    """The unit's compile command, checking syntax against `headers` instead of compiling."""
+def flags_against(entry, headers):
+    """The unit's compiler and flags, with `headers` for LibTorch and without outputs or source."""
     args = entry["arguments"] if "arguments" in entry else shlex.split(entry["command"])
     out, skip = [], 0
     for i, arg in enumerate(args):
@@ -43,12 +44,11 @@ def syntax_only(entry, headers, pch_header):
         elif arg in ("-c", "-MD", "-Winvalid-pch", entry["file"]):
             pass
         elif arg.endswith(TORCH_API_INCLUDE):
-            out += [os.path.join(headers, "usr/include"), "-isystem", os.path.join(headers, "usr/include", TORCH_API_INCLUDE)]
+            include = os.path.join(headers, "usr/include")
+            out += [include, "-isystem", os.path.join(include, TORCH_API_INCLUDE)]
         else:
             out.append(arg)
-    if pch_header:
-        out += ["-include", pch_header]
-    return out + ["-fsyntax-only"]
+    return out
 
 
 def main():
@@ -73,17 +73,16 @@ def main():
         pch_header = os.path.join(tmp, "torch_all.h")
         with open(pch_header, "w") as f:
             f.write("#include <torch/torch.h>\n")
-        first = syntax_only(units[0], headers, None)[:-1]
-        made = subprocess.run(first + ["-x", "c++-header", pch_header, "-o", pch_header + ".gch"],
-                              cwd=units[0]["directory"], capture_output=True, text=True)
+        pch_command = flags_against(units[0], headers) + ["-x", "c++-header", pch_header, "-o", pch_header + ".gch"]
+        made = subprocess.run(pch_command, cwd=units[0]["directory"], capture_output=True, text=True)
         if made.returncode != 0:
             print(made.stderr[-4000:])
             sys.exit(f"torch/torch.h of LibTorch {major}.{minor} does not compile with the build's flags")
 
         def check(unit):
             start = time.monotonic()
-            result = subprocess.run(syntax_only(unit, headers, pch_header) + [unit["file"]], cwd=unit["directory"],
-                                    capture_output=True, text=True)
+            command = flags_against(unit, headers) + ["-include", pch_header, "-fsyntax-only", unit["file"]]
+            result = subprocess.run(command, cwd=unit["directory"], capture_output=True, text=True)
             return unit["file"], result, time.monotonic() - start
 
         failed, root = 0, os.path.commonpath([unit["file"] for unit in units])
