@@ -48,6 +48,17 @@ Manifest read_manifest(const std::string& path) {
     if (!object.is_object() || !object.contains(key)) throw DataError(path + ": " + where + "missing key '" + key + "'");
     return object.at(key);
   };
+  const auto count = [&](const nlohmann::json& object, const char* key, const std::string& where) {
+    const auto value = get(object, key, where).get<int64_t>();
+    if (value < 0) throw DataError(path + ": " + where + "'" + key + "' is negative (" + std::to_string(value) + ")");
+    return value;
+  };
+  const auto crc32 = [&](const nlohmann::json& object, const std::string& where) {
+    const auto text = get(object, "crc32", where).get<std::string>();
+    if (text.empty() || text.size() > 8 || text.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+      throw DataError(path + ": " + where + "crc32 '" + text + "' is not 1 to 8 hexadecimal digits");
+    return static_cast<uint32_t>(std::stoul(text, nullptr, 16));
+  };
   Manifest m;
   try {
     if (get(j, "format", "").get<std::string>() != shard_format::kManifestFormatName)
@@ -67,16 +78,14 @@ Manifest read_manifest(const std::string& path) {
       const std::string where = "shards[" + std::to_string(i) + "]: ";
       ManifestShard s;
       s.file = get(shards[i], "file", where).get<std::string>();
-      s.num_samples = get(shards[i], "samples", where).get<int64_t>();
-      s.num_instances = get(shards[i], "instances", where).get<int64_t>();
-      s.bytes = get(shards[i], "bytes", where).get<int64_t>();
-      s.crc32 = static_cast<uint32_t>(std::stoul(get(shards[i], "crc32", where).get<std::string>(), nullptr, 16));
+      s.num_samples = count(shards[i], "samples", where);
+      s.num_instances = count(shards[i], "instances", where);
+      s.bytes = count(shards[i], "bytes", where);
+      s.crc32 = crc32(shards[i], where);
       m.shards.push_back(s);
     }
   } catch (const nlohmann::json::exception& e) {
     throw DataError(path + ": malformed manifest: " + e.what());
-  } catch (const std::invalid_argument&) {
-    throw DataError(path + ": malformed manifest: a crc32 is not hexadecimal");
   }
   return m;
 }

@@ -1,5 +1,8 @@
 #include "data/shard_reader.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "data/shard_format.h"
 
 namespace sparser::data {
@@ -55,6 +58,16 @@ ShardReader::ShardReader(const std::string& path) : file_(open_shard(path)) {
                           instance_offsets_.size() == n + 1 && instance_offsets_.back() == static_cast<int64_t>(m) &&
                           mask_offsets_.size() == m + 1 && boxes_.size() == 4 * m && areas_.size() == m;
   if (!consistent) fail("field lengths disagree (per-image fields must have one entry per image, offsets one more)");
+  // Offsets index the other fields: out of order, they would read past them.
+  const std::pair<std::string, const std::vector<int64_t>*> offsets[] = {
+      {f::kInstanceOffsets, &instance_offsets_},
+      {f::offsets_of(f::kImage), &image_offsets_},
+      {f::offsets_of(f::kFileName), &file_name_offsets_},
+      {f::offsets_of(f::kMeta), &meta_offsets_},
+      {f::offsets_of(f::kMask), &mask_offsets_}};
+  for (const auto& [field, values] : offsets)
+    if (values->front() != 0 || !std::is_sorted(values->begin(), values->end()))
+      fail("'" + field + "' must start at 0 and never decrease");
 }
 
 void ShardReader::fail(const std::string& what) const { throw DataError(file_.path() + ": " + what); }

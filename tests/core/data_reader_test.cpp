@@ -148,6 +148,26 @@ TEST(Manifest, MissingKeysAreNamed) {
   expect_throw_containing([&] { read_manifest(without([](nlohmann::json& j) { j.erase("format"); })); },
                           "missing key 'format'");
   expect_throw_containing([&] { read_manifest(dir / "absent.manifest.json"); }, "absent.manifest.json: cannot open");
+  // Values that a lenient parse would take: crc32 with trailing junk or too many digits,
+  // negative counts.
+  for (const std::string crc : {"ed83d167zz", "ffffffffffffffffffff", ""})
+    expect_throw_containing([&] { read_manifest(without([&](nlohmann::json& j) { j["shards"][0]["crc32"] = crc; })); },
+                            "edited.manifest.json: shards[0]: crc32 '" + crc + "' is not 1 to 8 hexadecimal digits");
+  expect_throw_containing([&] { read_manifest(without([](nlohmann::json& j) { j["shards"][0]["samples"] = -1; })); },
+                          "edited.manifest.json: shards[0]: 'samples' is negative (-1)");
+}
+
+TEST(ShardReader, OffsetsOutOfOrderAreRefusedBeforeAnyRead) {
+  ScratchDir dir("shard_offsets");
+  write_split(dir, 3, 3);  // samples with 1, 2 and 3 instances: offsets 0, 1, 3, 6
+  {
+    sparser::io::Hdf5File f(dir / "train-0.h5", sparser::io::Hdf5File::Mode::ReadWrite);
+    const sparser::io::Hdf5Handle offsets(H5Dopen2(f.id(), shard_format::kInstanceOffsets, H5P_DEFAULT));
+    const std::vector<int64_t> out_of_order{0, 3, 1, 6};
+    ASSERT_GE(H5Dwrite(offsets.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out_of_order.data()), 0);
+  }
+  expect_throw_containing([&] { ShardReader(dir / "train-0.h5"); },
+                          "train-0.h5: 'images/instance_offsets' must start at 0 and never decrease");
 }
 
 TEST(ShardReader, RejectsOtherSchemaVersionsAndMissingFields) {
