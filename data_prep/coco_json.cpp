@@ -77,7 +77,10 @@ std::shared_ptr<const CocoIndex> load_coco_index(const std::string& path) {
       ci.file_name = image.at("file_name").get<std::string>();
       ci.height = image.at("height").get<int>();
       ci.width = image.at("width").get<int>();
-      position_of[ci.id] = index->images.size();
+      // Annotations find their image by id: a repeated id would give them all to one image.
+      if (!position_of.emplace(ci.id, index->images.size()).second)
+        throw SourceError(path + ": images: id " + std::to_string(ci.id) + " appears more than once (" +
+                          index->images[position_of[ci.id]].file_name + ", " + ci.file_name + ")");
       index->images.push_back(std::move(ci));
     }
     nlohmann::json names = nlohmann::json::object();
@@ -121,7 +124,8 @@ ImageJob coco_image_job(std::shared_ptr<const CocoIndex> index, size_t position,
               }
               try {
                 cv::Mat mask = rasterise(a, info.height, info.width, &image.polygon_parts_dropped);
-                if (!mask.empty()) image.masks.push_back({std::move(mask), a.category_id});
+                if (mask.empty()) ++image.annotations_without_mask;
+                else image.masks.push_back({std::move(mask), a.category_id});
               } catch (const std::exception& e) {
                 throw SourceError(index->path + ": image " + std::to_string(info.id) + ", annotation " +
                                   std::to_string(k) + ": " + e.what());
@@ -134,7 +138,17 @@ ImageJob coco_image_job(std::shared_ptr<const CocoIndex> index, size_t position,
 void add_coco_split(Plan& plan, const std::string& annotation_path, const std::string& images_dir,
                     const std::string& split, bool keep_crowd) {
   const auto index = load_coco_index(annotation_path);
-  plan.class_names_json = index->class_names_json;
+  // Every split's manifest gets the categories of all the plan's files.
+  auto names = nlohmann::json::parse(plan.class_names_json);
+  const auto categories = nlohmann::json::parse(index->class_names_json);
+  for (const auto& category : categories.items()) {
+    const auto& id = category.key();
+    if (names.contains(id) && names[id] != category.value())
+      throw SourceError(annotation_path + ": category " + id + " is " + category.value().dump() +
+                        ", an earlier split's file says " + names[id].dump());
+    names[id] = category.value();
+  }
+  plan.class_names_json = names.dump();
   for (size_t i = 0; i < index->images.size(); ++i)
     plan.jobs.push_back(coco_image_job(index, i, images_dir, split, keep_crowd));
 }

@@ -5,7 +5,7 @@
 // exactly as pycocotools: data/coco_polygon.h), uncompressed RLE ({"counts": [...],
 // "size": [h, w]}) and compressed RLE ({"counts": "<string>", ...}). A polygon part with
 // fewer than 3 points (or an odd number of coordinates) is dropped and counted; an
-// annotation left without parts is skipped. Crowd annotations (iscrowd = 1) are skipped
+// annotation left without parts is dropped and counted too. Crowd annotations (iscrowd = 1) are skipped
 // (and counted) unless kept.
 #include <memory>
 #include <string>
@@ -45,7 +45,8 @@ ImageJob coco_image_job(std::shared_ptr<const CocoIndex> index, size_t position,
                         const std::string& split, bool keep_crowd);
 
 // Adds one job per image of `annotation_path` to `plan` as split `split` (images in
-// `images_dir`), and takes the class names from it.
+// `images_dir`), and adds its categories to the plan's class names (a category id that an
+// earlier split names differently is a SourceError).
 void add_coco_split(Plan& plan, const std::string& annotation_path, const std::string& images_dir,
                     const std::string& split, bool keep_crowd);
 

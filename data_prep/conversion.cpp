@@ -23,6 +23,9 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
 }
 
 cv::Mat decode_image_file(const std::string& path, const std::vector<uint8_t>& bytes, int flags) {
+  // Annotations refer to the stored pixel array (as pycocotools and PIL read it), so an
+  // EXIF orientation tag must not rotate the image away from its masks.
+  if (flags != cv::IMREAD_UNCHANGED) flags |= cv::IMREAD_IGNORE_ORIENTATION;
   cv::Mat image = bytes.empty() ? cv::Mat() : cv::imdecode(bytes, flags);
   if (image.empty()) throw SourceError(path + ": not a decodable image (corrupt or unsupported format)");
   return image;
@@ -33,7 +36,8 @@ SourceImage read_source_image(const std::string& path, const std::string& file_n
   auto bytes = read_file_bytes(path);
   const cv::Mat decoded = decode_image_file(path, bytes, cv::IMREAD_COLOR);  // 8-bit, 3 channels
   // PNG/JPEG bytes are stored as they are (a shard is then about the size of the source;
-  // the reader decodes them with IMREAD_COLOR too); other formats are re-encoded as PNG.
+  // the reader decodes them the same way, EXIF orientation ignored); other formats are
+  // re-encoded as PNG.
   const bool png = bytes.size() >= 8 && bytes[0] == 0x89 && bytes[1] == 'P' && bytes[2] == 'N' && bytes[3] == 'G';
   const bool jpeg = bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
   if (png || jpeg)

@@ -20,12 +20,15 @@ struct SourceImage {
   std::vector<uint8_t> encoded;  // PNG/JPEG bytes as stored in the shard
   int height = 0;
   int width = 0;
-  std::string file_name;  // relative to the dataset root
+  std::string file_name;  // the annotation file's file_name (COCO format), else relative to the dataset root
   int64_t source_id = -1;
   std::string meta_json = "{}";
   std::vector<SourceMask> masks;
   int64_t crowd_skipped = 0;
   int64_t polygon_parts_dropped = 0;  // COCO-format polygon parts with fewer than 3 points
+  // Annotations that give no mask: COCO-format ones without a usable segmentation, VOC
+  // objects lying on no class.
+  int64_t annotations_without_mask = 0;
 };
 
 struct ImageJob {
@@ -39,6 +42,7 @@ struct Plan {
   std::vector<std::string> splits;
   std::string class_names_json = "{}";  // {"<id>": "<name>", ...}
   std::vector<ImageJob> jobs;
+  std::vector<std::string> ignored_files;  // "<path>: <why>": in the source, but read by no job
 };
 
 // Settings shared by all subcommands.
@@ -62,11 +66,12 @@ class SourceError : public std::runtime_error {
 
 // Reads a whole file; throws SourceError naming it if missing or unreadable.
 std::vector<uint8_t> read_file_bytes(const std::string& path);
-// Decodes an image file (any OpenCV format); throws SourceError naming it.
+// Decodes an image file (any OpenCV format) as stored, ignoring EXIF orientation; throws
+// SourceError naming it.
 cv::Mat decode_image_file(const std::string& path, const std::vector<uint8_t>& bytes, int flags);
 // Reads and decodes the image at `path` (any OpenCV format) into a SourceImage without
 // instances: its bytes kept as-is when PNG/JPEG (else re-encoded as PNG), its size, and
-// `file_name` (relative to the dataset root). Throws SourceError naming the file.
+// `file_name` (as SourceImage::file_name). Throws SourceError naming the file.
 SourceImage read_source_image(const std::string& path, const std::string& file_name);
 // One mask per 8-connected component of (label != 0).
 std::vector<SourceMask> connected_component_masks(const cv::Mat& label, int32_t class_id);

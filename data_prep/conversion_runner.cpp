@@ -22,6 +22,7 @@ struct JobResult {
   int64_t small_masks_dropped = 0;
   int64_t crowd_skipped = 0;
   int64_t polygon_parts_dropped = 0;
+  int64_t annotations_without_mask = 0;
   int64_t images_without_instances = 0;
   std::string error;  // non-empty: the job failed
 };
@@ -32,6 +33,7 @@ JobResult run_job(const ImageJob& job, int64_t min_area) {
     for (auto& image : job.load()) {
       result.crowd_skipped += image.crowd_skipped;
       result.polygon_parts_dropped += image.polygon_parts_dropped;
+      result.annotations_without_mask += image.annotations_without_mask;
       data::EncodedSample sample;
       for (const auto& m : image.masks) {
         auto instance = data::encode_instance(m.mask, m.class_id);
@@ -67,6 +69,7 @@ ConversionReport run_conversion(Plan plan, const CommonOptions& options, const s
                                 OutputDirectory& output, const std::atomic<bool>& stop) {
   const auto start = std::chrono::steady_clock::now();
   ConversionReport report;
+  report.ignored_files = plan.ignored_files;
   std::map<std::string, std::unique_ptr<SplitSink>> sinks;
   for (const auto& split : plan.splits) {
     data::Manifest manifest;
@@ -117,6 +120,7 @@ ConversionReport run_conversion(Plan plan, const CommonOptions& options, const s
       report.small_masks_dropped += result.small_masks_dropped;
       report.crowd_skipped += result.crowd_skipped;
       report.polygon_parts_dropped += result.polygon_parts_dropped;
+      report.annotations_without_mask += result.annotations_without_mask;
       report.images_without_instances += result.images_without_instances;
       for (auto& sample : result.samples) {
         ++counts.images;
@@ -142,9 +146,12 @@ void print_report(const ConversionReport& report, std::ostream& out) {
   out << "masks below the minimum area (dropped): " << report.small_masks_dropped << "\n"
       << "crowd annotations skipped: " << report.crowd_skipped << "\n"
       << "polygon parts with fewer than 3 points (dropped): " << report.polygon_parts_dropped << "\n"
+      << "annotations without a usable mask or class (dropped): " << report.annotations_without_mask << "\n"
       << "images without instances (dropped): " << report.images_without_instances << "\n"
       << "files skipped as corrupt or missing: " << report.skipped_files.size() << "\n";
   for (const auto& s : report.skipped_files) out << "  " << s << "\n";
+  out << "source files ignored: " << report.ignored_files.size() << "\n";
+  for (const auto& s : report.ignored_files) out << "  " << s << "\n";
   out << "time: " << report.seconds << " s (" << (report.seconds > 0 ? images / report.seconds : 0.0)
       << " images/s)\n";
 }

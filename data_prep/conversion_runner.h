@@ -25,8 +25,10 @@ struct ConversionReport {
   int64_t small_masks_dropped = 0;
   int64_t crowd_skipped = 0;
   int64_t polygon_parts_dropped = 0;
+  int64_t annotations_without_mask = 0;
   int64_t images_without_instances = 0;
   std::vector<std::string> skipped_files;  // "<path>: <reason>"
+  std::vector<std::string> ignored_files;  // the plan's: found in the source, read by no job
   double seconds = 0;
 };
 

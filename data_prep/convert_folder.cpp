@@ -4,8 +4,10 @@
 // instance is either all pixels of one value (--instances label) or one 8-connected
 // component of each value (--instances components). Images are split train/val by a
 // seeded shuffle (--val-fraction, default 0: everything in train).
+#include <algorithm>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "label_image.h"
 #include "subcommands.h"
@@ -52,6 +54,32 @@ std::vector<SourceImage> load_folder_image(const std::string& image_path, const 
   return {std::move(image)};
 }
 
+// Files under images/ and masks/ that no job reads, each with the reason, so that nothing
+// the user put there disappears without a word.
+std::vector<std::string> unused_files(const std::filesystem::path& root, const std::vector<std::string>& images,
+                                      const std::map<std::string, std::string>& masks) {
+  namespace fs = std::filesystem;
+  std::set<std::string> image_stems;
+  for (const auto& i : images) image_stems.insert(fs::path(i).stem().string());
+  std::vector<std::string> unused;
+  for (const auto& entry : fs::directory_iterator(root / "images"))
+    if (entry.is_regular_file() && std::find(images.begin(), images.end(), entry.path().string()) == images.end())
+      unused.push_back(entry.path().string() + ": not an image extension (png, jpg, jpeg, tif, tiff, bmp, webp)");
+  for (const auto& entry : fs::directory_iterator(root / "masks")) {
+    if (!entry.is_regular_file()) continue;
+    const std::string path = entry.path().string();
+    const auto used = masks.find(entry.path().stem().string());
+    if (used == masks.end())
+      unused.push_back(path + ": not a mask extension (png, tif, tiff, bmp)");
+    else if (used->second != path)
+      unused.push_back(path + ": " + used->second + " is the mask of this stem");
+    else if (!image_stems.count(used->first))
+      unused.push_back(path + ": no image of the same stem in images/");
+  }
+  std::sort(unused.begin(), unused.end());
+  return unused;
+}
+
 }  // namespace
 
 Subcommand folder_subcommand() {
@@ -69,7 +97,8 @@ Subcommand folder_subcommand() {
             const std::string mode = vm["instances"].as<std::string>();
             if (mode != "label" && mode != "components")
               throw po::error("--instances must be 'label' or 'components', not '" + mode + "'");
-            const auto images = list_files((root / "images").string(), {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"});
+            const auto images =
+                list_files((root / "images").string(), {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"});
             std::map<std::string, std::string> masks;  // stem → path
             for (const auto& m : list_files((root / "masks").string(), {".png", ".tif", ".tiff", ".bmp"}))
               masks[fs::path(m).stem().string()] = m;
@@ -77,6 +106,7 @@ Subcommand folder_subcommand() {
             const auto in_val = seeded_split(images.size(), val_fraction, common.seed, "--val-fraction");
             Plan plan{"folder", {"train"}, "{}", {}};
             if (val_fraction > 0) plan.splits.push_back("val");
+            plan.ignored_files = unused_files(root, images, masks);
             for (size_t i = 0; i < images.size(); ++i) {
               const std::string image_path = images[i];
               const auto it = masks.find(fs::path(image_path).stem().string());

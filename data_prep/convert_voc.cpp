@@ -36,9 +36,13 @@ std::vector<SourceImage> load_voc_image(const std::filesystem::path& root, const
     for (int x = 0; x < objects.cols; ++x) ++votes[objects.at<uint8_t>(y, x)][classes.at<uint8_t>(y, x)];
   for (int object = 1; object < 255; ++object) {
     auto& v = votes[object];
+    const bool present = std::any_of(v.begin(), v.end(), [](int pixels) { return pixels > 0; });
     v[0] = v[255] = 0;  // the object's class: the most common class index 1..254 under it
     const auto best = std::max_element(v.begin(), v.end());
-    if (*best == 0) continue;
+    if (*best == 0) {
+      if (present) ++image.annotations_without_mask;  // drawn, but only over background or borders
+      continue;
+    }
     const int class_id = static_cast<int>(best - v.begin());
     if (class_id > 20)
       throw SourceError(class_path + ": object " + std::to_string(object) + " lies on class index " +

@@ -14,11 +14,17 @@ namespace {
 std::vector<SourceImage> load_whu_tile(const std::string& image_path, const std::string& label_path,
                                        const std::string& file_name) {
   SourceImage image = read_source_image(image_path, file_name);
-  // Binary: any non-zero grey value is building, so converting a colour label is harmless.
-  const cv::Mat label = decode_image_file(label_path, read_file_bytes(label_path), cv::IMREAD_GRAYSCALE);
+  // Binary: a pixel is building where any colour channel is non-zero. Read unchanged, as
+  // converting to 8-bit grey would turn a 16-bit label's 1 into 0.
+  const cv::Mat label = decode_image_file(label_path, read_file_bytes(label_path), cv::IMREAD_UNCHANGED);
   if (label.size() != cv::Size(image.width, image.height))
     throw SourceError(label_path + ": label size differs from " + image_path);
-  image.masks = connected_component_masks(label, 1);
+  std::vector<cv::Mat> channels;
+  cv::split(label, channels);
+  if (channels.size() == 4) channels.pop_back();  // alpha
+  cv::Mat building = channels[0] != 0;
+  for (size_t c = 1; c < channels.size(); ++c) building |= channels[c] != 0;
+  image.masks = connected_component_masks(building, 1);
   return {std::move(image)};
 }
 

@@ -27,7 +27,8 @@ EncodedInstance encode_instance(const cv::Mat& mask, int32_t class_id) {
 Sample decode_sample(const EncodedSample& encoded, const std::string& where) {
   Sample sample;
   sample.file_name = encoded.file_name;
-  const cv::Mat bgr = cv::imdecode(encoded.image, cv::IMREAD_COLOR);
+  // The masks were drawn on the stored pixel array: an EXIF orientation tag must not rotate it.
+  const cv::Mat bgr = cv::imdecode(encoded.image, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
   if (bgr.empty()) throw DataError(where + " (" + encoded.file_name + "): image bytes do not decode");
   if (bgr.rows != encoded.height || bgr.cols != encoded.width)
     throw DataError(where + " (" + encoded.file_name + "): image is " + std::to_string(bgr.cols) + "x" +

@@ -105,6 +105,7 @@ TEST(PrepVoc, PaletteObjectsWithBorderBecomeInstancesOfTheirClass) {
     cv::rectangle(objects, {4, 4, 10, 10}, 255, -1);  // border ring, then the object inside
     cv::rectangle(objects, {5, 5, 8, 8}, 1, -1);
     cv::rectangle(objects, {20, 10, 12, 6}, 2, -1);
+    cv::rectangle(objects, {2, 22, 5, 5}, 3, -1);  // on class 0 only: no class, dropped and counted
     classes.setTo(15, objects == 1);
     classes.setTo(7, objects == 2);
     classes.setTo(255, objects == 255);
@@ -113,6 +114,7 @@ TEST(PrepVoc, PaletteObjectsWithBorderBecomeInstancesOfTheirClass) {
   }
   std::string log;
   ASSERT_EQ(sparser::test::run_prep("voc --root " + root.string() + " -o " + (dir / "out"), &log), 0) << log;
+  EXPECT_NE(log.find("annotations without a usable mask or class (dropped): 2"), std::string::npos) << log;
   const auto train = read_all(dir / "out/train.manifest.json"), val = read_all(dir / "out/val.manifest.json");
   ASSERT_EQ(train.size(), 1u);
   ASSERT_EQ(val.size(), 1u);
@@ -172,12 +174,19 @@ TEST(PrepWhuAndFolder, ConnectedComponentsAndLabelValues) {
   fs::create_directories(dir.path() / "whu/train/label");
   sparser::test::write_image(dir / "whu/train/image/tile_1.tif", cv::Mat(32, 32, CV_8UC3, cv::Scalar(1, 2, 3)));
   sparser::test::write_image(dir / "whu/train/label/tile_1.tif", label);
+  // A 16-bit 0/1 label: as 8-bit grey its 1 would become 0 and the building vanish.
+  sparser::test::write_image(dir / "whu/train/image/tile_2.tif", cv::Mat(32, 32, CV_8UC3, cv::Scalar(1, 2, 3)));
+  cv::Mat wide_label(32, 32, CV_16U, cv::Scalar(0));
+  wide_label(cv::Rect(4, 6, 10, 3)) = 1;
+  sparser::test::write_image(dir / "whu/train/label/tile_2.tif", wide_label);
   std::string log;
   ASSERT_EQ(sparser::test::run_prep("whu --root " + (dir / "whu") + " -o " + (dir / "out_whu"), &log), 0) << log;
   auto tiles = read_all(dir / "out_whu/train.manifest.json");
-  ASSERT_EQ(tiles.size(), 1u);
+  ASSERT_EQ(tiles.size(), 2u);
   ASSERT_EQ(tiles[0].instances.size(), 2u);
   EXPECT_TRUE(same_mask(tiles[0].instances[1].mask, rect_mask(32, 32, {20, 15, 8, 9})));
+  ASSERT_EQ(tiles[1].instances.size(), 1u);
+  EXPECT_TRUE(same_mask(tiles[1].instances[0].mask, rect_mask(32, 32, {4, 6, 10, 3})));
 
   fs::create_directories(dir.path() / "mine/images");
   fs::create_directories(dir.path() / "mine/masks");
@@ -202,17 +211,80 @@ TEST(PrepCoco, PolygonPartsWithFewerThanThreePointsAreDroppedAndCounted) {
   sparser::test::CocoJson val;
   val.add_image(1, "a.jpg", 40, 40);
   val.add_annotation(1, 1, {{2, 2, 12, 2, 12, 8, 2, 8}, {20, 20, 30, 30}});  // a box and a 2-point part
-  val.add_annotation(1, 5, {{5, 5, 9, 9}});                                    // nothing usable: skipped
+  val.add_annotation(1, 5, {{5, 5, 9, 9}});                                    // nothing usable: dropped
+  val.add_annotation(1, 5, nlohmann::json::array());                           // no part at all: dropped
   val.write(dir / "annotations/instances_val2017.json");
   sparser::test::CocoJson().write(dir / "annotations/instances_train2017.json");
   std::string log;
   ASSERT_EQ(sparser::test::run_prep("coco --root " + dir.path().string() + " -o " + (dir / "out"), &log), 0) << log;
   EXPECT_NE(log.find("polygon parts with fewer than 3 points (dropped): 2"), std::string::npos) << log;
+  EXPECT_NE(log.find("annotations without a usable mask or class (dropped): 2"), std::string::npos) << log;
   EXPECT_NE(log.find("files skipped as corrupt or missing: 0"), std::string::npos) << log;
   const auto samples = read_all(dir / "out/val.manifest.json");
   ASSERT_EQ(samples.size(), 1u);
   ASSERT_EQ(samples[0].instances.size(), 1u);
   EXPECT_TRUE(same_mask(samples[0].instances[0].mask, rect_mask(40, 40, {2, 2, 10, 6})));
+}
+
+TEST(PrepCoco, ExifOrientationRotatesNeitherTheImageNorItsMasks) {
+  ScratchDir dir("prep_exif");
+  // A 40 x 30 JPEG, white where the polygon lies, tagged "rotate 90° clockwise to display".
+  cv::Mat image(30, 40, CV_8UC3, cv::Scalar(0, 0, 0));
+  image(cv::Rect(10, 5, 20, 10)) = cv::Scalar(255, 255, 255);
+  std::vector<uint8_t> jpeg;
+  ASSERT_TRUE(cv::imencode(".jpg", image, jpeg, {cv::IMWRITE_JPEG_QUALITY, 100}));
+  sparser::test::write_bytes(dir / "val2017/phone.jpg", sparser::test::with_exif_orientation(jpeg, 6));
+  // OpenCV's default decoding would turn the image to 30 x 40.
+  ASSERT_EQ(cv::imread(dir / "val2017/phone.jpg").size(), cv::Size(30, 40)) << "the tag was not recognised";
+  sparser::test::CocoJson val;
+  val.add_image(1, "phone.jpg", 30, 40);
+  val.add_annotation(1, 1, {{10, 5, 30, 5, 30, 15, 10, 15}});
+  val.write(dir / "annotations/instances_val2017.json");
+  sparser::test::CocoJson().write(dir / "annotations/instances_train2017.json");
+  std::string log;
+  ASSERT_EQ(sparser::test::run_prep("coco --root " + dir.path().string() + " -o " + (dir / "out"), &log), 0) << log;
+  const auto samples = read_all(dir / "out/val.manifest.json");
+  ASSERT_EQ(samples.size(), 1u);
+  ASSERT_EQ(samples[0].image.size(), cv::Size(40, 30));
+  cv::Mat grey, white;
+  cv::cvtColor(samples[0].image, grey, cv::COLOR_RGB2GRAY);
+  EXPECT_TRUE(same_mask(grey > 128, samples[0].instances[0].mask > 0));
+  EXPECT_TRUE(same_mask(samples[0].instances[0].mask, rect_mask(30, 40, {10, 5, 20, 10})));
+}
+
+TEST(PrepCoco, EverySplitListsAllCategoriesAndAmbiguousFilesAreRefused) {
+  ScratchDir dir("prep_coco_categories");
+  sparser::test::write_image(dir / "val2017/a.jpg", cv::Mat(20, 20, CV_8UC3, cv::Scalar(9, 9, 9)));
+  sparser::test::write_image(dir / "train2017/b.jpg", cv::Mat(20, 20, CV_8UC3, cv::Scalar(9, 9, 9)));
+  sparser::test::CocoJson train, val;
+  train.json["categories"] = {{{"id", 1}, {"name", "cat"}}, {{"id", 5}, {"name", "dog"}}};
+  val.json["categories"] = {{{"id", 1}, {"name", "cat"}}, {{"id", 7}, {"name", "bird"}}};
+  train.add_image(1, "b.jpg", 20, 20);
+  train.add_annotation(1, 5, {{2, 2, 12, 2, 12, 8, 2, 8}});
+  val.add_image(1, "a.jpg", 20, 20);
+  val.add_annotation(1, 7, {{2, 2, 12, 2, 12, 8, 2, 8}});
+  train.write(dir / "annotations/instances_train2017.json");
+  val.write(dir / "annotations/instances_val2017.json");
+  std::string log;
+  ASSERT_EQ(sparser::test::run_prep("coco --root " + dir.path().string() + " -o " + (dir / "out"), &log), 0) << log;
+  const nlohmann::json all = {{"1", "cat"}, {"5", "dog"}, {"7", "bird"}};
+  for (const std::string split : {"train", "val"})
+    EXPECT_EQ(nlohmann::json::parse(sparser::test::read_text(dir / ("out/" + split + ".manifest.json")))["class_names"],
+              all) << split;
+
+  val.json["categories"][0]["name"] = "kitten";
+  val.write(dir / "annotations/instances_val2017.json");
+  EXPECT_EQ(sparser::test::run_prep("coco --root " + dir.path().string() + " -o " + (dir / "out_renamed"), &log), 1);
+  EXPECT_NE(log.find("instances_val2017.json: category 1 is \"kitten\", an earlier split's file says \"cat\""),
+            std::string::npos) << log;
+
+  // Annotations find their image by id: two images with one id would pool their annotations.
+  val.json["categories"][0]["name"] = "cat";
+  val.add_image(1, "b.jpg", 20, 20);
+  val.write(dir / "annotations/instances_val2017.json");
+  EXPECT_EQ(sparser::test::run_prep("coco --root " + dir.path().string() + " -o " + (dir / "out_ids"), &log), 1);
+  EXPECT_NE(log.find("instances_val2017.json: images: id 1 appears more than once (a.jpg, b.jpg)"), std::string::npos)
+      << log;
 }
 
 TEST(PrepNwpu, CocoMasksWithSeededReproducibleDisjointSplit) {
@@ -318,6 +390,13 @@ TEST(PrepFolder, MasksKeepTheirLabelValues16BitAndPaletteAndColourIsRefused) {
     EXPECT_EQ(samples[k].instances[1].class_id, 2);
     EXPECT_TRUE(same_mask(samples[k].instances[1].mask, rect_mask(24, 32, {15, 12, 7, 8}))) << samples[k].file_name;
   }
+  // Files that pair with nothing are named in the report, not passed over in silence.
+  std::ofstream(dir / "mine/images/notes.txt") << "not an image";
+  sparser::test::write_image(dir / "mine/masks/orphan.png", indices);
+  ASSERT_EQ(sparser::test::run_prep("folder --root " + (dir / "mine") + " -o " + (dir / "out_extra"), &log), 0) << log;
+  EXPECT_NE(log.find("source files ignored: 2\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("images/notes.txt: not an image extension"), std::string::npos) << log;
+  EXPECT_NE(log.find("masks/orphan.png: no image of the same stem in images/"), std::string::npos) << log;
   sparser::test::write_image(dir / "mine/masks/c.png", cv::Mat(24, 32, CV_8UC3, cv::Scalar(0, 0, 255)));
   EXPECT_EQ(sparser::test::run_prep("folder --root " + (dir / "mine") + " -o " + (dir / "out_colour"), &log), 1);
   EXPECT_NE(log.find("masks/c.png: a 3-channel (colour) mask"), std::string::npos) << log;

@@ -102,6 +102,22 @@ inline void write_image(const std::string& path, const cv::Mat& image) {
   ASSERT_TRUE(cv::imwrite(path, image)) << path;
 }
 
+// `jpeg` with an EXIF block (APP1 right after the start marker) holding only the
+// Orientation tag (1-8; 6: rotate 90° clockwise to display).
+inline std::vector<uint8_t> with_exif_orientation(const std::vector<uint8_t>& jpeg, uint8_t orientation) {
+  const std::vector<uint8_t> exif = {'E', 'x', 'i', 'f', 0, 0,
+                                     'I', 'I', 42, 0, 8, 0, 0, 0,                 // little-endian TIFF, IFD at 8
+                                     1, 0,                                        // one entry:
+                                     0x12, 0x01, 3, 0, 1, 0, 0, 0, orientation, 0, 0, 0,  // 0x0112, SHORT, 1 value
+                                     0, 0, 0, 0};                                 // no next IFD
+  const size_t length = exif.size() + 2;
+  std::vector<uint8_t> out(jpeg.begin(), jpeg.begin() + 2);  // SOI
+  out.insert(out.end(), {0xFF, 0xE1, static_cast<uint8_t>(length >> 8), static_cast<uint8_t>(length & 0xFF)});
+  out.insert(out.end(), exif.begin(), exif.end());
+  out.insert(out.end(), jpeg.begin() + 2, jpeg.end());
+  return out;
+}
+
 inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   fs::create_directories(fs::path(path).parent_path());
   std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
