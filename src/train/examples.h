@@ -15,6 +15,10 @@ struct TrainingExample {
   torch::Tensor image;             // 1×3×h×w float RGB in [0, 255], model frame, unpadded
   torch::Tensor boxes;             // N×4 (x0, y0, x1, y1), model frame
   torch::Tensor low_res_targets;   // N×1×L×L in {0, 1}, L = 4·(image_size / patch_size)
+  // Seeds LibTorch's generator before the image's forward pass (FacT's dropout): drawn from
+  // the run's seed, the epoch and the sample, so that the noise depends neither on the
+  // number of ranks nor on where a resumed run restarted.
+  uint64_t noise_seed = 0;
 };
 
 struct EvalExample {

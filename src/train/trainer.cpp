@@ -20,6 +20,7 @@
 #include "train/training_step.h"
 #include "train/trunk_cache_setup.h"
 #include "util/atomic_file.h"
+#include "util/seeded_rng.h"
 
 namespace fs = std::filesystem;
 
@@ -28,6 +29,10 @@ namespace sparser::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Keeps the model's noise (TrainingExample::noise_seed) apart from the data pipeline's
+// stream, which is seeded from the same run seed, epoch and sample.
+constexpr uint64_t kModelNoiseStream = 1;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
@@ -232,7 +237,11 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
       for (int64_t k = 0; k < ips; ++k) {
         auto sample = prefetcher.next();
         if (!sample) break;
-        if (!sample->instances.empty()) examples.push_back(to_training_example(*sample, sam.config()));
+        if (sample->instances.empty()) continue;
+        examples.push_back(to_training_example(*sample, sam.config()));
+        examples.back().noise_seed = util::SeededRng({static_cast<uint64_t>(spec.seed), static_cast<uint64_t>(epoch),
+                                                      static_cast<uint64_t>(sample->index), kModelNoiseStream})
+                                         .next();
       }
       const double lr = learning_rate(cfg.train, position.global_step, total_steps, epoch);
       const double loss = training_step.run(

@@ -62,6 +62,7 @@ double TrainingStep::run(const std::vector<TrainingExample>& examples, double lr
         else earlier_images = gradients_.flat().clone();
         gradients_.zero_();
       }
+      torch::manual_seed(ex.noise_seed);
       torch::Tensor embedding;
       {
         AutocastScope autocast(device_, bf16);

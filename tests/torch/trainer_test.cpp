@@ -77,6 +77,7 @@ class TrainerTest : public ::testing::Test {
                                            : "";
     return "env OMP_NUM_THREADS=1 " + launcher + kBin + "/sparser_run " + config_path() + " " + args;
   }
+  void expect_resume_equals_uninterrupted(const std::string& args, const std::string& id);
 
   fs::path dir_;
 };
@@ -244,13 +245,15 @@ TEST(DecodeLowRes, RunsTheDecoderInFloat32UnderBf16Autocast) {
   EXPECT_LT(difference, 0.05 * plain.abs().max().item<double>());
 }
 
-TEST_F(TrainerTest, ResumeAfterSigtermEqualsAnUninterruptedRun) {
-  const std::string common = " --set train.epochs=4";
+// Runs `args` uninterrupted and again stopped by SIGTERM inside epoch 2 and resumed: the
+// trained tensors, metrics and logs of run `id` must be the same.
+void TrainerTest::expect_resume_equals_uninterrupted(const std::string& args, const std::string& id) {
+  const std::string common = " --set train.epochs=4 " + args;
   const auto straight = run(sparser_run("--set run.output_dir=" + (dir_ / "straight").string() + common));
   ASSERT_EQ(straight.exit_code, 0) << straight.output;
 
   // Start the same run, stop it with SIGTERM once it is inside epoch 2.
-  const auto stopped_dir = run_dir("stopped");
+  const auto stopped_dir = run_dir("stopped", id);
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::execl("/bin/sh", "sh", "-c",
@@ -279,9 +282,9 @@ TEST_F(TrainerTest, ResumeAfterSigtermEqualsAnUninterruptedRun) {
   const auto resumed = run(sparser_run("--set run.output_dir=" + (dir_ / "stopped").string() + common + " --resume"));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("resumed from"), std::string::npos) << resumed.output;
-  EXPECT_EQ(max_difference(trained(run_dir("straight")), trained(stopped_dir)), 0.0);
-  EXPECT_EQ(summary(stopped_dir)["final"], summary(run_dir("straight"))["final"]);
-  EXPECT_EQ(summary(stopped_dir)["best"], summary(run_dir("straight"))["best"]);
+  EXPECT_EQ(max_difference(trained(run_dir("straight", id)), trained(stopped_dir)), 0.0);
+  EXPECT_EQ(summary(stopped_dir)["final"], summary(run_dir("straight", id))["final"]);
+  EXPECT_EQ(summary(stopped_dir)["best"], summary(run_dir("straight", id))["best"]);
   // The log holds each step and evaluation once, as the uninterrupted run's does.
   auto records = [](const std::string& dir) {
     std::vector<std::pair<std::string, int64_t>> out;
@@ -292,12 +295,27 @@ TEST_F(TrainerTest, ResumeAfterSigtermEqualsAnUninterruptedRun) {
     }
     return out;
   };
-  EXPECT_EQ(records(stopped_dir), records(run_dir("straight")));
+  EXPECT_EQ(records(stopped_dir), records(run_dir("straight", id)));
 
   // A completed run is skipped.
   const auto again = run(sparser_run("--set run.output_dir=" + (dir_ / "stopped").string() + common));
   EXPECT_EQ(again.exit_code, 0);
   EXPECT_NE(again.output.find("skipping"), std::string::npos) << again.output;
+}
+
+TEST_F(TrainerTest, ResumeAfterSigtermEqualsAnUninterruptedRun) { expect_resume_equals_uninterrupted("", "lora-seed=1"); }
+
+// FacT's dropout draws from LibTorch's generator: seeded per image from the run's seed,
+// epoch and sample, its masks depend neither on the rank count nor on a resume.
+TEST_F(TrainerTest, FactDropoutIsTheSameOnAnyRankCountAndAfterAResume) {
+  const std::string fact = " --set 'method={ name = \"fact\", dropout = 0.5 }'";
+  const auto two = run(sparser_run("--set run.output_dir=" + (dir_ / "np2").string() + fact, 2));
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  const auto one = run(sparser_run("--set run.output_dir=" + (dir_ / "np1").string() + fact +
+                                   " --set train.images_per_step=2"));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_LE(max_difference(trained(run_dir("np2", "fact-seed=1")), trained(run_dir("np1", "fact-seed=1"))), 1e-5);
+  expect_resume_equals_uninterrupted(fact, "fact-seed=1");
 }
 
 TEST_F(TrainerTest, NonFiniteLossStopsTheRunNamingStepAndSamples) {
