@@ -20,6 +20,9 @@ class RunLog {
   // On resume from a checkpoint at `global_step`: drops the records written after it
   // (by a run that crashed later), so nothing is counted twice, and returns those kept.
   std::vector<nlohmann::json> rewind(int64_t global_step);
+  // On a start without a checkpoint: drops every record (of a session killed before its
+  // first checkpoint, whose steps are about to run again).
+  void start_over() { rewind(-1); }
   bool enabled() const { return enabled_; }
 
  private:

@@ -138,6 +138,10 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   std::optional<data::ShardDataset> val;
   if (!cfg.data.val.empty()) val.emplace(cfg.data.val);
   const bool trains = cfg.method.name != methods::MethodName::ZeroShot && cfg.train.epochs > 0;
+  const auto resume_from = options.resume && trains ? latest_checkpoint(spec.run_dir) : std::nullopt;
+  // Without a checkpoint the run starts from step 0: records of a session killed before its
+  // first checkpoint would otherwise appear twice.
+  if (!resume_from) log.start_over();
   const auto trunk_caches = open_trunk_caches(cfg, sam, val, trains, device, rank, log);
 
   Position position;
@@ -184,21 +188,19 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   const SigmaRecord sigma(setup.hooked_layers);
   auto optimizer = make_optimizer(trainable, cfg.train);
 
-  if (options.resume) {
-    if (auto latest = latest_checkpoint(spec.run_dir)) {
-      position = load_checkpoint(*latest, sam, *optimizer);
-      if (position.world_size != world)
-        throw std::runtime_error(*latest + ": saved with " + std::to_string(position.world_size) +
-                                 " rank(s); resume with the same number (now " + std::to_string(world) + ")");
-      for (const auto& record : log.rewind(position.global_step))
-        if (record.value("type", "") == "eval") summary.note_evaluation(record["epoch"].get<int64_t>(), record["metrics"]);
-      log.info("resumed from " + *latest + " at epoch " + std::to_string(position.epoch) + ", step " +
-               std::to_string(position.step_in_epoch));
-      // An evaluation the stopped session owed (its epoch's checkpoint comes first).
-      if (position.step_in_epoch == 0 && position.epoch > 0 && evaluation_due(cfg, position.epoch) &&
-          summary.last_evaluated_epoch() != position.epoch && !run_evaluation(position.epoch))
-        return interrupted("during the evaluation");
-    }
+  if (resume_from) {
+    position = load_checkpoint(*resume_from, sam, *optimizer);
+    if (position.world_size != world)
+      throw std::runtime_error(*resume_from + ": saved with " + std::to_string(position.world_size) +
+                               " rank(s); resume with the same number (now " + std::to_string(world) + ")");
+    for (const auto& record : log.rewind(position.global_step))
+      if (record.value("type", "") == "eval") summary.note_evaluation(record["epoch"].get<int64_t>(), record["metrics"]);
+    log.info("resumed from " + *resume_from + " at epoch " + std::to_string(position.epoch) + ", step " +
+             std::to_string(position.step_in_epoch));
+    // An evaluation the stopped session owed (its epoch's checkpoint comes first).
+    if (position.step_in_epoch == 0 && position.epoch > 0 && evaluation_due(cfg, position.epoch) &&
+        summary.last_evaluated_epoch() != position.epoch && !run_evaluation(position.epoch))
+      return interrupted("during the evaluation");
   }
 
   const data::ShardDataset train_set(cfg.data.train);
@@ -270,7 +272,9 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
     position.epoch = epoch + 1;
     position.step_in_epoch = 0;
     if (cfg.train.checkpoint_every == 0) save();
-    if (evaluation_due(cfg, epoch + 1)) {
+    // A checkpoint saved at an epoch's last step (checkpoint_every) comes before the epoch's
+    // evaluation: a session resumed from it keeps an evaluation already recorded.
+    if (evaluation_due(cfg, epoch + 1) && summary.last_evaluated_epoch() != epoch + 1) {
       progress.finish();
       // The checkpoint of this epoch is saved: a resumed run owes only this evaluation.
       if (!run_evaluation(epoch + 1)) {

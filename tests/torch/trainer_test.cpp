@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -94,6 +95,17 @@ double max_difference(const checkpoint::StateDict& a, const checkpoint::StateDic
     worst = std::max(worst, (a[i].second - b[i].second).abs().max().item<double>());
   }
   return worst;
+}
+
+// (type, step) of each record of a run's metrics.jsonl that has a step.
+std::vector<std::pair<std::string, int64_t>> records(const std::string& run_dir) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const auto r = nlohmann::json::parse(line);
+    if (r.contains("step")) out.emplace_back(r["type"], r["step"]);
+  }
+  return out;
 }
 
 nlohmann::json summary(const std::string& run_dir) {
@@ -286,15 +298,6 @@ void TrainerTest::expect_resume_equals_uninterrupted(const std::string& args, co
   EXPECT_EQ(summary(stopped_dir)["final"], summary(run_dir("straight", id))["final"]);
   EXPECT_EQ(summary(stopped_dir)["best"], summary(run_dir("straight", id))["best"]);
   // The log holds each step and evaluation once, as the uninterrupted run's does.
-  auto records = [](const std::string& dir) {
-    std::vector<std::pair<std::string, int64_t>> out;
-    std::ifstream in(dir + "/metrics.jsonl");
-    for (std::string line; std::getline(in, line);) {
-      const auto r = nlohmann::json::parse(line);
-      if (r.contains("step")) out.emplace_back(r["type"], r["step"]);
-    }
-    return out;
-  };
   EXPECT_EQ(records(stopped_dir), records(run_dir("straight", id)));
 
   // A completed run is skipped.
@@ -316,6 +319,42 @@ TEST_F(TrainerTest, FactDropoutIsTheSameOnAnyRankCountAndAfterAResume) {
   ASSERT_EQ(one.exit_code, 0) << one.output;
   EXPECT_LE(max_difference(trained(run_dir("np2", "fact-seed=1")), trained(run_dir("np1", "fact-seed=1"))), 1e-5);
   expect_resume_equals_uninterrupted(fact, "fact-seed=1");
+}
+
+// SIGKILL leaves no chance to save: the next session must still log each step and
+// evaluation once. The two states are made by hand, as a kill at the right moment would.
+TEST_F(TrainerTest, RestartsAfterAKillLogEachStepAndEvaluationOnce) {
+  const std::string common = " --set train.checkpoint_every=8";  // 8 steps per epoch: at each epoch's end
+  const auto straight = run(sparser_run("--set run.output_dir=" + (dir_ / "straight").string() + common));
+  ASSERT_EQ(straight.exit_code, 0) << straight.output;
+  const auto expected = records(run_dir("straight"));
+  ASSERT_EQ(std::count(expected.begin(), expected.end(), std::make_pair(std::string("eval"), int64_t{8})), 1);
+
+  // Killed before its first checkpoint: the records of its first steps are left behind.
+  fs::create_directories(run_dir("early"));
+  std::ofstream(run_dir("early") + "/metrics.jsonl") << R"({"type":"step","epoch":0,"step":1,"loss":9.9})" << "\n";
+  const auto early = run(sparser_run("--set run.output_dir=" + (dir_ / "early").string() + common));
+  ASSERT_EQ(early.exit_code, 0) << early.output;
+  EXPECT_EQ(records(run_dir("early")), expected);
+
+  // Killed after epoch 1's evaluation, whose checkpoint (at the epoch's last step) precedes it.
+  fs::create_directories(fs::path(run_dir("late")).parent_path());
+  fs::copy(run_dir("straight"), run_dir("late"), fs::copy_options::recursive);
+  fs::remove_all(run_dir("late") + "/checkpoints/step_00000016");
+  fs::remove(run_dir("late") + "/trained.pth");
+  fs::remove(run_dir("late") + "/summary.json");
+  std::string kept;
+  {
+    std::ifstream in(run_dir("late") + "/metrics.jsonl");
+    for (std::string line; std::getline(in, line) && kept.find(R"("type":"eval")") == std::string::npos;)
+      kept += line + "\n";
+  }
+  std::ofstream(run_dir("late") + "/metrics.jsonl") << kept;
+  const auto late = run(sparser_run("--set run.output_dir=" + (dir_ / "late").string() + common + " --resume"));
+  ASSERT_EQ(late.exit_code, 0) << late.output;
+  EXPECT_NE(late.output.find("resumed from"), std::string::npos) << late.output;
+  EXPECT_EQ(records(run_dir("late")), expected);
+  EXPECT_EQ(max_difference(trained(run_dir("straight")), trained(run_dir("late"))), 0.0);
 }
 
 TEST_F(TrainerTest, NonFiniteLossStopsTheRunNamingStepAndSamples) {
