@@ -7,6 +7,7 @@
 #include <iostream>
 #include <optional>
 
+#include "config/config_change.h"
 #include "config/sweep.h"
 #include "distributed/communicator.h"
 #include "distributed/environment.h"
@@ -32,7 +33,9 @@ const char* kUsage =
     "(one run without a [sweep]). Each run writes <run.output_dir>/<run.name>/<run id>/:\n"
     "config.toml (resolved), metrics.jsonl, summary.json, train.log, checkpoints/, trained.pth.\n"
     "A run whose summary.json says completed is skipped (unless --force); a run with a\n"
-    "checkpoint resumes from it. SIGTERM/SIGUSR1 save a checkpoint on all ranks and exit 75.\n"
+    "checkpoint resumes from it. Either is refused if its config.toml differs in a key that\n"
+    "changes results (threads, device, workers, checkpoint spacing and the like may change).\n"
+    "SIGTERM/SIGUSR1 save a checkpoint on all ranks and exit 75.\n"
     "Config keys: docs/config.md.\n\nOptions";
 
 void print_dry_run(const config::SweepRun& run) {
@@ -53,6 +56,31 @@ std::string summary_status(const std::string& run_dir) {
   }
 }
 
+std::string run_dir_of(const config::SweepRun& run) {
+  return (fs::path(run.config.run.output_dir) / run.config.run.name / run.id).string();
+}
+
+// A run directory holding a completed run or a checkpoint is skipped or continued; if its
+// config.toml says it was made with other settings, that would put two configurations into
+// one result. Throws naming every such directory and what changed.
+void refuse_changed_configs(const std::vector<config::SweepRun>& runs, int64_t index) {
+  std::string conflicts;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (index >= 0 && static_cast<int64_t>(i) != index) continue;
+    const auto dir = run_dir_of(runs[i]);
+    const auto stored = dir + "/config.toml";
+    if (!fs::exists(stored) || (summary_status(dir) != "completed" && !train::latest_checkpoint(dir))) continue;
+    const auto changes =
+        config::result_changes(config::parse_toml_file(stored), toml::parse(config::to_toml(runs[i].config)));
+    if (changes.empty()) continue;
+    conflicts += "\n  " + stored + ":";
+    for (const auto& change : changes) conflicts += "\n    " + change;
+  }
+  if (!conflicts.empty())
+    throw std::invalid_argument(
+        "these runs were made with another configuration, and continuing or skipping them would mix the two:" +
+        conflicts + "\nchoose another run.output_dir or run.name, or pass --force to discard those runs");
+}
 
 }  // namespace
 
@@ -109,6 +137,7 @@ int main(int argc, char** argv) {
         if (index < 0 || static_cast<int64_t>(i) == index) print_dry_run(runs[i]);
       return 0;
     }
+    if (!vm.count("force")) refuse_changed_configs(runs, index);
   } catch (const std::exception& e) {
     std::cerr << "sparser_run: " << e.what() << "\n";
     return 2;
@@ -127,8 +156,7 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < runs.size(); ++i) {
     if (index >= 0 && static_cast<int64_t>(i) != index) continue;
     const auto& run = runs[i];
-    train::RunSpec spec{run.config, run.seed, run.all_seeds, run.id,
-                        (fs::path(run.config.run.output_dir) / run.config.run.name / run.id).string(), run.group};
+    train::RunSpec spec{run.config, run.seed, run.all_seeds, run.id, run_dir_of(run), run.group};
     try {
       if (summary_status(spec.run_dir) == "completed" && !vm.count("force")) {
         if (env.is_root()) std::cout << "skipping " << run.id << ": completed (rerun with --force)\n";

@@ -357,6 +357,30 @@ TEST_F(TrainerTest, RestartsAfterAKillLogEachStepAndEvaluationOnce) {
   EXPECT_EQ(max_difference(trained(run_dir("straight")), trained(run_dir("late"))), 0.0);
 }
 
+// A rerun into a directory that holds a completed run or a checkpoint skips or continues
+// it: under another configuration that would mix two in one result, so it is refused.
+TEST_F(TrainerTest, ARunKeptOrContinuedUnderAnotherConfigurationIsRefused) {
+  const std::string out = "--set run.output_dir=" + (dir_ / "runs").string() + " --set train.epochs=1";
+  const auto first = run(sparser_run(out));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const auto changed = run(sparser_run(out + " --set train.lr=5e-4 --set data.max_instances=1"));
+  EXPECT_EQ(changed.exit_code, 2) << changed.output;
+  EXPECT_NE(changed.output.find(run_dir("runs") + "/config.toml:\n    data.max_instances: 2 → 1\n    train.lr: 0.001 → "
+                                "0.0005\n"), std::string::npos) << changed.output;
+  EXPECT_NE(changed.output.find("pass --force to discard those runs"), std::string::npos) << changed.output;
+  EXPECT_EQ(summary(run_dir("runs"))["status"], "completed");
+  // How it runs may change: threads, loader workers, logging, checkpoint spacing.
+  const auto same = run(sparser_run(out + " --threads 1 --set data.workers=1 --set run.log_every=5"
+                                          " --set train.checkpoint_every=0"));
+  EXPECT_EQ(same.exit_code, 0) << same.output;
+  EXPECT_NE(same.output.find("skipping lora-seed=1: completed"), std::string::npos) << same.output;
+  const auto forced = run(sparser_run(out + " --set train.lr=5e-4 --force"));
+  EXPECT_EQ(forced.exit_code, 0) << forced.output;
+  std::ifstream config(run_dir("runs") + "/config.toml");
+  const std::string text((std::istreambuf_iterator<char>(config)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("lr = 0.0005"), std::string::npos) << text;
+}
+
 TEST_F(TrainerTest, NonFiniteLossStopsTheRunNamingStepAndSamples) {
   const auto r = run(sparser_run("--set run.output_dir=" + (dir_ / "nan").string() + " --set train.lr=1e30"));
   EXPECT_NE(r.exit_code, 0);
