@@ -135,7 +135,7 @@ void apply_override(toml::table& root, const std::string& override_text) {
   if (eq == std::string::npos || eq == 0) throw ConfigError(origin + ": expected section.key=value");
   const auto path = override_key_path(override_text.substr(0, eq), origin);
   auto parsed = override_value(override_text.substr(eq + 1), origin);
-  const auto parent = key_parent(root, path);
+  const auto parent = key_parent(root, path, origin);
   if (!parent.table) throw ConfigError(origin + ": '" + parent.blocked + "' is not a table");
   // Moved, not copied: the value keeps its origin, so errors about it name the override.
   parent.table->insert_or_assign(path.back(), std::move(*parsed.get("v")));

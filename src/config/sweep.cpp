@@ -138,11 +138,12 @@ std::vector<SweepRun> expand_runs(const toml::table& root, const std::string& so
     toml::table point = base;
     nlohmann::json group;
     std::vector<std::pair<std::string, std::string>> fragments;
-    std::string point_position;
+    std::string point_position, point_sources;
     for (size_t a = 0; a < axes.size(); ++a) {
       const auto& axis = axes[a];
       const auto& value = *axis.values->get(choice[a]);
       point_position += entry_name(axis.key) + "[" + std::to_string(choice[a]) + "], ";
+      point_sources += (a ? "; " : "") + sweep.where(axis.key) + "[" + std::to_string(choice[a]) + "]";
       if (axis.key == "method") {
         point.insert_or_assign("method", value);
         for (const auto& [k, v] : method_fragments(*value.as_table())) {
@@ -178,7 +179,9 @@ std::vector<SweepRun> expand_runs(const toml::table& root, const std::string& so
       try {
         run.config = parse_run_config(point, source);
       } catch (const ConfigError& e) {
-        throw ConfigError("run " + run.id + ": " + e.what());
+        // The swept values are copies, which have no line: name the entries they came from.
+        throw ConfigError("run " + run.id + (point_sources.empty() ? "" : " (values of " + point_sources + ")") + ": " +
+                          e.what());
       }
       runs.push_back(std::move(run));
     }

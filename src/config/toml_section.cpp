@@ -6,13 +6,16 @@
 
 namespace sparser::config {
 
-KeyParent key_parent(toml::table& root, const std::vector<std::string>& path) {
+KeyParent key_parent(toml::table& root, const std::vector<std::string>& path, const std::string& origin) {
   toml::table* table = &root;
   std::string prefix;
   for (size_t i = 0; i + 1 < path.size(); ++i) {
     prefix += (i ? "." : "") + path[i];
     auto* child = table->get(path[i]);
-    if (!child) child = table->insert(path[i], toml::table{}).first->second.as_table();
+    // A parsed empty document is the one way to give a table a source (copies drop it).
+    if (!child)
+      child = table->insert(path[i], origin.empty() ? toml::table{} : toml::parse(std::string_view(), origin))
+                  .first->second.as_table();
     if (!child->is_table()) return {nullptr, prefix};
     table = child->as_table();
   }

@@ -82,12 +82,14 @@ toml::array to_toml_array(const std::vector<T>& values) {
 }
 
 // The table that holds the last key of `path` (dotted parts), creating missing tables
-// on the way. When a part is a value rather than a table, `table` is null and `blocked`
-// names the path up to it (e.g. "run.name").
+// on the way; with an `origin` (override_origin), the tables it creates carry it as their
+// source, so that an error about one (say, a misspelt section) names the override. When a
+// part is a value rather than a table, `table` is null and `blocked` names the path up to
+// it (e.g. "run.name").
 struct KeyParent {
   toml::table* table = nullptr;
   std::string blocked;
 };
-KeyParent key_parent(toml::table& root, const std::vector<std::string>& path);
+KeyParent key_parent(toml::table& root, const std::vector<std::string>& path, const std::string& origin = "");
 
 }  // namespace sparser::config

@@ -52,6 +52,11 @@ TEST(Sweep, KeyThroughAValueIsAnErrorNamingFileLineAndKey) {
   EXPECT_EQ(through_an_entry, "test.toml:3: sweep.train.lr: 'train' is not a table, so it has no key 'lr'");
 }
 
+TEST(Sweep, AnErrorInASweptValueNamesTheEntryItCameFrom) {
+  EXPECT_EQ(error_of("[run]\nname = \"t\"\n\n[sweep]\n\"train.lr\" = [0.1, \"fast\"]\n"),
+            "run parser-lr=fast-seed=1 (values of test.toml:5: sweep.train.lr[1]): test.toml: train.lr: expected a number");
+}
+
 TEST(Sweep, EntriesThatCannotBeSweptAreErrors) {
   EXPECT_EQ(error_of("[sweep]\n\"run.seeds\" = [[1]]\n"),
             "test.toml:2: sweep.run.seeds: seeds come from run.seeds, not the sweep");
@@ -175,6 +180,8 @@ TEST(Overrides, ErrorsNameTheOverride) {
   EXPECT_EQ(parse_with(file, {"train..lr=1"}), "--set train..lr=1: 'train..lr' is not a key such as train.lr");
   EXPECT_EQ(parse_with(file, {"train.epochs.x=1"}), "--set train.epochs.x=1: 'train.epochs' is not a table");
   EXPECT_EQ(parse_with(file, {"train.lr"}), "--set train.lr: expected section.key=value");
+  // A misspelt section is a table the override made: the error names the override too.
+  EXPECT_TRUE(contains(parse_with(file, {"trainn.lr=1"}), "--set trainn.lr=1: trainn: unknown key")) << file;
   // Values from the file still name their line.
   EXPECT_EQ(parse_with("[train]\nepochs = \"two\"\n", {"train.lr=0.1"}),
             "test.toml:2: train.epochs: expected an integer");
