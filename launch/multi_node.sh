@@ -62,18 +62,19 @@ fi
 cores=$(cores_here)
 threads=${threads:-$(( cores / per_node > 0 ? cores / per_node : 1 ))}
 
-mpi_args=(--hostfile "$hostfile" -npernode "$per_node"
-          -x OMP_NUM_THREADS="$threads" -x NCCL_DEBUG="${NCCL_DEBUG:-WARN}")
+mpi_args=(--hostfile "$hostfile" -x OMP_NUM_THREADS="$threads" -x NCCL_DEBUG="${NCCL_DEBUG:-WARN}")
 [ -n "${LD_LIBRARY_PATH:-}" ] && mpi_args+=(-x LD_LIBRARY_PATH)
 # Every NCCL_* set here (NCCL_SOCKET_IFNAME, NCCL_IB_DISABLE, NCCL_IB_HCA, ...) reaches the ranks.
 for name in $(compgen -e NCCL_ || true); do
   [ "$name" = NCCL_DEBUG ] || mpi_args+=(-x "$name")
 done
-# Bind each rank to its share of the cores when there are enough of them.
+# RANKS_PER_NODE ranks on every host, each bound to its share of the cores when there are
+# enough of them. The count goes into --map-by: next to "-npernode N", a "--map-by slot:PE=T"
+# wins and mpirun fills every slot of the hostfile.
 if [ $(( per_node * threads )) -le "$cores" ]; then
-  mpi_args+=(--map-by "slot:PE=$threads" --bind-to core)
+  mpi_args+=(--map-by "ppr:$per_node:node:PE=$threads" --bind-to core)
 else
-  mpi_args+=(--bind-to none)
+  mpi_args+=(--map-by "ppr:$per_node:node" --bind-to none)
 fi
 [ "$(id -u)" -eq 0 ] && mpi_args+=(--allow-run-as-root)
 # shellcheck disable=SC2206  # MPIRUN_ARGS is split on purpose

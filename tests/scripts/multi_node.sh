@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # launch/multi_node.sh: a missing hostfile fails clearly; with a fake mpirun the launch
-# has --hostfile, -npernode, binding, the threads, --progress and the NCCL environment; where
-# mpirun and sparser_run exist, a real launch on localhost (sparser_run --count).
+# has --hostfile, the ranks per node with binding, the threads, --progress and the NCCL
+# environment; where mpirun exists, a real launch on localhost starts -n ranks, not one per
+# slot of the hostfile (and, with sparser_run, each prints --count).
 # Usage: multi_node.sh [SPARSER_RUN]   (default build/bin/sparser_run)
 source "$(dirname "$0")/common.bash"
 real_bin=${1:-${SPARSER_RUN_BIN:-$ROOT/build/bin/sparser_run}}
@@ -29,11 +30,11 @@ printf 'node1 slots=4\nnode2 slots=4\n' > "$TMP/hosts"
 launch/multi_node.sh -f "$TMP/hosts" -n 2 -t 1 experiments/demo.toml --index 1 >/dev/null 2>&1; rc=$?
 check_eq "launch exits with mpirun's status" 0 "$rc"
 check "--hostfile passed" has_seq "$args" --hostfile "$TMP/hosts"
-check "-npernode passed" has_seq "$args" -npernode 2
+check "-n ranks per node, each mapped onto its cores" has_seq "$args" --map-by ppr:2:node:PE=1
+check "no -npernode (a --map-by beside it would override it)" test "$(grep -c -- -npernode "$args")" = 0
 check "OMP_NUM_THREADS exported" has_seq "$args" -x OMP_NUM_THREADS=1
 check "NCCL_DEBUG exported (default WARN)" has_seq "$args" -x NCCL_DEBUG=WARN
 check "ranks bound to cores" has_seq "$args" --bind-to core
-check "each rank mapped onto its cores" has_seq "$args" --map-by slot:PE=1
 check "runs sparser_run on the config" has_seq "$args" "$TMP/sparser_run" experiments/demo.toml
 check "options passed on" has_seq "$args" --index 1
 check "--threads given to sparser_run" has_seq "$args" --threads 1
@@ -59,19 +60,31 @@ if command -v script >/dev/null; then
 fi
 launch/multi_node.sh -f "$TMP/hosts" -n 1 -t 99999 experiments/demo.toml >/dev/null 2>&1
 check "more threads than cores: no binding" has_seq "$args" --bind-to none
+check "... still -n ranks per node" has_seq "$args" --map-by ppr:1:node
 FAKE_MPIRUN_RC=5 launch/multi_node.sh -f "$TMP/hosts" -n 1 experiments/demo.toml >/dev/null 2>&1; rc=$?
 check_eq "mpirun's failure propagates" 5 "$rc"
 launch/multi_node.sh -f "$TMP/hosts" -n x experiments/demo.toml >/dev/null 2>&1; rc=$?
 check_eq "a bad -n fails" 2 "$rc"
 
-# The real mpirun accepts the options: two ranks on localhost, each printing the count.
+# The real mpirun starts -n ranks on a host with more slots than that, not one per slot.
+printf 'localhost slots=4\n' > "$TMP/localhost"
+if command -v mpirun >/dev/null; then
+  printf '#!/bin/sh\necho rank started\n' > "$TMP/say_started"
+  chmod +x "$TMP/say_started"
+  out=$(MPIRUN=mpirun SPARSER_BIN=$TMP/say_started timeout 60 launch/multi_node.sh -f "$TMP/localhost" -n 1 -t 1 \
+          experiments/demo.toml 2>&1); rc=$?
+  check_eq "real mpirun, -n 1 on a host of 4 slots: exits 0" 0 "$rc"
+  check_eq "... starts one rank" 1 "$(grep -cx 'rank started' <<<"$out")"
+else
+  echo "skip the real mpirun launches (no mpirun)"
+fi
+# With sparser_run: two ranks on localhost, each printing the count.
 if command -v mpirun >/dev/null && [ -x "$real_bin" ]; then
-  printf 'localhost slots=2\n' > "$TMP/localhost"
   out=$(MPIRUN=mpirun SPARSER_BIN=$real_bin timeout 60 launch/multi_node.sh -f "$TMP/localhost" -n 2 -t 1 \
           experiments/demo.toml --count 2>&1); rc=$?
   check_eq "real mpirun on localhost exits 0" 0 "$rc"
   check_eq "real mpirun: both ranks print the count" "6 6" "$(grep -x '[0-9]*' <<<"$out" | xargs)"
 else
-  echo "skip the real mpirun launch (no mpirun or no $real_bin)"
+  echo "skip the real sparser_run launch (no mpirun or no $real_bin)"
 fi
 summary
