@@ -22,8 +22,20 @@ require_count() {
 # cores_here: the CPU cores of this machine (nproc alone would report OMP_NUM_THREADS).
 cores_here() { env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc; }
 
-# gpus_here: the GPUs nvidia-smi lists (0 without it).
-gpus_here() { { command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null || true; } | wc -l; }
+# gpus_here: the GPUs a rank started here can use (0 without nvidia-smi): the entries of
+# CUDA_VISIBLE_DEVICES when it is set (a Slurm allocation, a user's choice), else the GPU
+# lines of nvidia-smi -L, which lists every GPU of the node and their MIG instances beneath.
+gpus_here() {
+  if ! command -v nvidia-smi >/dev/null; then
+    echo 0
+  elif [ -n "${CUDA_VISIBLE_DEVICES+set}" ]; then
+    local visible
+    IFS=, read -ra visible <<<"$CUDA_VISIBLE_DEVICES"
+    echo "${#visible[@]}"
+  else
+    { nvidia-smi -L 2>/dev/null || true; } | grep -c '^GPU ' || true
+  fi
+}
 
 # add_progress_default ARGS...: --progress bar when this script's stdout is a terminal,
 # else --progress lines (log files, Slurm output), unless ARGS choose. Under mpirun every

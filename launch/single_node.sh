@@ -7,7 +7,8 @@ usage() {
 Usage: launch/single_node.sh [-n RANKS] [-t THREADS] [--] CONFIG [sparser_run options]
 
 Starts RANKS ranks of sparser_run on this machine with mpirun (default: one per
-visible GPU, else 2). Each rank gets THREADS intra-op CPU threads (default: cores /
+visible GPU, else 2: the entries of CUDA_VISIBLE_DEVICES when it is set, else the GPUs
+nvidia-smi -L lists). Each rank gets THREADS intra-op CPU threads (default: cores /
 RANKS) and is bound to its share of the cores; NCCL is set up for one node.
 sparser_run gets --threads THREADS and --progress bar (this script's output is a
 terminal) or --progress lines (a file or pipe), unless its options give them.

@@ -8,9 +8,9 @@ else()
   set(SPARSER_RUN_FOR_SCRIPTS ${CMAKE_BINARY_DIR}/bin/sparser_run)
 endif()
 
-foreach(script syntax help submit_sweep sweep_sbatch train_sbatch multi_node)
+foreach(script syntax help submit_sweep sweep_sbatch train_sbatch single_node multi_node)
   add_test(NAME scripts.${script}
            COMMAND bash ${CMAKE_SOURCE_DIR}/tests/scripts/${script}.sh ${SPARSER_RUN_FOR_SCRIPTS})
   set_tests_properties(scripts.${script} PROPERTIES LABELS scripts TIMEOUT 120)
 endforeach()
-set_tests_properties(scripts.multi_node PROPERTIES PROCESSORS 2)
+set_tests_properties(scripts.single_node scripts.multi_node PROPERTIES PROCESSORS 2)

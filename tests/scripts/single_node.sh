@@ -2,7 +2,8 @@
 # launch/single_node.sh: -n/-t without a value or with a bad one fail clearly; with a fake
 # mpirun the launch has the ranks, threads, binding and NCCL environment, sparser_run
 # gets --threads and --progress once (the user's own win; bar on a terminal, lines
-# otherwise); where mpirun and sparser_run exist, a real launch (sparser_run --count).
+# otherwise); without -n, one rank per visible GPU (a fake nvidia-smi of a MIG node, and
+# CUDA_VISIBLE_DEVICES); where mpirun and sparser_run exist, a real launch (sparser_run --count).
 # Usage: single_node.sh [SPARSER_RUN]   (default build/bin/sparser_run)
 source "$(dirname "$0")/common.bash"
 real_bin=${1:-${SPARSER_RUN_BIN:-$ROOT/build/bin/sparser_run}}
@@ -64,6 +65,21 @@ check "more threads than cores: no binding" has_seq "$args" --bind-to none
 check "... and oversubscription allowed" has_line "$args" --oversubscribe
 FAKE_MPIRUN_RC=5 launch/single_node.sh -n 1 experiments/demo.toml >/dev/null 2>&1; rc=$?
 check_eq "mpirun's failure propagates" 5 "$rc"
+
+# Without -n: one rank per GPU that nvidia-smi -L lists (not per MIG instance beneath one),
+# or per entry of CUDA_VISIBLE_DEVICES when it is set.
+fake nvidia-smi <<'BODY'
+printf '%s\n' 'GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-0)' \
+  '  MIG 3g.20gb     Device  0: (UUID: MIG-0a)' '  MIG 3g.20gb     Device  1: (UUID: MIG-0b)' \
+  'GPU 1: NVIDIA A100-SXM4-40GB (UUID: GPU-1)' 'GPU 2: NVIDIA A100-SXM4-40GB (UUID: GPU-2)'
+BODY
+with_gpus() { env -u CUDA_VISIBLE_DEVICES PATH="$TMP/bin:$PATH" "$@"; }
+with_gpus launch/single_node.sh experiments/demo.toml >/dev/null 2>&1
+check "no -n: a rank per GPU, none per MIG instance" has_seq "$args" -np 3
+with_gpus CUDA_VISIBLE_DEVICES=1 launch/single_node.sh experiments/demo.toml >/dev/null 2>&1
+check "no -n: a rank per entry of CUDA_VISIBLE_DEVICES" has_seq "$args" -np 1
+with_gpus CUDA_VISIBLE_DEVICES= launch/single_node.sh experiments/demo.toml >/dev/null 2>&1
+check "no -n, no visible GPU: 2 ranks" has_seq "$args" -np 2
 
 # The real mpirun accepts the options: two ranks on this machine, each printing the count.
 if command -v mpirun >/dev/null && [ -x "$real_bin" ]; then
