@@ -75,6 +75,10 @@ std::string escape_latex(const std::string& text) {
       case '~': out += "\\textasciitilde{}"; break;
       case '^': out += "\\textasciicircum{}"; break;
       case '\\': out += "\\textbackslash{}"; break;
+      // pdflatex's default OT1 encoding prints these three as ¡, ¿ and an em dash.
+      case '<': out += "\\textless{}"; break;
+      case '>': out += "\\textgreater{}"; break;
+      case '|': out += "\\textbar{}"; break;
       default: out += c;
     }
   }

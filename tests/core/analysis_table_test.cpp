@@ -264,6 +264,7 @@ TEST_F(AnalysisTable, DuplicateSeedIsFlaggedNotAveraged) {
 TEST(AnalysisFormatting, EscapesLatexAndPrintsSignedDeltas) {
   EXPECT_EQ(escape_latex("lr=1e-4_a&b 50% #1 {x} ~^\\"),
             "lr=1e-4\\_a\\&b 50\\% \\#1 \\{x\\} \\textasciitilde{}\\textasciicircum{}\\textbackslash{}");
+  EXPECT_EQ(escape_latex("a<b>c|d"), "a\\textless{}b\\textgreater{}c\\textbar{}d");  // OT1: ¡ ¿ — otherwise
   EXPECT_EQ(format_delta(1.25, 1), "+1.3");
   EXPECT_EQ(format_delta(-0.04, 1), "+0.0");
   EXPECT_EQ(format_delta(-0.2, 1), "-0.2");
