@@ -40,7 +40,9 @@ std::vector<fs::path> find_run_dirs(const std::vector<std::string>& arguments) {
   std::vector<fs::path> dirs;
   for (const auto& argument : arguments) {
     size_t found_here = 0;
-    for (const auto& match : glob_matches(argument)) {
+    // A path that exists is what the user named, even with glob characters in it ("runs [v2]").
+    const auto matches = fs::exists(argument) ? std::vector<std::string>{argument} : glob_matches(argument);
+    for (const auto& match : matches) {
       for (const auto& dir : run_dirs_in(match)) {
         ++found_here;
         if (canonical_seen.insert(fs::canonical(dir)).second) dirs.push_back(dir);

@@ -86,6 +86,12 @@ TEST_F(AnalysisCli, UsageErrorsExitWithTwoAndMissingRunsWithOne) {
   EXPECT_NE(read("err.txt").find("matches no run directory"), std::string::npos);
 }
 
+TEST_F(AnalysisCli, AnExistingPathWithGlobCharactersIsTakenAsNamed) {
+  fs::copy(root_ / "runs", root_ / "runs [v2]*", fs::copy_options::recursive);
+  EXPECT_EQ(analyze("table 'runs [v2]*/parser-seed=1'"), 0) << read("err.txt");
+  EXPECT_EQ(analyze("table 'runs [v2]*'"), 0) << read("err.txt");
+}
+
 TEST_F(AnalysisCli, StandaloneLatexCompilesWithPdflatex) {
   if (std::system("command -v pdflatex > /dev/null 2>&1") != 0) GTEST_SKIP() << "pdflatex is not on PATH";
   ASSERT_EQ(analyze("table runs --baseline adapter --standalone --caption 'Main results.' --out table.tex"), 0)
