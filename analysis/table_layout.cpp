@@ -9,9 +9,10 @@
 namespace sparser::analysis {
 namespace {
 
-bool is_dataset_key(const std::string& key) {
-  return key == "dataset" || key == "experiment" || key.rfind("data.", 0) == 0;
-}
+// The swept keys that set summary.json's dataset and experiment, which the columns tell
+// apart. Every other swept key, data.* settings such as data.box_jitter included, is a
+// setting of the row: dropping it would average different configurations as seeds.
+bool is_column_key(const std::string& key) { return key == "run.dataset" || key == "run.name"; }
 
 std::string last_component(const std::string& key) {
   const auto dot = key.rfind('.');
@@ -174,7 +175,7 @@ std::vector<int> parse_seeds(const toml::table& table, const std::filesystem::pa
 std::map<std::string, std::string> row_identity(const RunRecord& run) {
   std::map<std::string, std::string> identity;
   for (const auto& [key, value] : run.group)
-    if (!is_dataset_key(key)) identity.emplace(key, value);
+    if (!is_column_key(key)) identity.emplace(key, value);
   return identity;
 }
 

@@ -62,8 +62,8 @@ struct TableLayout {
   std::vector<RowSpec> rows;
 };
 
-// The part of a run's group that tells rows apart: every group key except the
-// dataset axis ("dataset", "experiment", "data.*"), which becomes columns.
+// The part of a run's group that tells rows apart: every group key except those of
+// the columns, "run.dataset" and "run.name" (a sweep over datasets gives columns).
 std::map<std::string, std::string> row_identity(const RunRecord& run);
 
 bool row_matches(const RowSpec& row, const RunRecord& run);

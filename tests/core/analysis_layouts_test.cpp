@@ -51,7 +51,10 @@ class AnalysisLayouts : public ::testing::Test {
   // Writes the runs of one config as sparser_run would lay them out; returns how many.
   size_t write_runs(const std::string& config_name) {
     const std::string source = (kExperiments / config_name).string();
-    const auto runs = config::expand_runs(config::parse_toml_file(source), source);
+    return write_runs(config::parse_toml_file(source), source);
+  }
+  size_t write_runs(const toml::table& config, const std::string& source) {
+    const auto runs = config::expand_runs(config, source);
     for (const auto& run : runs) {
       const fs::path dir = root_ / run.config.run.name / run.id;
       fs::create_directories(dir);
@@ -157,6 +160,23 @@ TEST_F(AnalysisLayouts, Table4ShowsParametersInKAndImagesPerSecond) {
   EXPECT_FALSE(params.best);
   EXPECT_DOUBLE_EQ(table.rows[4].cells[1].mean, 5.8);
   EXPECT_TRUE(table.notes.empty());  // one configured seed: no "single seed" footnotes
+}
+
+// The group keys as the trainer's sweep writes them: a sweep over run.dataset gives
+// columns, one over a data setting gives rows.
+TEST_F(AnalysisLayouts, DerivedLayoutOfADatasetAndDataSettingSweep) {
+  const std::string source = (kExperiments / "demo.toml").string();
+  toml::table config = config::parse_toml_file(source);
+  config["sweep"].as_table()->insert_or_assign("run.dataset", toml::array{"synA", "synB"});
+  config["sweep"].as_table()->insert_or_assign("data.box_jitter", toml::array{0, 5});
+  const size_t runs = write_runs(config, source);
+  const TableLayout derived = derive_layout(read_runs({(root_ / "demo").string()}));
+  ASSERT_EQ(derived.columns.size(), 2u);
+  EXPECT_EQ(derived.columns[0].dataset, "synA");
+  EXPECT_EQ(derived.columns[1].dataset, "synB");
+  ASSERT_EQ(derived.rows.size(), 6u);  // three methods × two box jitters
+  EXPECT_EQ(derived.rows[0].name, "decoder_only (box_jitter=0)");
+  expect_complete(build_results_table(read_runs({(root_ / "demo").string()}), derived), runs);
 }
 
 // The configs are copies (TOML configs have no include): the comparison configs may

@@ -26,6 +26,7 @@ struct SyntheticRun {
   double miou, second;  // second: f1 on coco, dsc on isic
   std::string status = "completed";
   std::string error = "";
+  std::string id_suffix = "";  // tells apart the run ids of groups with the same method
 };
 
 class AnalysisTable : public ::testing::Test {
@@ -54,10 +55,10 @@ class AnalysisTable : public ::testing::Test {
   void TearDown() override { fs::remove_all(root_); }
 
   void write(const SyntheticRun& spec) {
-    std::string run_id = spec.dataset + "-" + spec.group["method.name"].get<std::string>() + "-seed=" +
-                         std::to_string(spec.seed);
+    std::string run_id = spec.dataset + "-" + spec.group["method.name"].get<std::string>() + spec.id_suffix +
+                         "-seed=" + std::to_string(spec.seed);
     json group = spec.group;
-    group["data.name"] = spec.dataset;  // a swept dataset must become a column, not a row
+    group["run.dataset"] = spec.dataset;  // as a sweep over datasets writes it: columns, not rows
     json summary = {{"schema", 1},       {"run_id", run_id}, {"experiment", spec.dataset},
                     {"dataset", spec.dataset}, {"seed", spec.seed}, {"status", spec.status},
                     {"error", spec.error}, {"group", group}};
@@ -249,8 +250,31 @@ TEST_F(AnalysisTable, RejectsAnUnknownBaselineAndAmbiguousRows) {
   unknown.baseline = "Adapter";
   EXPECT_THROW(build_results_table(runs(), unknown), std::runtime_error);
   TableLayout ambiguous = layout();
-  ambiguous.rows.push_back({"Everything", {{"data.name", "coco"}}, false, false});
+  ambiguous.rows.push_back({"Everything", {{"run.dataset", "coco"}}, false, false});
   EXPECT_THROW(build_results_table(runs(), ambiguous), std::runtime_error);
+}
+
+TEST_F(AnalysisTable, DataSettingsTellRowsApart) {
+  // Decoder runs on COCO with another box jitter: another configuration, not more seeds.
+  const json jittered = {{"method.name", "decoder"}, {"data.box_jitter", "20"}};
+  write({"coco", jittered, 1, 0.20, 0.30, "completed", "", "-box_jitter=20"});
+  write({"coco", jittered, 2, 0.0, 0.0, "failed", "node failure", "-box_jitter=20"});
+  const TableLayout derived = derive_layout(runs());
+  ASSERT_EQ(derived.rows.size(), 4u);
+  EXPECT_EQ(derived.rows[1].name, "decoder (box_jitter=20)");
+  const ResultsTable table = build_results_table(runs(), derived);
+  EXPECT_EQ(table.rows[0].cells[0].seeds, 3);
+  EXPECT_DOUBLE_EQ(table.rows[0].cells[0].mean, 80.2);  // the three runs without the jitter only
+  EXPECT_EQ(table.rows[1].cells[0].seeds, 1);           // its failed seed is not filled by another group's
+  EXPECT_DOUBLE_EQ(table.rows[1].cells[0].mean, 20.0);
+  // "Decoder FT" matches method.name only, so it now spans two configurations.
+  try {
+    build_results_table(runs(), layout());
+    ADD_FAILURE() << "no error for a row matching two groups";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("row 'Decoder FT' matches several groups"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("data.box_jitter=20"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(AnalysisTable, DuplicateSeedIsFlaggedNotAveraged) {
