@@ -3,8 +3,6 @@
 #include <cctype>
 #include <cmath>
 #include <map>
-#include <set>
-#include <stdexcept>
 
 #include "line_plot.h"
 
@@ -15,23 +13,15 @@ namespace fs = std::filesystem;
 
 struct RowRuns {
   std::string name;
-  std::vector<const RunRecord*> runs;  // completed runs of this row on one dataset
+  std::vector<const RunRecord*> runs;  // the completed run of each seed of this row in one column group
 };
 
+// Each row's runs as the table averages them, so a figure never counts a run its table leaves out.
 std::vector<RowRuns> rows_on(const std::vector<RunRecord>& runs, const TableLayout& layout, const ColumnGroup& column) {
   std::vector<RowRuns> rows;
   for (const auto& row : layout.rows) {
     RowRuns entry{row.name, {}};
-    std::set<std::map<std::string, std::string>> identities;
-    for (const auto& run : runs)
-      if (run.completed() && column_matches(column, run) && row_matches(row, run)) {
-        entry.runs.push_back(&run);
-        identities.insert(row_identity(run));
-      }
-    // As in the tables: one line must not average different configurations.
-    if (identities.size() > 1)
-      throw std::runtime_error("row '" + row.name + "' matches several groups on dataset '" + column.dataset +
-                               "'; make its match more specific");
+    for (const auto& [seed, run] : select_cell_runs(runs, row, column).completed_by_seed) entry.runs.push_back(run);
     if (!entry.runs.empty()) rows.push_back(std::move(entry));
   }
   return rows;

@@ -16,9 +16,9 @@ namespace sparser::analysis {
 //   <dataset>/<metric>.png             evaluation metric vs epoch, one line per row
 //   <dataset>/sigma/<row>/<layer>.png  σ pretrained and learned vs index, and their ratio
 //   <dataset>/sigma/<row>/ratio_by_layer.png  mean learned/pretrained ratio per layer
-// each with a pgfplots .tex beside it. Lines are means over the completed seeds
-// of a row (failed and running runs are left out, as in the tables). Returns
-// the files written.
+// each with a pgfplots .tex beside it. Lines are means over the runs a table
+// averages (select_cell_runs: one completed run per seed). Returns the files
+// written.
 std::vector<std::filesystem::path> write_figures(const std::vector<RunRecord>& runs, const TableLayout& layout,
                                                  const std::filesystem::path& out_dir);
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -16,54 +15,16 @@ double round_to(double value, int decimals) {
   return rounded == 0.0 ? 0.0 : rounded;  // drop the sign of -0.0
 }
 
-std::string describe(const std::map<std::string, std::string>& identity) {
-  std::string text;
-  for (const auto& [key, value] : identity) text += (text.empty() ? "" : ", ") + key + "=" + value;
-  return "{" + text + "}";
-}
-
 std::string seed_list(const std::set<int>& seeds) {
   std::string text;
   for (int seed : seeds) text += (text.empty() ? "" : ", ") + std::to_string(seed);
   return text;
 }
 
-// The runs of one row in one column group, split into what is averaged and what is not.
-struct Block {
-  std::map<int, const RunRecord*> completed_by_seed;
-  std::vector<std::string> exclusions;
-  std::set<int> configured_seeds;  // summary.json "seeds" of the runs
-};
-
-Block collect_block(const std::vector<RunRecord>& runs, const RowSpec& row, const ColumnGroup& column) {
-  Block block;
-  std::set<std::map<std::string, std::string>> identities;
-  for (const auto& run : runs) {
-    if (!column_matches(column, run) || !row_matches(row, run)) continue;
-    identities.insert(row_identity(run));
-    block.configured_seeds.insert(run.configured_seeds.begin(), run.configured_seeds.end());
-    if (!run.completed()) {
-      block.exclusions.push_back("excluded " + run.run_id + " (" + (run.status.empty() ? "no status" : run.status) +
-                                 (run.error.empty() ? "" : ": " + run.error) + ")");
-      continue;
-    }
-    auto [it, inserted] = block.completed_by_seed.emplace(run.seed, &run);
-    if (!inserted)
-      block.exclusions.push_back("excluded " + run.run_id + " (seed " + std::to_string(run.seed) +
-                                 " already taken from " + it->second->run_id + ")");
-  }
-  if (identities.size() > 1) {
-    std::string listed;
-    for (const auto& identity : identities) listed += " " + describe(identity);
-    throw std::runtime_error("row '" + row.name + "' matches several groups on dataset '" + column.dataset +
-                             "'; make its match more specific:" + listed);
-  }
-  return block;
-}
-
-Cell summarize(const Block& block, const MetricSpec& metric, int table_decimals, std::vector<std::string>& exclusions) {
+Cell summarize(const CellRuns& cell_runs, const MetricSpec& metric, int table_decimals,
+               std::vector<std::string>& exclusions) {
   std::vector<double> values;
-  for (const auto& [seed, run] : block.completed_by_seed) {
+  for (const auto& [seed, run] : cell_runs.completed_by_seed) {
     if (auto value = metric_value(*run, metric)) values.push_back(*value);
     else exclusions.push_back("excluded " + run->run_id + " (no " + (metric.source == MetricSource::kFinal ? "final " : "") +
                               metric.key + ")");
@@ -131,43 +92,43 @@ ResultsTable build_results_table(const std::vector<RunRecord>& runs, const Table
   table.layout = layout;
   const size_t groups = layout.columns.size();
 
-  std::vector<std::vector<Block>> blocks(layout.rows.size());
+  std::vector<std::vector<CellRuns>> selected(layout.rows.size());
   std::set<int> seeds_in_table(layout.seeds.begin(), layout.seeds.end());
   for (size_t r = 0; r < layout.rows.size(); ++r)
     for (size_t g = 0; g < groups; ++g) {
-      blocks[r].push_back(collect_block(runs, layout.rows[r], layout.columns[g]));
-      for (const auto& [seed, run] : blocks[r][g].completed_by_seed) seeds_in_table.insert(seed);
+      selected[r].push_back(select_cell_runs(runs, layout.rows[r], layout.columns[g]));
+      for (const auto& [seed, run] : selected[r][g].completed_by_seed) seeds_in_table.insert(seed);
     }
 
   for (size_t r = 0; r < layout.rows.size(); ++r) {
     ResultsRow row{layout.rows[r].name, layout.rows[r].rule_above, layout.rows[r].name == layout.baseline, {}};
     for (size_t g = 0; g < groups; ++g) {
-      const Block& block = blocks[r][g];
-      std::vector<std::string> exclusions = block.exclusions;
+      const CellRuns& cell_runs = selected[r][g];
+      std::vector<std::string> exclusions = cell_runs.exclusions;
       std::vector<Cell> cells;
       for (const auto& metric : layout.columns[g].metrics)
-        cells.push_back(summarize(block, metric, layout.decimals, exclusions));
+        cells.push_back(summarize(cell_runs, metric, layout.decimals, exclusions));
 
       // A cell should have every seed the layout asks for, its runs' configs name, or
       // another cell has: a seed that never ran, or ran for other rows only, is missing.
       std::set<int> expected = seeds_in_table;
-      expected.insert(block.configured_seeds.begin(), block.configured_seeds.end());
+      expected.insert(cell_runs.configured_seeds.begin(), cell_runs.configured_seeds.end());
       std::vector<Note> notes;
       std::set<int> missing;
       for (int seed : expected)
-        if (!block.completed_by_seed.count(seed)) missing.insert(seed);
-      if (block.completed_by_seed.empty() && block.exclusions.empty())
+        if (!cell_runs.completed_by_seed.count(seed)) missing.insert(seed);
+      if (cell_runs.completed_by_seed.empty() && cell_runs.exclusions.empty())
         notes.push_back({NoteKind::kMissingSeeds, r, g, "no runs"});
       else if (!missing.empty())
         notes.push_back({NoteKind::kMissingSeeds, r, g,
                          std::string(missing.size() == 1 ? "missing seed " : "missing seeds ") + seed_list(missing) +
-                             " (" + std::to_string(block.completed_by_seed.size()) + " of " +
+                             " (" + std::to_string(cell_runs.completed_by_seed.size()) + " of " +
                              std::to_string(expected.size()) + " seeds)"});
       std::sort(exclusions.begin(), exclusions.end());
       exclusions.erase(std::unique(exclusions.begin(), exclusions.end()), exclusions.end());
       for (const auto& exclusion : exclusions) notes.push_back({NoteKind::kExcludedRuns, r, g, exclusion});
       // An experiment of one seed (efficiency) is no anomaly worth a footnote in every cell.
-      if (block.completed_by_seed.size() == 1 && expected.size() > 1)
+      if (cell_runs.completed_by_seed.size() == 1 && expected.size() > 1)
         notes.push_back({NoteKind::kSingleSeed, r, g, "single seed, no standard deviation"});
 
       std::set<NoteKind> kinds;

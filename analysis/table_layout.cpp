@@ -31,6 +31,12 @@ std::string derived_row_name(const std::map<std::string, std::string>& identity)
   return details.empty() ? name : name + " (" + details + ")";
 }
 
+std::string describe(const std::map<std::string, std::string>& identity) {
+  std::string text;
+  for (const auto& [key, value] : identity) text += (text.empty() ? "" : ", ") + key + "=" + value;
+  return "{" + text + "}";
+}
+
 std::vector<std::string> ordered_metric_keys(const std::set<std::string>& present) {
   std::vector<std::string> keys;
   for (const char* preferred : {"miou", "f1", "dsc"})
@@ -181,6 +187,34 @@ std::map<std::string, std::string> row_identity(const RunRecord& run) {
 
 bool column_matches(const ColumnGroup& group, const RunRecord& run) {
   return run.dataset == group.dataset && (group.experiment.empty() || run.experiment == group.experiment);
+}
+
+CellRuns select_cell_runs(const std::vector<RunRecord>& runs, const RowSpec& row, const ColumnGroup& column) {
+  CellRuns selected;
+  std::set<std::map<std::string, std::string>> identities;
+  for (const auto& run : runs) {
+    if (!column_matches(column, run) || !row_matches(row, run)) continue;
+    identities.insert(row_identity(run));
+    selected.configured_seeds.insert(run.configured_seeds.begin(), run.configured_seeds.end());
+    if (!run.completed()) {
+      selected.exclusions.push_back("excluded " + run.run_id + " (" + (run.status.empty() ? "no status" : run.status) +
+                                    (run.error.empty() ? "" : ": " + run.error) + ")");
+      continue;
+    }
+    // Two runs of one seed usually share their run id (a copied or older run directory),
+    // so only their directories tell them apart.
+    auto [taken, inserted] = selected.completed_by_seed.emplace(run.seed, &run);
+    if (!inserted)
+      selected.exclusions.push_back("excluded " + run.dir.string() + " (seed " + std::to_string(run.seed) +
+                                    " already taken from " + taken->second->dir.string() + ")");
+  }
+  if (identities.size() > 1) {
+    std::string listed;
+    for (const auto& identity : identities) listed += " " + describe(identity);
+    throw std::runtime_error("row '" + row.name + "' matches several groups on dataset '" + column.dataset +
+                             "'; make its match more specific:" + listed);
+  }
+  return selected;
 }
 
 std::optional<double> metric_value(const RunRecord& run, const MetricSpec& metric) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,18 @@ bool row_matches(const RowSpec& row, const RunRecord& run);
 
 // The run belongs to the column group: its dataset, and its experiment when the group names one.
 bool column_matches(const ColumnGroup& group, const RunRecord& run);
+
+// The runs of one row in one column group, as tables average them and figures plot
+// them: one completed run per seed, and why every other run was left out.
+struct CellRuns {
+  std::map<int, const RunRecord*> completed_by_seed;  // a seed that ran twice: the first run directory
+  std::vector<std::string> exclusions;                 // "excluded lora-seed=2 (failed: out of memory)"
+  std::set<int> configured_seeds;                      // summary.json "seeds" of the runs
+};
+
+// Throws std::runtime_error when the row matches runs of more than one group there
+// (averaging them would pass different configurations off as seeds), listing them.
+CellRuns select_cell_runs(const std::vector<RunRecord>& runs, const RowSpec& row, const ColumnGroup& column);
 
 // The run's value of the metric, scaled for display; none when the run lacks it.
 std::optional<double> metric_value(const RunRecord& run, const MetricSpec& metric);

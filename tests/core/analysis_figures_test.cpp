@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -85,6 +86,24 @@ TEST_F(AnalysisFigures, WritesCurvesAndSigmaFiguresOfTheExpectedSize) {
     EXPECT_GT(fs::file_size(tex), 100u);
   }
   EXPECT_FALSE(fs::exists(out / "coco/sigma/decoder"));  // no σ for non-PARSER rows
+}
+
+TEST_F(AnalysisFigures, ASeedThatRanTwiceIsPlottedOnceAsInTheTable) {
+  auto figures_of = [&](const std::string& out) {
+    std::vector<RunRecord> runs;
+    for (const auto& dir : find_run_dirs({(root_ / "runs").string()})) runs.push_back(load_run(dir));
+    write_figures(runs, derive_layout(runs), root_ / out);
+    std::ostringstream text;
+    for (const char* file : {"coco/loss.tex", "coco/miou.tex"}) text << std::ifstream(root_ / out / file).rdbuf();
+    return text.str();
+  };
+  const std::string once = figures_of("once");
+  // An older copy of decoder-seed=1, with other curves, sorts after it: the table leaves it out.
+  fs::copy(root_ / "runs" / "decoder-seed=1", root_ / "runs" / "decoder-seed=1-old", fs::copy_options::recursive);
+  std::ofstream(root_ / "runs" / "decoder-seed=1-old" / "metrics.jsonl")
+      << json{{"type", "step"}, {"step", 10}, {"loss", 9.0}}.dump() << "\n"
+      << json{{"type", "eval"}, {"epoch", 1}, {"metrics", {{"miou", 0.1}}}}.dump() << "\n";
+  EXPECT_EQ(figures_of("twice"), once);
 }
 
 TEST(AnalysisPlot, LegendTakesAFreeCornerElseGoesOutside) {

@@ -283,6 +283,10 @@ TEST_F(AnalysisTable, DuplicateSeedIsFlaggedNotAveraged) {
   const ResultsTable table = build_results_table(runs(), layout());
   EXPECT_EQ(table.rows[1].cells[2].seeds, 3);
   EXPECT_EQ(table.rows[1].cells[2].markers, (std::vector<NoteKind>{NoteKind::kExcludedRuns}));
+  // Both runs have the run id isic-lora-seed=1: the note names their directories.
+  ASSERT_EQ(table.notes.size(), 5u);
+  EXPECT_EQ(table.notes[3].text, "excluded " + (root_ / "isic-lora-seed=1-rerun").string() +
+                                     " (seed 1 already taken from " + (root_ / "isic-lora-seed=1").string() + ")");
 }
 
 TEST(AnalysisFormatting, EscapesLatexAndPrintsSignedDeltas) {
