@@ -21,11 +21,13 @@ constexpr const char* kUsage = R"(Usage:
 
 RUN_GLOB is a run directory (holding summary.json), a directory of run
 directories, or a shell pattern of either (quote it so the tool expands it).
-Runs are grouped by everything but the seed; cells show mean ± sample std over
-seeds, in percent for metrics (a layout may add summary.json numbers such as
-trainable parameters or images/s). Markers: † missing seeds (against the
-layout's seeds, the runs' configs and the other cells), ‡ runs left out (failed,
-running, duplicate seed), § single seed; each is explained under the table.
+Runs are grouped by everything but the seed: rows by the swept keys, columns by
+dataset and experiment (run.name), never averaging two configurations. Cells
+show mean ± sample std over seeds, in percent for metrics (a layout may add
+summary.json numbers such as trainable parameters or images/s). Markers:
+† missing seeds (against the layout's seeds, the runs' configs and the other
+cells of their experiment), ‡ runs left out (failed, running, duplicate seed),
+§ single seed; each is explained under the table.
 
 Examples (sparser_run writes runs to <run.output_dir>/<run.name>/<run id>/):
   sparser_analyze table runs/abdomenct runs/coco runs/voc runs/nwpu runs/whu \

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -93,11 +94,12 @@ ResultsTable build_results_table(const std::vector<RunRecord>& runs, const Table
   const size_t groups = layout.columns.size();
 
   std::vector<std::vector<CellRuns>> selected(layout.rows.size());
-  std::set<int> seeds_in_table(layout.seeds.begin(), layout.seeds.end());
+  std::map<std::string, std::set<int>> seeds_of_experiment;
   for (size_t r = 0; r < layout.rows.size(); ++r)
     for (size_t g = 0; g < groups; ++g) {
       selected[r].push_back(select_cell_runs(runs, layout.rows[r], layout.columns[g]));
-      for (const auto& [seed, run] : selected[r][g].completed_by_seed) seeds_in_table.insert(seed);
+      for (const auto& [seed, run] : selected[r][g].completed_by_seed)
+        seeds_of_experiment[run->experiment].insert(seed);
     }
 
   for (size_t r = 0; r < layout.rows.size(); ++r) {
@@ -109,10 +111,13 @@ ResultsTable build_results_table(const std::vector<RunRecord>& runs, const Table
       for (const auto& metric : layout.columns[g].metrics)
         cells.push_back(summarize(cell_runs, metric, layout.decimals, exclusions));
 
-      // A cell should have every seed the layout asks for, its runs' configs name, or
-      // another cell has: a seed that never ran, or ran for other rows only, is missing.
-      std::set<int> expected = seeds_in_table;
-      expected.insert(cell_runs.configured_seeds.begin(), cell_runs.configured_seeds.end());
+      // A cell should have every seed the layout asks for, its runs' configs name or its
+      // runs had, or another cell of its experiment has: a seed that failed, never ran, or
+      // ran for other rows only, is missing. Another experiment's config may run other seeds.
+      std::set<int> expected(layout.seeds.begin(), layout.seeds.end());
+      expected.insert(cell_runs.expected_seeds.begin(), cell_runs.expected_seeds.end());
+      const auto& seeds_of_its_experiment = seeds_of_experiment[cell_runs.experiment];
+      expected.insert(seeds_of_its_experiment.begin(), seeds_of_its_experiment.end());
       std::vector<Note> notes;
       std::set<int> missing;
       for (int seed : expected)

@@ -191,11 +191,14 @@ bool column_matches(const ColumnGroup& group, const RunRecord& run) {
 
 CellRuns select_cell_runs(const std::vector<RunRecord>& runs, const RowSpec& row, const ColumnGroup& column) {
   CellRuns selected;
-  std::set<std::map<std::string, std::string>> identities;
+  // The configurations (experiment, row identity) the runs come from, each with one of its runs.
+  std::map<std::pair<std::string, std::map<std::string, std::string>>, const RunRecord*> configurations;
   for (const auto& run : runs) {
     if (!column_matches(column, run) || !row_matches(row, run)) continue;
-    identities.insert(row_identity(run));
-    selected.configured_seeds.insert(run.configured_seeds.begin(), run.configured_seeds.end());
+    configurations.emplace(std::make_pair(run.experiment, row_identity(run)), &run);
+    selected.experiment = run.experiment;
+    selected.expected_seeds.insert(run.configured_seeds.begin(), run.configured_seeds.end());
+    selected.expected_seeds.insert(run.seed);
     if (!run.completed()) {
       selected.exclusions.push_back("excluded " + run.run_id + " (" + (run.status.empty() ? "no status" : run.status) +
                                     (run.error.empty() ? "" : ": " + run.error) + ")");
@@ -208,11 +211,20 @@ CellRuns select_cell_runs(const std::vector<RunRecord>& runs, const RowSpec& row
       selected.exclusions.push_back("excluded " + run.dir.string() + " (seed " + std::to_string(run.seed) +
                                     " already taken from " + taken->second->dir.string() + ")");
   }
-  if (identities.size() > 1) {
+  if (configurations.size() > 1) {
+    std::set<std::string> experiments;
+    std::set<std::map<std::string, std::string>> identities;
     std::string listed;
-    for (const auto& identity : identities) listed += " " + describe(identity);
+    for (const auto& [configuration, example] : configurations) {
+      const auto& [experiment, identity] = configuration;
+      experiments.insert(experiment);
+      identities.insert(identity);
+      listed += "\n  experiment '" + experiment + "' " + describe(identity) + ", e.g. " + example->dir.string();
+    }
+    std::string remedy = identities.size() > 1 ? "make its match more specific" : "";
+    if (experiments.size() > 1) remedy += (remedy.empty() ? "" : " and ") + std::string("name the column's experiment");
     throw std::runtime_error("row '" + row.name + "' matches several groups on dataset '" + column.dataset +
-                             "'; make its match more specific:" + listed);
+                             "', which must not be averaged as seeds; " + remedy + ":" + listed);
   }
   return selected;
 }
@@ -280,11 +292,15 @@ TableLayout load_layout(const std::filesystem::path& path) {
 TableLayout derive_layout(const std::vector<RunRecord>& runs) {
   TableLayout layout;
   std::set<std::map<std::string, std::string>> identities;
-  std::map<std::string, std::set<std::string>> metrics_by_dataset;
+  // Columns by dataset and experiment: the runs of two configs on one dataset (coco.toml
+  // and efficiency.toml train differently) must not fill in each other's seeds.
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> metrics_by_column;
+  std::map<std::string, int> experiments_on_dataset;
   for (const auto& run : runs) {
     identities.insert(row_identity(run));
-    auto& metrics = metrics_by_dataset[run.dataset];
-    for (const auto& [key, value] : run.final_metrics) metrics.insert(key);
+    auto [column, inserted] = metrics_by_column.try_emplace({run.dataset, run.experiment});
+    if (inserted) ++experiments_on_dataset[run.dataset];
+    for (const auto& [key, value] : run.final_metrics) column->second.insert(key);
   }
   for (const auto& identity : identities) {
     RowSpec row;
@@ -296,11 +312,13 @@ TableLayout derive_layout(const std::vector<RunRecord>& runs) {
   std::sort(layout.rows.begin(), layout.rows.end(),
             [](const RowSpec& a, const RowSpec& b) { return a.name < b.name; });
   std::set<std::string> all_metrics;
-  for (const auto& [dataset, present] : metrics_by_dataset) all_metrics.insert(present.begin(), present.end());
+  for (const auto& [column, present] : metrics_by_column) all_metrics.insert(present.begin(), present.end());
   if (ordered_metric_keys(all_metrics).empty()) throw std::runtime_error("no completed run has final metrics");
-  for (const auto& [dataset, present] : metrics_by_dataset) {
-    ColumnGroup group{dataset, "", dataset, {}};
-    // A dataset whose runs all failed still gets columns, so its failures show up as flagged cells.
+  for (const auto& [column, present] : metrics_by_column) {
+    const auto& [dataset, experiment] = column;
+    const bool shared = experiments_on_dataset[dataset] > 1;
+    ColumnGroup group{dataset, experiment, shared ? dataset + " (" + experiment + ")" : dataset, {}};
+    // A column whose runs all failed still gets metrics, so its failures show up as flagged cells.
     for (const auto& key : ordered_metric_keys(present.empty() ? all_metrics : present))
       group.metrics.push_back({key, default_metric_name(key)});
     layout.columns.push_back(group);

@@ -77,11 +77,14 @@ bool column_matches(const ColumnGroup& group, const RunRecord& run);
 struct CellRuns {
   std::map<int, const RunRecord*> completed_by_seed;  // a seed that ran twice: the first run directory
   std::vector<std::string> exclusions;                 // "excluded lora-seed=2 (failed: out of memory)"
-  std::set<int> configured_seeds;                      // summary.json "seeds" of the runs
+  // The seeds the runs' configs ask for (summary.json "seeds") and the runs' own, failed ones included.
+  std::set<int> expected_seeds;
+  std::string experiment;                              // of the runs (one, or the error below); empty: no runs
 };
 
-// Throws std::runtime_error when the row matches runs of more than one group there
-// (averaging them would pass different configurations off as seeds), listing them.
+// Throws std::runtime_error when the row matches runs of more than one group or of more
+// than one experiment there (averaging them would pass different configurations off
+// as seeds), listing them.
 CellRuns select_cell_runs(const std::vector<RunRecord>& runs, const RowSpec& row, const ColumnGroup& column);
 
 // The run's value of the metric, scaled for display; none when the run lacks it.
@@ -94,8 +97,9 @@ std::string default_metric_name(const std::string& key);
 TableLayout load_layout(const std::filesystem::path& path);
 
 // One row per distinct row identity (named "parser (layers=conv, train=coefficients)"),
-// one column group per dataset with the overall metrics (miou, f1, dsc, then the
-// rest alphabetically; per-class scores only through a layout file).
+// one column group per dataset and experiment (named "coco", or "coco (efficiency)"
+// when runs of several experiments share the dataset) with the overall metrics (miou,
+// f1, dsc, then the rest alphabetically; per-class scores only through a layout file).
 TableLayout derive_layout(const std::vector<RunRecord>& runs);
 
 }  // namespace sparser::analysis

@@ -135,10 +135,44 @@ TEST_F(AnalysisColumns, ARunWithoutTheSummaryFieldIsFlagged) {
 TEST_F(AnalysisColumns, ColumnGroupsKeepToTheirExperiment) {
   const ResultsTable table = build_results_table(runs(), layout());
   EXPECT_DOUBLE_EQ(table.rows[1].cells[0].mean, 84.2);  // the "main" runs (70.0) are not averaged in
+  // Without the experiment, PARSER's cell would take the runs of both: an error naming them.
   TableLayout any_experiment = layout();
   any_experiment.columns[0].experiment.clear();
-  const ResultsTable mixed = build_results_table(runs(), any_experiment);  // each seed twice: flagged
-  EXPECT_EQ(mixed.rows[1].cells[0].markers, (std::vector<NoteKind>{NoteKind::kExcludedRuns}));
+  try {
+    build_results_table(runs(), any_experiment);
+    ADD_FAILURE() << "no error for a cell of two experiments";
+  } catch (const std::runtime_error& e) {
+    const std::string error = e.what();
+    EXPECT_NE(error.find("row 'PARSER' matches several groups on dataset 'nwpu'"), std::string::npos) << error;
+    EXPECT_NE(error.find("name the column's experiment"), std::string::npos) << error;
+    EXPECT_NE(error.find("experiment 'main' {method.name=parser}, e.g. " + (root_ / "main" / "parser-seed=1").string()),
+              std::string::npos)
+        << error;
+  }
+}
+
+TEST_F(AnalysisColumns, DerivedLayoutKeepsExperimentsApart) {
+  // The ablation's PARSER seed 2 failed: the other experiment's seed 2 must not take its place.
+  const fs::path failed = root_ / "ablation" / "parser-seed=2" / "summary.json";
+  json summary = json::parse(std::ifstream(failed));
+  summary["status"] = "failed";
+  std::ofstream(failed) << summary.dump();
+  fs::remove_all(root_ / "main" / "parser-seed=2");  // "main" runs seed 1 only
+  const TableLayout derived = derive_layout(runs());
+  ASSERT_EQ(derived.columns.size(), 2u);
+  EXPECT_EQ(derived.columns[0].name, "nwpu (ablation)");
+  EXPECT_EQ(derived.columns[1].name, "nwpu (main)");
+  const ResultsTable table = build_results_table(runs(), derived);
+  ASSERT_EQ(table.rows.size(), 2u);
+  EXPECT_EQ(table.rows[1].cells[0].seeds, 1);
+  EXPECT_DOUBLE_EQ(table.rows[1].cells[0].mean, 84.2);
+  EXPECT_DOUBLE_EQ(table.rows[1].cells[1].mean, 70.0);
+  EXPECT_FALSE(table.rows[0].cells[1].has_value);  // no decoder runs in "main"
+  // Seeds are expected per experiment: the ablation's failed seed 2 is missing, while
+  // "main" lacks nothing although the ablation ran seed 2.
+  EXPECT_EQ(table.rows[1].cells[0].markers,
+            (std::vector<NoteKind>{NoteKind::kMissingSeeds, NoteKind::kExcludedRuns, NoteKind::kSingleSeed}));
+  EXPECT_TRUE(table.rows[1].cells[1].markers.empty());
 }
 
 TEST_F(AnalysisColumns, LayoutSeedsFlagSeedsThatNeverRan) {
