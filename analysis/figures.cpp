@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "line_plot.h"
 
@@ -125,6 +126,25 @@ std::vector<fs::path> write_sigma_figures(const RowRuns& row, const fs::path& di
   return written;
 }
 
+// A directory per column group: its dataset's name, with the group's experiment (or,
+// without one, its name) where several groups share the dataset, and a number where
+// even that repeats, so no group's figures overwrite another's.
+std::vector<std::string> figure_directories(const std::vector<ColumnGroup>& groups) {
+  std::map<std::string, int> groups_on_dataset;
+  for (const auto& group : groups) ++groups_on_dataset[group.dataset];
+  std::vector<std::string> directories;
+  std::set<std::string> taken;
+  for (const auto& group : groups) {
+    std::string name = file_slug(group.dataset);
+    if (groups_on_dataset[group.dataset] > 1)
+      name += "-" + file_slug(group.experiment.empty() ? group.name : group.experiment);
+    std::string directory = name;
+    for (int repeat = 2; !taken.insert(directory).second; ++repeat) directory = name + "-" + std::to_string(repeat);
+    directories.push_back(directory);
+  }
+  return directories;
+}
+
 }  // namespace
 
 std::string file_slug(const std::string& name) {
@@ -142,10 +162,12 @@ std::vector<fs::path> write_figures(const std::vector<RunRecord>& runs, const Ta
                                     const fs::path& out_dir) {
   std::vector<fs::path> written;
   auto keep = [&written](std::vector<fs::path> files) { written.insert(written.end(), files.begin(), files.end()); };
-  for (const auto& group : layout.columns) {
+  const auto directories = figure_directories(layout.columns);
+  for (size_t g = 0; g < layout.columns.size(); ++g) {
+    const ColumnGroup& group = layout.columns[g];
     const auto rows = rows_on(runs, layout, group);
     if (rows.empty()) continue;
-    const fs::path dir = out_dir / file_slug(group.dataset);
+    const fs::path dir = out_dir / directories[g];
     if (Plot plot = loss_plot(rows, group.name); !plot.series.empty()) keep(write_figure(dir / "loss", {plot}));
     for (const auto& metric : group.metrics) {
       if (metric.source != MetricSource::kFinal) continue;  // summary numbers (parameters, speed) have no curve

@@ -11,7 +11,8 @@
 
 namespace sparser::analysis {
 
-// Writes into out_dir, for each dataset of the layout:
+// Writes into out_dir, for each column group of the layout (<dataset> stands for
+// <dataset>-<experiment> where several groups share a dataset; docs/analysis.md):
 //   <dataset>/loss.png                 training loss vs step, one line per row
 //   <dataset>/<metric>.png             evaluation metric vs epoch, one line per row
 //   <dataset>/sigma/<row>/<layer>.png  σ pretrained and learned vs index, and their ratio

@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -31,11 +32,15 @@ class AnalysisFigures : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
 
-  void write_run(const std::string& method, const json& group, int seed, bool with_sigma) {
-    const fs::path dir = root_ / "runs" / (method + "-seed=" + std::to_string(seed));
+  // The runs of an experiment go to root_/<experiment>, the others to root_/runs.
+  void write_run(const std::string& method, const json& group, int seed, bool with_sigma,
+                 const std::string& experiment = "") {
+    const std::string run_id = method + "-seed=" + std::to_string(seed);
+    const fs::path dir = root_ / (experiment.empty() ? "runs" : experiment) / run_id;
     fs::create_directories(dir);
-    const json summary = {{"schema", 1}, {"run_id", dir.filename().string()}, {"dataset", "coco"}, {"seed", seed},
-                          {"status", "completed"}, {"group", group}, {"final", {{"miou", 0.8}, {"f1", 0.9}}}};
+    json summary = {{"schema", 1}, {"run_id", run_id}, {"dataset", "coco"}, {"seed", seed},
+                    {"status", "completed"}, {"group", group}, {"final", {{"miou", 0.8}, {"f1", 0.9}}}};
+    if (!experiment.empty()) summary["experiment"] = experiment;
     std::ofstream(dir / "summary.json") << summary.dump();
     std::ofstream log(dir / "metrics.jsonl");
     for (int step = 10; step <= 100; step += 10)
@@ -104,6 +109,24 @@ TEST_F(AnalysisFigures, ASeedThatRanTwiceIsPlottedOnceAsInTheTable) {
       << json{{"type", "step"}, {"step", 10}, {"loss", 9.0}}.dump() << "\n"
       << json{{"type", "eval"}, {"epoch", 1}, {"metrics", {{"miou", 0.1}}}}.dump() << "\n";
   EXPECT_EQ(figures_of("twice"), once);
+}
+
+TEST_F(AnalysisFigures, ColumnGroupsOnOneDatasetGetADirectoryEach) {
+  for (const char* experiment : {"ablation", "main"})
+    write_run("decoder", {{"method.name", "decoder"}}, 1, false, experiment);
+  std::vector<RunRecord> runs;
+  for (const auto& dir : find_run_dirs({(root_ / "ablation").string(), (root_ / "main").string()}))
+    runs.push_back(load_run(dir));
+  TableLayout layout;
+  for (const char* experiment : {"ablation", "main"})
+    layout.columns.push_back({"coco", experiment, std::string("COCO, ") + experiment, {{"miou", "mIoU"}}});
+  layout.rows.push_back({"Decoder", {{"method.name", "decoder"}}});
+  const fs::path out = root_ / "figures";
+  const auto files = write_figures(runs, layout, out);
+  EXPECT_EQ(std::set<fs::path>(files.begin(), files.end()).size(), files.size());  // nothing written twice
+  for (const char* dir : {"coco-ablation", "coco-main"})
+    for (const char* file : {"loss.png", "miou.png"}) EXPECT_TRUE(fs::exists(out / dir / file)) << dir << "/" << file;
+  EXPECT_FALSE(fs::exists(out / "coco"));
 }
 
 TEST(AnalysisPlot, LegendTakesAFreeCornerElseGoesOutside) {
