@@ -4,6 +4,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -25,9 +26,10 @@ std::vector<float> parse_numbers(const std::string& text, size_t count, const st
     try {
       size_t used = 0;
       values.push_back(std::stof(item, &used));
-      if (used != item.size()) throw std::invalid_argument(item);
+      // stof also reads "nan" and "inf", which would come out as a meaningless mask.
+      if (used != item.size() || !std::isfinite(values.back())) throw std::invalid_argument(item);
     } catch (const std::exception&) {
-      throw std::invalid_argument(what + " '" + text + "': '" + item + "' is not a number");
+      throw std::invalid_argument(what + " '" + text + "': '" + item + "' is not a finite number");
     }
   }
   if (values.size() != count)
@@ -93,6 +95,8 @@ int main(int argc, char** argv) {
     std::vector<std::array<float, 4>> boxes;
     for (const auto& b : box_args) {
       const auto v = parse_numbers(b, 4, "--box");
+      if (!(v[0] < v[2] && v[1] < v[3]))
+        throw std::invalid_argument("--box '" + b + "': expected x0,y0,x1,y1 with x0 < x1 and y0 < y1");
       boxes.push_back({v[0], v[1], v[2], v[3]});
     }
     std::vector<model::PointPrompt> points;

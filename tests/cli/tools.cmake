@@ -28,6 +28,13 @@ set_tests_properties(tools.predict PROPERTIES LABELS tools)
 add_test(NAME tools.predict_missing_image
          COMMAND bash -c "$<TARGET_FILE:sparser_predict> --preset vit_b --checkpoint x.pth --image /nonexistent.png --box 1,2,3,4 2>&1 | grep -q '/nonexistent.png: cannot read image'")
 set_tests_properties(tools.predict_missing_image PROPERTIES LABELS tools)
+# Prompts that would give a meaningless mask: refused before the model is built.
+add_test(NAME tools.predict_bad_prompts
+         COMMAND bash -c "p='$<TARGET_FILE:sparser_predict> --preset vit_b --checkpoint x.pth --image x.png'
+           $p --box nan,1,2,3 2>&1 | grep -qF -e \"--box 'nan,1,2,3': 'nan' is not a finite number\" &&
+           $p --box 1,2,inf,4 2>&1 | grep -qF \"'inf' is not a finite number\" &&
+           $p --box 10,2,3,4 2>&1 | grep -qF -e \"--box '10,2,3,4': expected x0,y0,x1,y1 with x0 < x1 and y0 < y1\"")
+set_tests_properties(tools.predict_bad_prompts PROPERTIES LABELS tools)
 # A directory that is not a fixture: exit 2, naming the missing file.
 add_test(NAME tools.parity_not_a_fixture
          COMMAND bash -c "$<TARGET_FILE:sparser_parity> ${CMAKE_SOURCE_DIR}/docs 2>&1; echo exit=$?")
