@@ -10,8 +10,8 @@ Starts RANKS_PER_NODE ranks of sparser_run on every host of HOSTFILE with mpirun
 (Open MPI hostfile syntax: one "host slots=N" a line). RANKS_PER_NODE defaults to the
 visible GPUs of this node, counted as by single_node.sh (else 1); each rank gets THREADS
 intra-op CPU threads (default: cores of this node / RANKS_PER_NODE; the nodes are
-assumed to look like this one) and is bound to its share of the cores. The repository (binary, config, data) must be on a
-file system every node sees, at the same path.
+assumed to look like this one) and is bound to its share of the cores. The repository
+(binary, config, data) must be on a file system every node sees, at the same path.
 
   -f HOSTFILE        the hosts to run on (required)
   -n RANKS_PER_NODE  ranks on each host

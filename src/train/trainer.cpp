@@ -194,7 +194,8 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
       throw std::runtime_error(*resume_from + ": saved with " + std::to_string(position.world_size) +
                                " rank(s); resume with the same number (now " + std::to_string(world) + ")");
     for (const auto& record : log.rewind(position.global_step))
-      if (record.value("type", "") == "eval") summary.note_evaluation(record["epoch"].get<int64_t>(), record["metrics"]);
+      if (record.value("type", "") == "eval")
+        summary.note_evaluation(record["epoch"].get<int64_t>(), record["metrics"]);
     log.info("resumed from " + *resume_from + " at epoch " + std::to_string(position.epoch) + ", step " +
              std::to_string(position.step_in_epoch));
     // An evaluation the stopped session owed (its epoch's checkpoint comes first).

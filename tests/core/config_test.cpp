@@ -54,7 +54,8 @@ TEST(Sweep, KeyThroughAValueIsAnErrorNamingFileLineAndKey) {
 
 TEST(Sweep, AnErrorInASweptValueNamesTheEntryItCameFrom) {
   EXPECT_EQ(error_of("[run]\nname = \"t\"\n\n[sweep]\n\"train.lr\" = [0.1, \"fast\"]\n"),
-            "run parser-lr=fast-seed=1 (values of test.toml:5: sweep.train.lr[1]): test.toml: train.lr: expected a number");
+            "run parser-lr=fast-seed=1 (values of test.toml:5: sweep.train.lr[1]): "
+            "test.toml: train.lr: expected a number");
 }
 
 TEST(Sweep, EntriesThatCannotBeSweptAreErrors) {

@@ -306,7 +306,9 @@ void TrainerTest::expect_resume_equals_uninterrupted(const std::string& args, co
   EXPECT_NE(again.output.find("skipping"), std::string::npos) << again.output;
 }
 
-TEST_F(TrainerTest, ResumeAfterSigtermEqualsAnUninterruptedRun) { expect_resume_equals_uninterrupted("", "lora-seed=1"); }
+TEST_F(TrainerTest, ResumeAfterSigtermEqualsAnUninterruptedRun) {
+  expect_resume_equals_uninterrupted("", "lora-seed=1");
+}
 
 // FacT's dropout draws from LibTorch's generator: seeded per image from the run's seed,
 // epoch and sample, its masks depend neither on the rank count nor on a resume.
