@@ -59,11 +59,12 @@ std::vector<SourceImage> load_folder_image(const std::string& image_path, const 
 std::vector<std::string> unused_files(const std::filesystem::path& root, const std::vector<std::string>& images,
                                       const std::map<std::string, std::string>& masks) {
   namespace fs = std::filesystem;
+  const std::set<std::string> listed(images.begin(), images.end());
   std::set<std::string> image_stems;
   for (const auto& i : images) image_stems.insert(fs::path(i).stem().string());
   std::vector<std::string> unused;
   for (const auto& entry : fs::directory_iterator(root / "images"))
-    if (entry.is_regular_file() && std::find(images.begin(), images.end(), entry.path().string()) == images.end())
+    if (entry.is_regular_file() && !listed.count(entry.path().string()))
       unused.push_back(entry.path().string() + ": not an image extension (png, jpg, jpeg, tif, tiff, bmp, webp)");
   for (const auto& entry : fs::directory_iterator(root / "masks")) {
     if (!entry.is_regular_file()) continue;

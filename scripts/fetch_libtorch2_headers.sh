@@ -21,14 +21,16 @@ mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/so
 echo "deb http://deb.debian.org/debian trixie main" > "$apt_dir/sources.list"
 apt_options=(-qq -o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
              -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o "APT::Sandbox::User=$(id -un)")
-if ! apt-get "${apt_options[@]}" update || ! (cd "$apt_dir/debs" && apt-get "${apt_options[@]}" download libtorch-dev); then
+if ! apt-get "${apt_options[@]}" update ||
+   ! (cd "$apt_dir/debs" && apt-get "${apt_options[@]}" download libtorch-dev); then
   echo "fetch_libtorch2_headers: cannot download libtorch-dev from Debian trixie (deb.debian.org)" >&2
   exit 1
 fi
 
 rm -rf "$dir.partial" && mkdir -p "$dir.partial"
 dpkg-deb -x "$apt_dir"/debs/libtorch-dev_*.deb "$dir.partial"
-major=$(sed -n 's/^#define TORCH_VERSION_MAJOR \([0-9]*\).*/\1/p' "$dir.partial/usr/include/torch/csrc/api/include/torch/version.h")
+version_h="$dir.partial/usr/include/torch/csrc/api/include/torch/version.h"
+major=$(sed -n 's/^#define TORCH_VERSION_MAJOR \([0-9]*\).*/\1/p' "$version_h")
 if [ "${major:-0}" -lt 2 ]; then
   echo "fetch_libtorch2_headers: trixie's libtorch-dev is LibTorch ${major:-?}.x, not 2.x" >&2
   exit 1
