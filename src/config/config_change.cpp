@@ -14,6 +14,14 @@ const std::set<std::string> kExecutionKeys{
     "run.log_every",         "data.workers",      "data.prefetch",        "train.prompts_per_pass",
     "train.checkpoint_every", "train.trunk_cache", "train.trunk_cache_memory_gb",
     "train.trunk_cache_disk_gb", "train.trunk_cache_dir"};
+// Whether the trunk cache is used: execution only with fp32 storage, which gives the
+// uncached results exactly; fp16 storage rounds the features, so there it changes results.
+const std::set<std::string> kCacheUseKeys{"train.trunk_cache", "train.trunk_cache_memory_gb",
+                                          "train.trunk_cache_disk_gb"};
+
+bool stores_fp16(const toml::table& config) {
+  return config["train"]["trunk_cache_dtype"].value_or(std::string("fp32")) == "fp16";
+}
 
 // Dotted key → the value as TOML text, for every value below `table`; floating-point
 // values with 15 significant digits (toml++ writes 0.003 as 0.0030000000000000001, and a
@@ -48,8 +56,9 @@ std::vector<std::string> result_changes(const toml::table& stored, const toml::t
     const auto it = values.find(key);
     return it == values.end() ? std::string("(absent)") : it->second;
   };
+  const bool fp16_cache = stores_fp16(stored) || stores_fp16(current);
   for (const auto& key : keys) {
-    if (kExecutionKeys.count(key)) continue;
+    if (kExecutionKeys.count(key) && !(fp16_cache && kCacheUseKeys.count(key))) continue;
     const auto old_value = shown(before, key), new_value = shown(after, key);
     if (old_value != new_value) changes.push_back(key + ": " + old_value + " → " + new_value);
   }

@@ -158,6 +158,12 @@ RunConfig parse_run_config(const toml::table& root, const std::string& source) {
   c.data = parse_data(top.section("data"));
   c.train = parse_train(top.section("train"));
   c.eval = parse_eval(top.section("eval"));
+  // Checked here, not when the run starts, so that a sweep is refused before any of its runs.
+  if ((c.train.trunk_cache == "memory" || c.train.trunk_cache == "disk") && !methods::leaves_trunk_frozen(c.method))
+    top.section("train").fail("trunk_cache", "\"" + c.train.trunk_cache + "\" with method " +
+                                                 methods::to_string(c.method.name) +
+                                                 ", which trains the image encoder's trunk, whose features therefore "
+                                                 "cannot be cached; use \"auto\" or \"off\"");
   return c;
 }
 

@@ -21,6 +21,7 @@ template <> hid_t native_type<int64_t>() { return H5T_NATIVE_INT64; }
 template <> hid_t native_type<int32_t>() { return H5T_NATIVE_INT32; }
 template <> hid_t native_type<uint8_t>() { return H5T_NATIVE_UINT8; }
 template <> hid_t native_type<uint16_t>() { return H5T_NATIVE_UINT16; }
+template <> hid_t native_type<uint32_t>() { return H5T_NATIVE_UINT32; }
 
 // The link-iteration API changed in HDF5 1.12 (Debian bookworm ships 1.10).
 #if H5_VERSION_GE(1, 12, 0)
@@ -295,6 +296,7 @@ SPARSER_HDF5_INSTANTIATE(int64_t)
 SPARSER_HDF5_INSTANTIATE(int32_t)
 SPARSER_HDF5_INSTANTIATE(uint8_t)
 SPARSER_HDF5_INSTANTIATE(uint16_t)
+SPARSER_HDF5_INSTANTIATE(uint32_t)
 #undef SPARSER_HDF5_INSTANTIATE
 
 }  // namespace sparser::io

@@ -143,6 +143,9 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   // first checkpoint would otherwise appear twice.
   if (!resume_from) log.start_over();
   const auto trunk_caches = open_trunk_caches(cfg, sam, val, trains, device, rank, log);
+  // The registry shares a cache between the runs of a process: this run's share of its counts.
+  const auto train_cache_hits = trunk_caches.train ? trunk_caches.train->hits() : 0;
+  const auto train_cache_misses = trunk_caches.train ? trunk_caches.train->misses() : 0;
 
   Position position;
   position.world_size = world;
@@ -292,8 +295,10 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   }
   write_summary("completed");
   if (const auto& cache = trunk_caches.train)
-    log.info("trunk cache (train, rank " + std::to_string(rank) + "): " + std::to_string(cache->hits()) + " hits, " +
-             std::to_string(cache->misses()) + " misses, " + std::to_string(cache->entries()) + " images cached");
+    log.info("trunk cache (train, rank " + std::to_string(rank) + "): " +
+             std::to_string(cache->hits() - train_cache_hits) + " hits, " +
+             std::to_string(cache->misses() - train_cache_misses) + " misses in this run, " +
+             std::to_string(cache->entries()) + " images cached" + (cache->disabled() ? " (off after a failure)" : ""));
   log.info("run " + spec.run_id + " completed");
   return 0;
 }

@@ -1,6 +1,12 @@
 #include "train/trunk_cache.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <zlib.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -52,6 +58,11 @@ std::string hex64(uint64_t v) {
   char buffer[17];
   std::snprintf(buffer, sizeof buffer, "%016llx", static_cast<unsigned long long>(v));
   return buffer;
+}
+
+uint32_t crc32_of(const torch::Tensor& contiguous) {
+  const auto bytes = static_cast<size_t>(contiguous.numel() * contiguous.element_size());
+  return static_cast<uint32_t>(crc32_z(crc32(0L, Z_NULL, 0), static_cast<const Bytef*>(contiguous.data_ptr()), bytes));
 }
 
 std::string join(const std::vector<int64_t>& values) {
@@ -129,7 +140,7 @@ int64_t TrunkCache::bytes_per_sample() const {
 }
 
 TrunkCache::TrunkCache(TrunkCacheKey key, TrunkCacheOptions options, const TrunkCacheLog& log)
-    : key_(std::move(key)), options_(std::move(options)) {
+    : key_(std::move(key)), options_(std::move(options)), log_(log) {
   if (options_.sample_shape.size() != 3) throw std::invalid_argument("TrunkCache: sample_shape must be {g, g, C}");
   if (options_.mode == TrunkCacheMode::Memory) {
     memory_.resize(static_cast<size_t>(options_.num_samples));
@@ -138,9 +149,20 @@ TrunkCache::TrunkCache(TrunkCacheKey key, TrunkCacheOptions options, const Trunk
   if (options_.mode != TrunkCacheMode::Disk) throw std::invalid_argument("TrunkCache: mode off");
   fs::create_directories(options_.dir);
   path_ = (fs::path(options_.dir) / file_name(key_, options_.rank)).string();
+  lock_file();
+  try {
+    open_file();
+  } catch (...) {
+    file_.reset();
+    ::close(lock_fd_);
+    throw;
+  }
+}
+
+void TrunkCache::open_file() {
   if (!fs::exists(path_)) {
     create_file();
-    if (log) log("trunk cache: created " + path_);
+    if (log_) log_("trunk cache: created " + path_);
     return;
   }
   // An existing file: reuse it only when format, key and shape all match.
@@ -157,7 +179,8 @@ TrunkCache::TrunkCache(TrunkCacheKey key, TrunkCacheOptions options, const Trunk
     else if (file_->read_string_attribute("/", "dtype") != to_string(options_.dtype))
       stale = "storage dtype differs";
     else if (!file_->exists("features") || file_->shape("features") != expected || !file_->exists("present") ||
-             file_->shape("present") != std::vector<int64_t>{options_.num_samples})
+             file_->shape("present") != std::vector<int64_t>{options_.num_samples} || !file_->exists("crc32") ||
+             file_->shape("crc32") != std::vector<int64_t>{options_.num_samples})
       stale = "dataset shapes differ";
     else
       present_ = file_->read<uint8_t>("present");
@@ -166,17 +189,37 @@ TrunkCache::TrunkCache(TrunkCacheKey key, TrunkCacheOptions options, const Trunk
   }
   if (!stale.empty()) {
     file_.reset();
-    if (log) log("trunk cache: " + path_ + " is stale: " + stale + "; rebuilding it");
+    if (log_) log_("trunk cache: " + path_ + " is stale: " + stale + "; rebuilding it");
     create_file();
     return;
   }
   entries_ = std::count(present_.begin(), present_.end(), uint8_t{1});
-  if (log)
-    log("trunk cache: reusing " + path_ + " (" + std::to_string(entries_) + " of " +
+  if (log_)
+    log_("trunk cache: reusing " + path_ + " (" + std::to_string(entries_) + " of " +
         std::to_string(options_.num_samples) + " samples present)");
 }
 
-TrunkCache::~TrunkCache() = default;
+TrunkCache::~TrunkCache() {
+  file_.reset();
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
+}
+
+// The HDF5 library's own file locking may be off (HDF5_USE_FILE_LOCKING=FALSE, common on
+// Lustre and NFS), and where it is on, a second process could only tell a busy file from
+// a broken one by its error; so the cache holds a lock of its own for its lifetime.
+void TrunkCache::lock_file() {
+  const auto lock_path = path_ + ".lock";
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0)
+    throw std::runtime_error("cannot open " + lock_path + ": " + std::strerror(errno));
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0) return;
+  const int error = errno;
+  ::close(lock_fd_);
+  lock_fd_ = -1;
+  if (error == EWOULDBLOCK)
+    throw TrunkCacheBusy(path_ + " is in use by another process (it holds " + lock_path + ")");
+  throw std::runtime_error("cannot lock " + lock_path + ": " + std::strerror(error));
+}
 
 void TrunkCache::create_file() {
   fs::remove(path_);
@@ -190,7 +233,7 @@ void TrunkCache::create_file() {
   file_->write_string_attribute(
       "/", "layout",
       "features[N,g,g,C]: float32, or for fp16 the IEEE binary16 bits as uint16; one sample per chunk. "
-      "present[N]: 1 once row i of features is completely written");
+      "crc32[N]: zlib CRC-32 of row i's bytes. present[N]: 1 once row i and its CRC-32 are written");
   if (options_.num_samples > 0) {
     if (options_.dtype == TrunkCacheDtype::Fp16)
       file_->create<uint16_t>("features", shape, chunk);
@@ -199,6 +242,8 @@ void TrunkCache::create_file() {
   } else {
     file_->create<float>("features", shape);
   }
+  file_->write<uint32_t>("crc32", std::vector<uint32_t>(static_cast<size_t>(options_.num_samples), 0),
+                         {options_.num_samples});
   present_.assign(static_cast<size_t>(options_.num_samples), 0);
   file_->write<uint8_t>("present", present_, {options_.num_samples});
   file_->flush();
@@ -213,22 +258,46 @@ void TrunkCache::check_index(int64_t index) const {
 
 std::optional<torch::Tensor> TrunkCache::get(int64_t index) {
   check_index(index);
-  std::vector<int64_t> shape{1};
-  shape.insert(shape.end(), options_.sample_shape.begin(), options_.sample_shape.end());
   if (options_.mode == TrunkCacheMode::Memory) {
     const auto& stored = memory_[static_cast<size_t>(index)];
     if (!stored.defined()) return ++misses_, std::nullopt;
     ++hits_;
     return stored.scalar_type() == torch::kFloat ? stored : stored.to(torch::kFloat);
   }
-  if (!present_[static_cast<size_t>(index)]) return ++misses_, std::nullopt;
+  if (disabled_ || !present_[static_cast<size_t>(index)]) return ++misses_, std::nullopt;
+  std::optional<torch::Tensor> row;
+  try {
+    row = read_row(index);
+  } catch (const std::exception& e) {
+    disable("reading sample " + std::to_string(index), e);
+  }
+  if (!row) return ++misses_, std::nullopt;
   ++hits_;
+  return row->to(torch::kFloat);
+}
+
+// Row `index` as stored (fp32 or fp16), or nothing when it fails its CRC-32: a write the
+// file system did not complete (a full disk can leave a hole of zeros) or bytes changed
+// since. The row then counts as absent, so the caller computes it and put() rewrites it.
+std::optional<torch::Tensor> TrunkCache::read_row(int64_t index) {
+  std::vector<int64_t> shape{1};
+  shape.insert(shape.end(), options_.sample_shape.begin(), options_.sample_shape.end());
+  torch::Tensor row;
   if (options_.dtype == TrunkCacheDtype::Fp16) {
     auto bits = file_->read_row<uint16_t>("features", index);
-    return torch::from_blob(bits.data(), shape, torch::kHalf).to(torch::kFloat);
+    row = torch::from_blob(bits.data(), shape, torch::kHalf).clone();
+  } else {
+    auto values = file_->read_row<float>("features", index);
+    row = torch::from_blob(values.data(), shape, torch::kFloat).clone();
   }
-  auto values = file_->read_row<float>("features", index);
-  return torch::from_blob(values.data(), shape, torch::kFloat).clone();
+  if (crc32_of(row) == file_->read_row<uint32_t>("crc32", index).at(0)) return row;
+  ++corrupt_rows_;
+  if (log_)
+    log_("trunk cache: " + path_ + ": sample " + std::to_string(index) +
+         " fails its CRC-32 (an incomplete write or changed bytes); computing it again");
+  present_[static_cast<size_t>(index)] = 0;
+  --entries_;
+  return std::nullopt;
 }
 
 void TrunkCache::put(int64_t index, const torch::Tensor& trunk) {
@@ -246,18 +315,41 @@ void TrunkCache::put(int64_t index, const torch::Tensor& trunk) {
     slot = stored;
     return;
   }
-  if (present_[static_cast<size_t>(index)]) return;
-  // Row first, flushed, then its present flag: a crash in between leaves present = 0.
-  if (dtype == torch::kHalf)
+  if (disabled_ || present_[static_cast<size_t>(index)]) return;
+  try {
+    write_row(index, stored);
+  } catch (const std::exception& e) {
+    disable("writing sample " + std::to_string(index), e);
+  }
+}
+
+void TrunkCache::write_row(int64_t index, const torch::Tensor& stored) {
+  // Row and CRC-32 first, flushed, then the present flag: a crash in between leaves
+  // present = 0, and a write the file system lost fails the CRC-32 when read.
+  if (options_.dtype == TrunkCacheDtype::Fp16)
     file_->write_row<uint16_t>("features", index, reinterpret_cast<const uint16_t*>(stored.data_ptr()), stored.numel());
   else
     file_->write_row<float>("features", index, stored.data_ptr<float>(), stored.numel());
+  const uint32_t crc = crc32_of(stored);
+  file_->write_row<uint32_t>("crc32", index, &crc, 1);
   file_->flush();
   const uint8_t one = 1;
   file_->write_row<uint8_t>("present", index, &one, 1);
   file_->flush();
   present_[static_cast<size_t>(index)] = 1;
   ++entries_;
+}
+
+// A disk cache only saves time, so a failing one (full or vanished disk, I/O error) must
+// not end the run: the run goes on computing every trunk output.
+void TrunkCache::disable(const std::string& what, const std::exception& error) {
+  disabled_ = true;
+  // Not closed: closing flushes, and after a failed flush HDF5 1.10 leaves the file half
+  // closed and crashes in its exit handler. Left open, that handler's close fails quietly.
+  (void)file_.release();
+  if (log_)
+    log_("trunk cache: " + path_ + ": " + what + " failed (" + error.what() +
+         "); this run goes on without the cache, computing trunk features each time");
 }
 
 namespace {
@@ -281,15 +373,17 @@ std::shared_ptr<TrunkCache> acquire_trunk_cache(const TrunkCacheKey& key, const 
   std::lock_guard<std::mutex> lock(registry_mutex());
   const RegistryKey id{key.text, static_cast<int>(options.mode), static_cast<int>(options.dtype), options.dir,
                        options.rank, options.num_samples};
-  auto& slot = registry()[id];
-  if (slot) {
+  auto& r = registry();
+  if (const auto it = r.find(id); it != r.end()) {
     if (log)
       log("trunk cache: reusing this process's " + to_string(options.mode) + " cache " + key.hex() + " (" +
-          std::to_string(slot->entries()) + " of " + std::to_string(options.num_samples) + " samples present)");
-    return slot;
+          std::to_string(it->second->entries()) + " of " + std::to_string(options.num_samples) + " samples present)");
+    it->second->set_log(log);
+    return it->second;
   }
-  slot = std::make_shared<TrunkCache>(key, options, log);
-  return slot;
+  auto cache = std::make_shared<TrunkCache>(key, options, log);
+  r.emplace(id, cache);
+  return cache;
 }
 
 void retain_trunk_caches(const std::vector<std::shared_ptr<TrunkCache>>& keep) {

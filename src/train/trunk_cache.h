@@ -9,12 +9,15 @@
 // the model dimensions, the pre-processing version, the split (its manifest's shards,
 // counts and CRC-32s), the role (train or eval pre-processing path), device, precision
 // and the storage dtype. A disk cache whose stored key differs is rebuilt with a log
-// line, never reused.
+// line, never reused; a row whose CRC-32 does not match is computed again. A disk cache
+// is an optional speed-up: one that another process holds, or that fails to read or
+// write, leaves the run computing trunk features as without it, with a log line.
 #include <torch/torch.h>
 
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -36,8 +39,8 @@ std::string to_string(TrunkCacheDtype dtype);
 // Bumped when the image pre-processing (ResizeLongestSide, normalisation, padding) or
 // the trunk computation changes in a way that changes trunk outputs.
 inline constexpr int kTrunkPreprocessVersion = 1;
-// Bumped when the on-disk layout changes.
-inline constexpr int kTrunkCacheFormatVersion = 1;
+// Bumped when the on-disk layout changes (2: per-row CRC-32s).
+inline constexpr int kTrunkCacheFormatVersion = 2;
 
 // Stable 64-bit FNV-1a over the names, shapes, dtypes and bytes of every parameter and
 // buffer of the trunk (patch_embed, pos_embed, blocks — including hook modules
@@ -67,24 +70,37 @@ struct TrunkCacheOptions {
 
 using TrunkCacheLog = std::function<void(const std::string&)>;
 
+// Thrown by the disk cache's constructor when another process holds its file.
+class TrunkCacheBusy : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class TrunkCache {
  public:
-  // Disk mode opens <dir>/trunk-<keyhex>-rank<r>.h5 when its stored key and format
-  // match, else (re)creates it, saying why through `log`.
+  // Disk mode takes an exclusive lock on <dir>/trunk-<keyhex>-rank<r>.h5.lock (throws
+  // TrunkCacheBusy when another process holds it), then opens the .h5 file when its
+  // stored key and format match, else (re)creates it, saying why through `log`.
   TrunkCache(TrunkCacheKey key, TrunkCacheOptions options, const TrunkCacheLog& log = {});
   ~TrunkCache();
   TrunkCache(const TrunkCache&) = delete;
   TrunkCache& operator=(const TrunkCache&) = delete;
 
-  // The cached trunk output of sample `index` as float32 1×g×g×C on the CPU, or nothing.
+  // The cached trunk output of sample `index` as float32 1×g×g×C on the CPU, or nothing
+  // (also for a disk row that fails its CRC-32, which the next put() writes again).
   // In memory fp32 mode this is the stored tensor itself: treat it as read-only.
   std::optional<torch::Tensor> get(int64_t index);
   // Stores the trunk output (1×g×g×C or g×g×C, any device and float dtype) of `index`.
   void put(int64_t index, const torch::Tensor& trunk);
 
+  // Where get/put failures and bad rows are reported: the current run's log.
+  void set_log(const TrunkCacheLog& log) { log_ = log; }
+
   int64_t entries() const { return entries_; }  // samples present
   int64_t hits() const { return hits_; }
   int64_t misses() const { return misses_; }
+  int64_t corrupt_rows() const { return corrupt_rows_; }  // disk rows that failed their CRC-32
+  bool disabled() const { return disabled_; }             // after a disk read or write failed
   const TrunkCacheKey& key() const { return key_; }
   const TrunkCacheOptions& options() const { return options_; }
   const std::string& path() const { return path_; }  // disk mode: the file
@@ -95,20 +111,29 @@ class TrunkCache {
 
  private:
   void check_index(int64_t index) const;
+  void lock_file();
+  void open_file();
   void create_file();
+  std::optional<torch::Tensor> read_row(int64_t index);
+  void write_row(int64_t index, const torch::Tensor& stored);
+  void disable(const std::string& what, const std::exception& error);
 
   TrunkCacheKey key_;
   TrunkCacheOptions options_;
   std::string path_;
+  TrunkCacheLog log_;
+  int lock_fd_ = -1;                   // disk mode: the held lock file
   std::vector<torch::Tensor> memory_;  // memory mode: stored (fp32 or fp16) or undefined
   std::vector<uint8_t> present_;       // disk mode: the file's present flags
   std::unique_ptr<io::Hdf5File> file_;
-  int64_t entries_ = 0, hits_ = 0, misses_ = 0;
+  int64_t entries_ = 0, hits_ = 0, misses_ = 0, corrupt_rows_ = 0;
+  bool disabled_ = false;
 };
 
 // Process-wide registry, so that runs of one sparser_run process with the same key
 // (e.g. the seeds of a sweep point) share a cache: returns the registered cache of
-// (key, mode, dtype, dir, rank) or creates and registers it.
+// (key, mode, dtype, dir, rank) or creates and registers it; either way its log becomes
+// `log`. Throws what the constructor throws, registering nothing.
 std::shared_ptr<TrunkCache> acquire_trunk_cache(const TrunkCacheKey& key, const TrunkCacheOptions& options,
                                                 const TrunkCacheLog& log = {});
 // Drops every registered cache not among `keep` (bounds memory across a sweep whose

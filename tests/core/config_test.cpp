@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config_change.h"
 #include "config/method_section.h"
 #include "config/run_config.h"
 #include "config/sweep.h"
@@ -263,4 +264,22 @@ TEST(TrainSection, PromptsPerPassDefaultsToTwoAndRefusesNegatives) {
   } catch (const config::ConfigError& e) {
     EXPECT_EQ(std::string(e.what()), "test.toml:2: train.prompts_per_pass: must be >= 0 (got -2)");
   }
+}
+
+TEST(ConfigChange, TheTrunkCachesUseChangesResultsOnlyWithFp16Storage) {
+  const auto changes = [](const std::string& before, const std::string& after) {
+    return config::result_changes(toml::parse("[train]\n" + before), toml::parse("[train]\n" + after));
+  };
+  // fp32 storage gives the uncached results exactly: where and whether it caches is free.
+  EXPECT_TRUE(changes("trunk_cache = \"memory\"", "trunk_cache = \"off\"").empty());
+  EXPECT_TRUE(changes("trunk_cache_dtype = \"fp32\"\ntrunk_cache_memory_gb = 1.0",
+                      "trunk_cache_dtype = \"fp32\"\ntrunk_cache_memory_gb = 0.0").empty());
+  // fp16 storage rounds the features: cached and uncached runs differ.
+  const auto fp16 = changes("trunk_cache_dtype = \"fp16\"\ntrunk_cache = \"memory\"",
+                            "trunk_cache_dtype = \"fp16\"\ntrunk_cache = \"off\"");
+  ASSERT_EQ(fp16.size(), 1u);
+  EXPECT_EQ(fp16[0].rfind("train.trunk_cache: ", 0), 0u) << fp16[0];
+  EXPECT_TRUE(changes("trunk_cache_dtype = \"fp16\"\ntrunk_cache_dir = \"a\"",
+                      "trunk_cache_dtype = \"fp16\"\ntrunk_cache_dir = \"b\"").empty());
+  EXPECT_EQ(changes("trunk_cache_dtype = \"fp32\"", "trunk_cache_dtype = \"fp16\"").size(), 1u);
 }

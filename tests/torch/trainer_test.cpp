@@ -513,6 +513,8 @@ TEST_F(TrainerTest, FrozenTrunkCacheGivesTheUncachedResults) {
       << results["memory"].output;
   EXPECT_NE(results["memory"].output.find("reusing this process's memory cache"), std::string::npos)
       << "seed 2 reuses seed 1's features\n" << results["memory"].output;
+  EXPECT_NE(results["memory"].output.find(" hits, 0 misses in this run"), std::string::npos)
+      << "seed 2 counts its own hits, not seed 1's misses\n" << results["memory"].output;
   EXPECT_NE(results["disk"].output.find("trunk cache: disk, fp32"), std::string::npos) << results["disk"].output;
   EXPECT_NE(results["disk2"].output.find("trunk cache: reusing"), std::string::npos) << results["disk2"].output;
   EXPECT_NE(results["auto"].output.find("trunk cache: memory, fp32, 12 images"), std::string::npos)
@@ -541,6 +543,13 @@ TEST_F(TrainerTest, TrunkCacheWithATrainableTrunkIsAConfigError) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("train.trunk_cache"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("trains the image encoder's trunk"), std::string::npos) << r.output;
+  // In a sweep, before any run: decoder-only (which could use it) does not start either.
+  const auto sweep = run(sparser_run("--set run.output_dir=" + (dir_ / "sweep").string() +
+                                     " --set train.trunk_cache=disk --set 'sweep.\"method.name\"=[\"decoder_only\",\"lora\"]'"));
+  EXPECT_NE(sweep.exit_code, 0);
+  EXPECT_NE(sweep.output.find("with method lora, which trains the image encoder's trunk"), std::string::npos)
+      << sweep.output;
+  EXPECT_FALSE(fs::exists(dir_ / "sweep")) << sweep.output;
   // auto simply turns it off.
   const auto a = run(sparser_run("--set run.output_dir=" + (dir_ / "auto").string() + " --set train.epochs=1"));
   ASSERT_EQ(a.exit_code, 0) << a.output;

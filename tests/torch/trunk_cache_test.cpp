@@ -1,7 +1,10 @@
-// The frozen-trunk cache: memory and disk round trips, stale and half-written files,
-// and what the trunk hash depends on.
+// The frozen-trunk cache: memory and disk round trips, stale, half-written, corrupted,
+// busy and unwritable files, and what the trunk hash depends on.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -163,6 +166,89 @@ TEST_F(TrunkCacheTest, HalfWrittenRowsAreIgnored) {
   EXPECT_FALSE(cache.get(2).has_value());
   cache.put(2, features(9));
   EXPECT_TRUE(torch::equal(*cache.get(2), features(9)));
+}
+
+TEST_F(TrunkCacheTest, RowsThatFailTheirChecksumAreComputedAgain) {
+  const auto k = key();
+  const auto path = (dir_ / TrunkCache::file_name(k, 0)).string();
+  {
+    TrunkCache cache(k, options(TrunkCacheMode::Disk, TrunkCacheDtype::Fp32, dir_.string()));
+    for (int64_t i = 0; i < 3; ++i) cache.put(i, features(20 + i));
+  }
+  {
+    // Row 1 changed in place, row 2 a hole of zeros (a write a full disk lost): both
+    // still marked present.
+    io::Hdf5File file(path, io::Hdf5File::Mode::ReadWrite);
+    auto changed = features(21).clone();
+    changed[0][3][3][7] += 1;
+    file.write_row<float>("features", 1, changed.data_ptr<float>(), changed.numel());
+    const auto zeros = torch::zeros_like(changed);
+    file.write_row<float>("features", 2, zeros.data_ptr<float>(), zeros.numel());
+  }
+  std::vector<std::string> log;
+  TrunkCache cache(k, options(TrunkCacheMode::Disk, TrunkCacheDtype::Fp32, dir_.string()),
+                   [&](const std::string& line) { log.push_back(line); });
+  EXPECT_EQ(cache.entries(), 3);
+  EXPECT_TRUE(torch::equal(*cache.get(0), features(20)));
+  EXPECT_FALSE(cache.get(1).has_value());
+  EXPECT_FALSE(cache.get(2).has_value());
+  EXPECT_EQ(cache.corrupt_rows(), 2);
+  EXPECT_EQ(cache.entries(), 1);
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_NE(log[1].find("sample 1 fails its CRC-32"), std::string::npos) << log[1];
+  // The caller computes the row again and stores it: the file is whole again.
+  cache.put(1, features(21));
+  cache.put(2, features(22));
+  EXPECT_TRUE(torch::equal(*cache.get(1), features(21)));
+  EXPECT_TRUE(torch::equal(*cache.get(2), features(22)));
+}
+
+TEST_F(TrunkCacheTest, AFileAnotherProcessHoldsIsLeftAloneNotRebuilt) {
+  // Two processes sharing a cache directory (e.g. the array tasks of a Slurm sweep): a
+  // second opener of a file in use gets TrunkCacheBusy, and the first keeps its file.
+  // flock locks belong to open files, so two openers in one process conflict the same way.
+  const auto k = key();
+  auto first = std::make_unique<TrunkCache>(k, options(TrunkCacheMode::Disk, TrunkCacheDtype::Fp32, dir_.string()));
+  first->put(0, features(30));
+  try {
+    TrunkCache second(k, options(TrunkCacheMode::Disk, TrunkCacheDtype::Fp32, dir_.string()));
+    ADD_FAILURE() << "a second cache opened the file in use";
+  } catch (const TrunkCacheBusy& busy) {
+    EXPECT_NE(std::string(busy.what()).find("in use by another process"), std::string::npos) << busy.what();
+  }
+  first->put(1, features(31));
+  EXPECT_TRUE(torch::equal(*first->get(0), features(30)));
+  first.reset();
+  TrunkCache later(k, options(TrunkCacheMode::Disk, TrunkCacheDtype::Fp32, dir_.string()));
+  EXPECT_EQ(later.entries(), 2);
+  EXPECT_TRUE(torch::equal(*later.get(1), features(31)));
+}
+
+TEST_F(TrunkCacheTest, AFullDiskNeverYieldsAWrongRowAndDoesNotThrow) {
+  // The file may not grow past its size at creation (RLIMIT_FSIZE, as a full disk): the
+  // rows' writes fail and the cache says it goes on without itself. Whatever it returns
+  // after reopening is the row that was put or nothing.
+  const auto k = key();
+  const auto path = dir_ / TrunkCache::file_name(k, 0);
+  std::vector<std::string> log;
+  auto cache = std::make_unique<TrunkCache>(k, options(TrunkCacheMode::Disk, TrunkCacheDtype::Fp32, dir_.string()),
+                                            [&](const std::string& line) { log.push_back(line); });
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit limited = saved;
+  limited.rlim_cur = static_cast<rlim_t>(fs::file_size(path));
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limited), 0);
+  for (int64_t i = 0; i < 5; ++i) EXPECT_NO_THROW(cache->put(i, features(40 + i))) << i;
+  EXPECT_NO_THROW(cache.reset());
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  std::signal(SIGXFSZ, previous_handler);
+  ASSERT_FALSE(log.empty());
+  EXPECT_NE(log.back().find("goes on without the cache"), std::string::npos) << log.back();
+
+  TrunkCache reopened(k, options(TrunkCacheMode::Disk, TrunkCacheDtype::Fp32, dir_.string()));
+  for (int64_t i = 0; i < 5; ++i)
+    if (const auto row = reopened.get(i)) EXPECT_TRUE(torch::equal(*row, features(40 + i))) << i;
 }
 
 TEST_F(TrunkCacheTest, TrunkHashFollowsTrunkWeightsOnly) {
