@@ -220,6 +220,12 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   prefetch.num_workers = static_cast<int>(cfg.data.workers);
   prefetch.capacity = cfg.data.prefetch;
   TrainingStep training_step(sam, grads, *optimizer, comm, cfg.train, device, trunk_caches.train.get());
+  if (!training_step.unreached().empty()) {
+    std::string names;
+    for (const auto& [name, tensor] : training_step.unreached()) names += (names.empty() ? "" : ", ") + name;
+    log.info("the loss does not reach " + std::to_string(training_step.unreached().size()) +
+             " trainable tensors, which the optimiser therefore leaves as they are (as PyTorch's does): " + names);
+  }
   Progress progress(total_steps, position.global_step, root, options.progress);
   const auto save = [&] {
     if (root) {

@@ -1,7 +1,11 @@
 #include "train/training_step.h"
 
+#include <torch/csrc/autograd/functions/accumulate_grad.h>
+
 #include <algorithm>
 #include <cmath>
+#include <unordered_set>
+#include <utility>
 
 #include "methods/step_scope.h"
 #include "train/evaluate.h"
@@ -33,6 +37,39 @@ double backward_image_loss(model::SamImpl& sam, const torch::Tensor& embedding, 
   return total;
 }
 
+methods::NamedTensors tensors_the_loss_does_not_reach(model::SamImpl& sam, torch::Device device) {
+  const auto& c = sam.config();
+  const torch::AutoGradMode with_graph(true);
+  const auto embedding = torch::zeros({1, c.prompt_embed_dim, c.embedding_size(), c.embedding_size()},
+                                      torch::TensorOptions(device));
+  model::Prompts prompts;
+  const float half = static_cast<float>(c.image_size) / 2;
+  prompts.boxes = torch::tensor({{0.f, 0.f, half, half}}, torch::TensorOptions(device));
+  // The single mask and the three of the multi-mask output: together the official
+  // decoder's graph, which computes all four masks and slices.
+  const auto probe = sam.decode(embedding, prompts, /*multimask_output=*/false).low_res_logits.sum() +
+                     sam.decode(embedding, prompts, /*multimask_output=*/true).low_res_logits.sum();
+  std::unordered_set<const c10::TensorImpl*> reached;
+  std::unordered_set<const torch::autograd::Node*> seen;
+  std::vector<torch::autograd::Node*> pending{probe.grad_fn().get()};
+  while (!pending.empty()) {
+    auto* node = pending.back();
+    pending.pop_back();
+    if (!node || !seen.insert(node).second) continue;
+    if (const auto* accumulate = dynamic_cast<const torch::autograd::AccumulateGrad*>(node))
+      reached.insert(accumulate->variable.unsafeGetTensorImpl());
+    for (const auto& edge : node->next_edges()) pending.push_back(edge.function.get());
+  }
+  methods::NamedTensors unreached;
+  for (const auto& item : sam.named_parameters(/*recurse=*/true)) {
+    const auto& name = item.key();
+    const bool after_encoder = name.rfind("mask_decoder.", 0) == 0 || name.rfind("prompt_encoder.", 0) == 0;
+    if (after_encoder && item.value().requires_grad() && !reached.count(item.value().unsafeGetTensorImpl()))
+      unreached.emplace_back(name, item.value());
+  }
+  return unreached;
+}
+
 TrainingStep::TrainingStep(model::SamImpl& sam, distributed::FlatGradients& gradients,
                            torch::optim::Optimizer& optimizer, distributed::Communicator& comm,
                            const config::TrainSection& train, torch::Device device, TrunkCache* trunk_cache)
@@ -42,7 +79,8 @@ TrainingStep::TrainingStep(model::SamImpl& sam, distributed::FlatGradients& grad
       comm_(comm),
       train_(train),
       device_(device),
-      trunk_cache_(trunk_cache) {}
+      trunk_cache_(trunk_cache),
+      unreached_(tensors_the_loss_does_not_reach(sam, device)) {}
 
 double TrainingStep::run(const std::vector<TrainingExample>& examples, double lr, const std::string& where) {
   const LossWeights weights{train_.loss_bce, train_.loss_dice, train_.loss_focal};
@@ -93,7 +131,11 @@ double TrainingStep::run(const std::vector<TrainingExample>& examples, double lr
     if (norm > train_.grad_clip) gradients_.flat().mul_(train_.grad_clip / norm);
   }
   for (auto& group : optimizer_.param_groups()) group.options().set_lr(lr);
+  // Without a gradient, Adam(W) skips a tensor, as PyTorch's does one the loss leaves at None.
+  std::vector<torch::Tensor> hidden;
+  for (auto& [name, tensor] : unreached_) hidden.push_back(std::exchange(tensor.mutable_grad(), torch::Tensor()));
   optimizer_.step();
+  for (size_t i = 0; i < hidden.size(); ++i) unreached_[i].second.mutable_grad() = hidden[i];
   return mean_loss;
 }
 

@@ -12,6 +12,7 @@
 #include "config/run_config.h"
 #include "distributed/communicator.h"
 #include "distributed/gradient_buffer.h"
+#include "methods/trainable.h"
 #include "model/sam.h"
 #include "train/examples.h"
 #include "train/loss.h"
@@ -30,6 +31,18 @@ double backward_image_loss(model::SamImpl& sam, const torch::Tensor& embedding, 
                            const torch::Tensor& targets, const LossWeights& weights, int64_t prompts_per_pass,
                            torch::Device device);
 
+// The trainable tensors that the training loss never reaches. The loss (BCE + Dice +
+// focal on the masks of box prompts) does not use the mask decoder's IoU predictions, nor
+// the prompt encoder's point and mask inputs. PyTorch leaves the .grad of such a
+// parameter None, and its Adam and AdamW then skip it, weight decay included; here every
+// trainable tensor holds a view of the flat gradient buffer, so TrainingStep hides these
+// gradients from the optimiser. Found from the autograd graph of one probe through the
+// prompt encoder and mask decoder, with the official decoder's graph: all four
+// hypernetwork MLPs take part (the single-mask output is a slice of the four masks), the
+// IoU head does not. Tensors of the image encoder are never listed: the embedding
+// reaches all of them.
+methods::NamedTensors tensors_the_loss_does_not_reach(model::SamImpl& sam, torch::Device device);
+
 class TrainingStep {
  public:
   TrainingStep(model::SamImpl& sam, distributed::FlatGradients& gradients, torch::optim::Optimizer& optimizer,
@@ -39,6 +52,8 @@ class TrainingStep {
   // returns their mean loss. A non-finite loss on any rank throws on every rank, naming
   // `where` (e.g. "epoch 2, step 41") and, on the rank that saw it, the samples.
   double run(const std::vector<TrainingExample>& examples, double lr, const std::string& where);
+  // tensors_the_loss_does_not_reach(sam), which the optimiser leaves as they are.
+  const methods::NamedTensors& unreached() const { return unreached_; }
 
  private:
   model::SamImpl& sam_;
@@ -48,6 +63,7 @@ class TrainingStep {
   const config::TrainSection& train_;
   torch::Device device_;
   TrunkCache* trunk_cache_;
+  methods::NamedTensors unreached_;
 };
 
 }  // namespace sparser::train

@@ -386,6 +386,35 @@ TEST_F(TrainerTest, ARunKeptOrContinuedUnderAnotherConfigurationIsRefused) {
   EXPECT_NE(text.find("lr = 0.0005"), std::string::npos) << text;
 }
 
+TEST_F(TrainerTest, WeightDecayLeavesTensorsTheLossDoesNotReach) {
+  // As PyTorch's Adam, which skips a parameter whose .grad is None: the IoU head (the loss
+  // has no IoU term) keeps its pretrained values. The hypernetwork MLPs of the unused
+  // masks get zero gradients in the official decoder's graph, so decay moves them.
+  const auto r = run(sparser_run("--set run.output_dir=" + (dir_ / "wd").string() +
+                                 " --set method.name=decoder_only --set train.epochs=1 --set train.weight_decay=0.5"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("the loss does not reach 6 trainable tensors"), std::string::npos) << r.output;
+  const auto base = checkpoint::read_state_dict(fixtures::fixture_dir() + "/weights.pth");
+  const auto base_value = [&](const std::string& name) {
+    for (const auto& [key, value] : base)
+      if (key == name) return value;
+    ADD_FAILURE() << name << " is not in the base checkpoint";
+    return torch::Tensor();
+  };
+  int iou_head = 0, unused_masks = 0;
+  for (const auto& [name, value] : trained(run_dir("wd", "decoder_only-seed=1"))) {
+    if (name.find("iou_prediction_head.") != std::string::npos) {
+      ++iou_head;
+      EXPECT_TRUE(torch::equal(value, base_value(name))) << name;
+    } else if (name.find("output_hypernetworks_mlps.1.") != std::string::npos) {
+      ++unused_masks;
+      EXPECT_FALSE(torch::equal(value, base_value(name))) << name;
+    }
+  }
+  EXPECT_EQ(iou_head, 6);
+  EXPECT_GT(unused_masks, 0);
+}
+
 TEST_F(TrainerTest, NonFiniteLossStopsTheRunNamingStepAndSamples) {
   const auto r = run(sparser_run("--set run.output_dir=" + (dir_ / "nan").string() + " --set train.lr=1e30"));
   EXPECT_NE(r.exit_code, 0);
