@@ -1,5 +1,7 @@
 #include "methods/parser.h"
 
+#include <stdexcept>
+
 namespace sparser::methods {
 
 SvdReparamImpl::SvdReparamImpl(const torch::Tensor& weight) : weight_shape(weight.sizes().vec()) {
@@ -72,6 +74,13 @@ void SvdReparamHook::end_step(bool pass_gradients) {
 
 std::vector<NamedLayer> apply_parser(torch::nn::Module& model, const MethodConfig& config) {
   auto layers = select_layers(model, expand_parser_layers(config.parser_layers));
+  // The decoder and prompt encoder train whole (or not at all): a reparameterised layer
+  // there would train U, V and its unused weight too.
+  for (const auto& [name, layer] : layers)
+    if (name.rfind("image_encoder.", 0) != 0)
+      throw std::invalid_argument("method.layers selects '" + name +
+                                  "', which is not in the image encoder: SAM-PARSER reparameterises image-encoder "
+                                  "layers (the mask decoder trains whole)");
   const bool coefficients = config.parser_train != ParserTrain::Bases;
   const bool bases = config.parser_train != ParserTrain::Coefficients;
   for (auto& [name, layer] : layers) {

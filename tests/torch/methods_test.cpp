@@ -395,6 +395,22 @@ TEST(Methods, UnknownLayerPatternIsAnError) {
   }
 }
 
+TEST(Methods, ParserLayersOutsideTheImageEncoderAreAnError) {
+  // The decoder trains whole: reparameterising one of its layers trained U, V and the
+  // unused weight as well as σ.
+  auto parser = fixtures::method_named(MethodName::Parser);
+  parser.parser_layers = {"conv", "mask_decoder.transformer.layers.0.self_attn.q_proj"};
+  try {
+    fixtures::tiny_model(parser);
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'mask_decoder.transformer.layers.0.self_attn.q_proj', which is not in the "
+                                         "image encoder"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Methods, GlobPatterns) {
   EXPECT_TRUE(methods::matches_pattern("image_encoder.blocks.3.attn.qkv", "image_encoder.blocks.*.attn.qkv"));
   EXPECT_FALSE(methods::matches_pattern("image_encoder.blocks.3.attn.qkv", "image_encoder.*.qkv"));
