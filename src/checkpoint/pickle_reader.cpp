@@ -26,15 +26,6 @@ constexpr StorageClass kStorageClasses[] = {
     {"ComplexDoubleStorage", torch::kComplexDouble},
 };
 
-// The callables a state dict's pickle may name. Storage classes are checked separately.
-bool is_known_callable(const PickleGlobal& global) {
-  if (global.module == "collections") return global.name == "OrderedDict";
-  if (global.module == "torch._utils")
-    return global.name == "_rebuild_tensor_v2" || global.name == "_rebuild_parameter" ||
-           global.name == "_rebuild_parameter_with_state";
-  return false;
-}
-
 // torch.save names typed storages torch.<Type>Storage (torch.cuda.<Type>Storage in old
 // GPU files; the device is irrelevant here, everything loads to the CPU).
 std::optional<torch::ScalarType> storage_dtype(const PickleGlobal& global) {
@@ -203,12 +194,7 @@ class Unpickler {
     stack_.push_back(found->second);
   }
 
-  void push_global(PickleGlobal global) {
-    if (!is_known_callable(global) && !storage_dtype(global))
-      fail("unsupported global '" + global.module + "." + global.name +
-           "': only tensors, OrderedDicts and plain containers can be read");
-    stack_.emplace_back(std::move(global));
-  }
+  void push_global(PickleGlobal global) { stack_.emplace_back(std::move(global)); }
 
   void execute(uint8_t opcode) {
     switch (opcode) {
@@ -372,10 +358,11 @@ class Unpickler {
         break;
       }
       case kBuild: {
-        // The only object torch.save builds is an OrderedDict receiving its _metadata
-        // attribute, which says nothing needed here.
+        // The objects torch.save builds: an OrderedDict receiving its _metadata attribute,
+        // which says nothing needed here, and opaque objects of other classes.
         pop();
-        if (!top().is<std::shared_ptr<PickleDict>>()) fail("BUILD on a " + top().type_name() + " is not supported");
+        if (!top().is<std::shared_ptr<PickleDict>>() && !top().is<PickleObject>())
+          fail("BUILD on a " + top().type_name() + " is not supported");
         break;
       }
       case kBinPersId:
@@ -402,7 +389,8 @@ class Unpickler {
       if (args.items.empty() || !args.items[0].is<torch::Tensor>()) fail(qualified + " needs a tensor argument");
       return args.items[0];
     }
-    fail("cannot call " + qualified);
+    if (global.module == "torch._utils" || storage_dtype(global)) fail("cannot call " + qualified);
+    return PickleObject{qualified};
   }
 
   int64_t int_argument(const PickleValue& value, const char* what) {
@@ -513,10 +501,11 @@ const PickleValue* PickleDict::find(const std::string& key) const {
 }
 
 std::string PickleValue::type_name() const {
-  static const char* const kNames[] = {"None",   "bool",  "int",  "float", "str",   "bytes",
-                                       "global", "tuple", "list", "dict",  "tensor"};
+  static const char* const kNames[] = {"None",   "bool",   "int",   "float", "str",  "bytes",
+                                       "global", "object", "tuple", "list",  "dict", "tensor"};
   static_assert(std::size(kNames) == std::variant_size_v<Variant>);
   if (is<PickleGlobal>()) return "global " + as<PickleGlobal>().module + "." + as<PickleGlobal>().name;
+  if (is<PickleObject>()) return as<PickleObject>().class_name + " object";
   return kNames[value_.index()];
 }
 

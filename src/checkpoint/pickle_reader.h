@@ -1,7 +1,10 @@
 #pragma once
 // An unpickler for the object graphs torch.save writes into data.pkl: containers,
-// scalars, strings, OrderedDicts and tensors. Anything else (an unknown GLOBAL, an
-// unsupported opcode, a malformed stream) is a CheckpointError, never undefined behaviour.
+// scalars, strings, OrderedDicts and tensors. An object of any other class (e.g. the
+// argparse.Namespace of a training script's "args" beside its "model") is read as an
+// opaque PickleObject naming its class: never constructed, so no code of the file runs,
+// and an error only where a tensor or dict is needed. An unsupported opcode or a
+// malformed stream is a CheckpointError, never undefined behaviour.
 #include <torch/torch.h>
 
 #include <functional>
@@ -25,6 +28,10 @@ struct PickleBytes {
 struct PickleGlobal {
   std::string module, name;
 };
+// The result of calling (REDUCE, NEWOBJ) a global the reader does not know, and of BUILD on it.
+struct PickleObject {
+  std::string class_name;  // module.name
+};
 struct PickleTuple;
 struct PickleList;
 struct PickleDict;
@@ -34,8 +41,8 @@ class PickleValue {
   // Lists and dicts are shared: the pickle's memo refers to the object that later
   // APPEND/SETITEM opcodes fill in.
   using Variant = std::variant<PickleNone, bool, int64_t, double, std::string, PickleBytes, PickleGlobal,
-                               std::shared_ptr<PickleTuple>, std::shared_ptr<PickleList>, std::shared_ptr<PickleDict>,
-                               torch::Tensor>;
+                               PickleObject, std::shared_ptr<PickleTuple>, std::shared_ptr<PickleList>,
+                               std::shared_ptr<PickleDict>, torch::Tensor>;
 
   PickleValue() = default;
   template <typename T, typename = std::enable_if_t<!std::is_same_v<std::decay_t<T>, PickleValue>>>
@@ -49,7 +56,7 @@ class PickleValue {
   const T& as() const {
     return std::get<T>(value_);
   }
-  // For messages: "str", "dict", "tensor", ...
+  // For messages: "str", "dict", "tensor", "argparse.Namespace object", ...
   std::string type_name() const;
 
  private:

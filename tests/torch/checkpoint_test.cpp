@@ -222,6 +222,18 @@ TEST(CheckpointRead, FindsTheStateDictNestedUnderAKey) {
   EXPECT_CONTAINS(error_of([&] { checkpoint::read_state_dict(dir.file("ambiguous.pth")); }), "several nested dicts");
   expect_same_state(checkpoint::read_state_dict(dir.file("ambiguous.pth"), "b"), state);
 
+  // Beside the model, an object of a class the reader does not know, as training scripts
+  // save their argparse.Namespace: read as an opaque object, never constructed.
+  // NEWOBJ argparse.Namespace(), then BUILD with its attribute dict {"lr": 0.1}.
+  const auto namespace_args = "X\x04\x00\x00\x00"s + "args" + "\x63" + "argparse\nNamespace\n)\x81}X\x02\x00\x00\x00"s +
+                              "lrG?\xb9\x99\x99\x99\x99\x99\x9asb";
+  const auto with_args = "\x80\x02}(X\x05\x00\x00\x00"s + "model" + body + namespace_args + "u.";
+  write_archive(dir.file("with_args.pth"), with_args, {tensor_bytes(state[0].second), tensor_bytes(state[1].second)});
+  expect_same_state(checkpoint::read_state_dict(dir.file("with_args.pth")), state);
+  expect_same_state(checkpoint::read_state_dict(dir.file("with_args.pth"), "model"), state);
+  EXPECT_CONTAINS(error_of([&] { checkpoint::read_state_dict(dir.file("with_args.pth"), "args"); }),
+                  "'args' is a argparse.Namespace object, not a dict of tensors");
+
   // No tensors anywhere: the message lists what is there.
   write_archive(dir.file("no_tensors.pth"), "\x80\x02}(X\x04\x00\x00\x00"s + "stepK\x07u.", {});
   const auto no_tensors = error_of([&] { checkpoint::read_state_dict(dir.file("no_tensors.pth")); });
@@ -280,14 +292,16 @@ TEST(CheckpointErrors, MalformedPicklesAreReportedNotCrashed) {
       {"underflow", "\x80\x02R."},
       {"no_stop", "\x80\x02}"},
       {"unknown_global", "\x80\x02\x63os\nsystem\n."},
+      {"unknown_call", "\x80\x02\x63os\nsystem\nX\x05\x00\x00\x00touch\x85R."s},
       {"undefined_memo", std::string("\x80\x02h\x05.")},
       {"odd_setitems", "\x80\x02}(K\x01u."},
       {"short_string", "\x80\x02X\xff\x00\x00\x00"s + "abc"},
       {"not_a_dict", "\x80\x02K\x05."},
   };
   const std::vector<std::string> expected = {"malformed pickle", "malformed pickle", "stack underflow",
-                                             "without a STOP",   "os.system",        "memo",
-                                             "odd number",       "more bytes",       "not a dict"};
+                                             "without a STOP",   "os.system",        "os.system object",
+                                             "memo",             "odd number",       "more bytes",
+                                             "not a dict"};
   for (size_t i = 0; i < cases.size(); ++i) {
     const auto path = dir.file(cases[i].first + ".pth");
     write_archive(path, cases[i].second, {});
