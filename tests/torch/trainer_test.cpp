@@ -574,7 +574,8 @@ TEST_F(TrainerTest, TrunkCacheWithATrainableTrunkIsAConfigError) {
   EXPECT_NE(r.output.find("trains the image encoder's trunk"), std::string::npos) << r.output;
   // In a sweep, before any run: decoder-only (which could use it) does not start either.
   const auto sweep = run(sparser_run("--set run.output_dir=" + (dir_ / "sweep").string() +
-                                     " --set train.trunk_cache=disk --set 'sweep.\"method.name\"=[\"decoder_only\",\"lora\"]'"));
+                                     " --set train.trunk_cache=disk"
+                                     " --set 'sweep.\"method.name\"=[\"decoder_only\",\"lora\"]'"));
   EXPECT_NE(sweep.exit_code, 0);
   EXPECT_NE(sweep.output.find("with method lora, which trains the image encoder's trunk"), std::string::npos)
       << sweep.output;
