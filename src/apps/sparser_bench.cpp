@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "config/model_section.h"
@@ -90,6 +91,33 @@ bool selected(const std::string& only, const std::string& name) {
   return only.empty() || ("," + only + ",").find("," + name + ",") != std::string::npos;
 }
 
+// A misspelt --methods name would otherwise select nothing, in silence.
+void check_method_names(const std::string& only) {
+  std::vector<std::string> valid{"none"};  // no method: the encoder forward (and --shards) alone
+  for (const auto& item : all_items())
+    if (!item.forward_only) valid.push_back(item.name);
+  std::stringstream list(only);
+  for (std::string name; std::getline(list, name, ',');)
+    if (std::find(valid.begin(), valid.end(), name) == valid.end()) {
+      std::string message = "--methods: unknown name \"" + name + "\"; the names are";
+      for (const auto& v : valid) message += " " + v;
+      throw std::invalid_argument(message + " (the encoder forward is always measured)");
+    }
+}
+
+// Under mpirun sparser_bench times only the gradient all-reduce: the options of the other
+// measurements are refused rather than ignored.
+void check_all_reduce_options(const po::variables_map& vm, const std::string& only) {
+  for (const char* option : {"image-size", "boxes", "prompts-per-pass", "repeats", "warmup", "rounds", "interleave",
+                             "shards", "loads", "precision", "profile"})
+    if (vm.count(option) && !vm[option].defaulted())
+      throw std::invalid_argument(std::string("--") + option +
+                                  " does not apply under mpirun, which times only the gradient all-reduce");
+  if (only.find("+cache") != std::string::npos)
+    throw std::invalid_argument("--methods: under mpirun, which times only the gradient all-reduce, name methods "
+                                "without '+cache' (a cached row trains what its uncached row trains)");
+}
+
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -156,7 +184,10 @@ int main(int argc, char** argv) {
       "the measurement's own process (resident memory on the CPU; on a GPU, the most the CUDA\n"
       "caching allocator had handed out, as torch.cuda.max_memory_allocated). Ratios (x fwd, and\n"
       "how many times faster a '+cache' row is than its uncached row, when both are measured)\n"
-      "are medians of the ratios within each round (or turn, with --interleave).\n\nOptions");
+      "are medians of the ratios within each round (or turn, with --interleave).\n\n"
+      "Under mpirun (more than one rank), only the gradient all-reduce of each selected method is\n"
+      "timed (2 warm-up, median of 10); of the options, --preset, --config, --methods (without\n"
+      "'+cache' rows), --device, --threads and --json apply, and the others are refused.\n\nOptions");
   std::string preset = "vit_b", config_path, only, item_name, shards, device_name = "auto", precision = "fp32";
   int64_t image_size = 0, loads = 200, threads = 0, rounds = 1;
   train::BenchOptions bench;
@@ -177,7 +208,8 @@ int main(int argc, char** argv) {
       "each turn are the steadiest on a shared machine, but all items are in memory at once and no item's own peak "
       "memory is known")(
       "methods", po::value<std::string>(&only),
-      "comma-separated subset, e.g. decoder_only,parser-conv-coefficients,parser-conv-coefficients+cache")(
+      "comma-separated subset, e.g. decoder_only,parser-conv-coefficients,parser-conv-coefficients+cache; none: "
+      "the encoder forward alone (always measured); an unknown name is refused, listing the names")(
       "shards", po::value<std::string>(&shards), "a split manifest: also time loading a sample from it")(
       "loads", po::value<int64_t>(&loads)->default_value(200), "samples loaded for --shards")(
       "threads", po::value<int64_t>(&threads)->default_value(0), "intra-op CPU threads (0: all cores)")(
@@ -199,7 +231,13 @@ int main(int argc, char** argv) {
     bench.model = config_path.empty() ? model::sam_preset(preset) : config::load_model_section(config_path).sam;
     if (image_size > 0) bench.model.image_size = image_size;
     bench.model.validate();
+    // Zero repeats would leave nothing to take the median of; the children would crash.
+    if (bench.repeats < 1) throw std::invalid_argument("--repeats must be at least 1");
+    if (bench.warmup < 0) throw std::invalid_argument("--warmup must be 0 or more");
     if (rounds < 1) throw std::invalid_argument("--rounds must be at least 1");
+    check_method_names(only);
+    if (bench.boxes < 1) throw std::invalid_argument("--boxes must be at least 1");
+    if (loads < 1) throw std::invalid_argument("--loads must be at least 1");
     const bool interleave = vm.count("interleave") > 0;
     if (interleave && rounds > 1)
       throw std::invalid_argument("--interleave measures in one process: use --repeats, not --rounds");
@@ -240,7 +278,13 @@ int main(int argc, char** argv) {
       throw std::invalid_argument("unknown item " + item_name);
     }
     const char* ranks = std::getenv("OMPI_COMM_WORLD_SIZE");
-    if (ranks && std::atoi(ranks) > 1) return run_all_reduce(bench, only, json);
+    if (ranks && std::atoi(ranks) > 1) {
+      check_all_reduce_options(vm, only);
+      return run_all_reduce(bench, only, json);
+    }
+
+    // Before any measurement, so that a wrong path or an empty split costs no minutes.
+    const auto sample_source = shards.empty() ? nullptr : train::open_sample_source(shards);
 
     if (!json) {
       std::printf("model %s, image %ld, %ld boxes (%ld per decoder pass), device %s, %s, %d threads\n",
@@ -329,8 +373,8 @@ int main(int argc, char** argv) {
           if (round + 1 == rounds) report_item(item);
         }
     }
-    if (!shards.empty()) {
-      const auto t = train::time_sample_loading(shards, bench.model.image_size, loads);
+    if (sample_source) {
+      const auto t = train::time_sample_loading(*sample_source, bench.model.image_size, loads);
       if (json) std::cout << nlohmann::json{{"name", "sample_loading"}, {"seconds", t.median_seconds}}.dump() << "\n";
       else std::printf("%-40s %9.4f %8.1f (read + decode + resize + jitter, one thread)\n", "sample loading",
                        t.median_seconds, 1 / t.median_seconds);

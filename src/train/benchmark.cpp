@@ -176,12 +176,16 @@ Timing time_workload(const std::string& name, const BenchOptions& options, const
   return timing;
 }
 
-Timing time_sample_loading(const std::string& manifest, int64_t image_size, int64_t samples) {
-  // Without the background checksum pass, which would compete with the measured reads.
-  const data::ShardDataset dataset(manifest, data::ChecksumCheck::Off);
+std::unique_ptr<data::ShardDataset> open_sample_source(const std::string& manifest) {
+  auto dataset = std::make_unique<data::ShardDataset>(manifest, data::ChecksumCheck::Off);
+  if (dataset->size() == 0) throw std::invalid_argument(manifest + ": the split has no samples to load");
+  return dataset;
+}
+
+Timing time_sample_loading(const data::ShardDataset& dataset, int64_t image_size, int64_t samples) {
   const data::PrepareOptions prepare{image_size, 4, 20, 0};
   int64_t next = 0;
-  return time_repeated("sample_loading", torch::kCPU, 1, std::max<int64_t>(samples, 1), [&] {
+  return time_repeated("sample_loading", torch::kCPU, 1, samples, [&] {
     data::prepare_sample(dataset.get(next++ % dataset.size()), prepare, 0);
   });
 }

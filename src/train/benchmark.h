@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/run_config.h"
+#include "data/shard_dataset.h"
 #include "distributed/communicator.h"
 #include "methods/method_config.h"
 #include "model/sam_config.h"
@@ -61,8 +62,13 @@ InterleavedTiming time_interleaved(const BenchOptions& options, const std::vecto
 // (the per-step gradient all-reduce of a method with that many trainable values).
 Timing time_allreduce(distributed::Communicator& comm, int64_t values, torch::Device device = torch::kCPU,
                       int64_t repeats = 10);
-// Median time to read, decode and prepare (resize, jitter) one sample of a split.
-Timing time_sample_loading(const std::string& manifest, int64_t image_size, int64_t samples);
+// The split that time_sample_loading reads, without the background checksum pass (which
+// would compete with the measured reads). Throws, naming the manifest, if it cannot be
+// read or holds no samples: a benchmark opens it before measuring anything.
+std::unique_ptr<data::ShardDataset> open_sample_source(const std::string& manifest);
+// Median time to read, decode and prepare (resize, jitter) one sample of `dataset`, over
+// `samples` loads (at least 1).
+Timing time_sample_loading(const data::ShardDataset& dataset, int64_t image_size, int64_t samples);
 // Where one call of `work` spends its time: self milliseconds (time in nested operators
 // is counted where it is spent) per LibTorch operator and input shapes, largest first.
 // The work runs once untimed before.

@@ -78,6 +78,52 @@ add_test(NAME tools.bench_bad_rounds
          COMMAND bash -c "$<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --rounds 0 2>&1; echo exit=$?")
 set_tests_properties(tools.bench_bad_rounds PROPERTIES LABELS tools
                      PASS_REGULAR_EXPRESSION "--rounds must be at least 1\nexit=2")
+# Counts that leave nothing to measure are refused before measuring (--repeats 0 crashed each child).
+add_test(NAME tools.bench_bad_counts
+         COMMAND bash -c "b='$<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml'
+           refused() {
+             local output; output=$($b --methods none $1 2>&1)
+             test $? = 2 && test \"$output\" = \"sparser_bench: $2\" || { echo \"$1: $output\"; return 1; }
+           }
+           refused '--repeats 0' '--repeats must be at least 1' &&
+           refused '--repeats -2' '--repeats must be at least 1' &&
+           refused '--warmup -1' '--warmup must be 0 or more' && refused '--boxes 0' '--boxes must be at least 1' &&
+           refused '--loads 0' '--loads must be at least 1'")
+set_tests_properties(tools.bench_bad_counts PROPERTIES LABELS tools)
+# --shards is opened before any measurement: a wrong path, or a split without samples (which
+# crashed the sample loading with SIGFPE), is reported at once, without a row measured.
+add_test(NAME tools.bench_bad_shards
+         COMMAND bash -c "dir=$(mktemp -d); trap 'rm -rf $dir' EXIT
+           b='$<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --repeats 1 --warmup 0'
+           refused() {
+             local output; output=$($b --shards $1 2>&1)
+             test $? = 2 && test \"$output\" = \"sparser_bench: $1: $2\" || { echo \"$1: $output\"; return 1; }
+           }
+           $<TARGET_FILE:sparser_prep> synthetic -o $dir/data --train-images 1 --val-images 0 --threads 1 > /dev/null &&
+           refused $dir/missing.manifest.json 'cannot open manifest' &&
+           refused $dir/data/val.manifest.json 'the split has no samples to load'")
+set_tests_properties(tools.bench_bad_shards PROPERTIES LABELS tools)
+# A misspelt --methods name is refused, listing the names, instead of selecting nothing.
+add_test(NAME tools.bench_unknown_method
+         COMMAND bash -c "b='$<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml'
+                          $b --methods decoder_only,parser_conv 2>&1; echo exit=$?")
+set_tests_properties(tools.bench_unknown_method PROPERTIES LABELS tools PASS_REGULAR_EXPRESSION
+  "--methods: unknown name \"parser_conv\"; the names are none [^\n]* parser-conv-coefficients [^\n]*\nexit=2")
+# Under mpirun only the gradient all-reduce is timed: an option of the other measurements, or
+# a '+cache' row, is refused rather than ignored.
+list(JOIN SPARSER_MPIEXEC_FLAGS " " SPARSER_BENCH_MPIEXEC_FLAGS)
+add_test(NAME tools.bench_mpirun_refuses_what_it_would_ignore
+         COMMAND bash -c "bench='$<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml'
+           m=\"${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${SPARSER_BENCH_MPIEXEC_FLAGS} $bench\"
+           refused() {
+             local output; output=$($m $1 2>&1)
+             test $? != 0 && grep -qF -e \"$2\" <<< \"$output\" || { echo \"$1: $output\"; return 1; }
+           }
+           all_reduce_only='does not apply under mpirun, which times only the gradient all-reduce'
+           refused '--shards x.manifest.json' \"--shards $all_reduce_only\" &&
+           refused '--repeats 5' \"--repeats $all_reduce_only\" &&
+           refused '--methods decoder_only+cache' \"name methods without '+cache'\"")
+set_tests_properties(tools.bench_mpirun_refuses_what_it_would_ignore PROPERTIES LABELS tools PROCESSORS 2 TIMEOUT 120)
 add_test(NAME tools.bench_bad_precision
          COMMAND bash -c "$<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --precision fp16 2>&1; echo exit=$?")
 set_tests_properties(tools.bench_bad_precision PROPERTIES LABELS tools
