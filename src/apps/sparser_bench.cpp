@@ -63,11 +63,6 @@ std::vector<Item> all_items() {
   return items;
 }
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
-
 // a[i] / b[i], for the samples both have (the same round or turn).
 std::vector<double> ratios(const std::vector<double>& a, const std::vector<double>& b) {
   std::vector<double> out;
@@ -301,12 +296,12 @@ int main(int argc, char** argv) {
     const auto report_item = [&](const Item& item) {
       const auto& s = samples_of.at(item.name);
       const auto& forward = samples_of.at("encoder_forward");
-      const double seconds = median(s.seconds), gemm = median(s.gemm_flops);
+      const double seconds = train::median(s.seconds), gemm = train::median(s.gemm_flops);
       const double flops = item.forward_only ? train::encoder_forward_flops(bench.model)
                                              : train::training_step_flops(bench.model, item.method, bench.boxes,
                                                                           item.cached);
       const double efficiency = flops / seconds / gemm;
-      const double ratio_to_forward = median(ratios(s.seconds, forward.seconds));
+      const double ratio_to_forward = train::median(ratios(s.seconds, forward.seconds));
       // A cached row's speed-up over its uncached row, sample by sample.
       const bool speedup_known = item.cached && samples_of.count(item.uncached) > 0;
       const auto speedups =
@@ -324,7 +319,7 @@ int main(int argc, char** argv) {
         if (!interleave) row["peak_rss_mb"] = s.peak_rss_bytes / 1048576.0;
         if (!interleave && bench.device.is_cuda()) row["peak_device_mb"] = s.peak_device_bytes / 1048576.0;
         if (speedup_known) {
-          row["cache_speedup"] = median(speedups);
+          row["cache_speedup"] = train::median(speedups);
           row["cache_speedup_samples"] = speedups;
         }
         if (profile) row["profile"] = s.profile;  // of the last round
@@ -336,7 +331,7 @@ int main(int argc, char** argv) {
                   ratio_to_forward, flops / 1e9, gemm / 1e9, 100 * efficiency,
                   interleave ? "-" : std::to_string(std::lround(peak_mb)).c_str());
       if (speedup_known)
-        std::printf("    %.1fx faster than %s (median of the ratios within each %s)\n", median(speedups),
+        std::printf("    %.1fx faster than %s (median of the ratios within each %s)\n", train::median(speedups),
                     item.uncached.c_str(), interleave ? "turn" : "round");
       if (profile) {
         std::printf("    self ms  calls  operator [input shapes]\n");

@@ -52,10 +52,10 @@ std::vector<std::vector<double>> seconds_in_turn(const std::vector<Workload>& wo
   return seconds;
 }
 
-Timing summarize(const std::string& name, std::vector<double> seconds, torch::Device device) {
-  std::sort(seconds.begin(), seconds.end());
+Timing summarize(const std::string& name, const std::vector<double>& seconds, torch::Device device) {
   const auto repeats = static_cast<int64_t>(seconds.size());
-  return {name, seconds[seconds.size() / 2], seconds.front(), repeats, peak_rss_bytes(), peak_device_bytes(device)};
+  const double fastest = *std::min_element(seconds.begin(), seconds.end());
+  return {name, median(seconds), fastest, repeats, peak_rss_bytes(), peak_device_bytes(device)};
 }
 
 Timing time_repeated(const std::string& name, torch::Device device, int64_t warmup, int64_t repeats,
@@ -70,6 +70,12 @@ torch::Tensor random_boxes(int64_t count, int64_t image_size, torch::Device devi
 }
 
 }  // namespace
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t middle = values.size() / 2;
+  return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+}
 
 int64_t peak_rss_bytes() {
   std::ifstream status("/proc/self/status");

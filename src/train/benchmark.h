@@ -78,6 +78,8 @@ struct ProfileRow {
   int64_t calls = 0;
 };
 std::vector<ProfileRow> profile_workload(const Workload& work);
+// The middle value of `values` (not empty), or the mean of the two middle values of an even count.
+double median(std::vector<double> values);
 // Achieved FLOP/s of an n×n×n matmul on `device` (float32, or bfloat16 with `bf16`).
 double gemm_flops_per_second(torch::Device device = torch::kCPU, bool bf16 = false, int64_t repeats = 5);
 int64_t peak_rss_bytes();
