@@ -52,10 +52,12 @@ double encoder_forward_flops(const model::SamConfig& c) {
   return patch + block_linear_flops(c) + attention_flops(c) + neck_forward_flops(c);
 }
 
+int64_t decoder_tokens_per_box(const model::SamConfig& c) { return 1 + (c.num_multimask_outputs + 1) + 2; }
+
 double decoder_forward_flops(const model::SamConfig& c, int64_t boxes) {
   const double D = static_cast<double>(c.prompt_embed_dim), B = static_cast<double>(boxes);
   const double pixels = static_cast<double>(c.embedding_size() * c.embedding_size());
-  const double tokens = static_cast<double>(c.num_multimask_outputs + 1 + 2);  // output tokens + 2 box corners
+  const double tokens = static_cast<double>(decoder_tokens_per_box(c));
   const double inner = D / static_cast<double>(c.attention_downsample_rate);
   // Per two-way layer: self-attention of the tokens, token→image and image→token cross
   // attention (projections of every image position dominate), the tokens' MLP.

@@ -13,6 +13,9 @@ namespace sparser::train {
 double encoder_forward_flops(const model::SamConfig& config);
 // The part of the encoder forward that is the neck (trained by PARSER-conv).
 double neck_forward_flops(const model::SamConfig& config);
+// Tokens the mask decoder's transformer carries for one box prompt: the IoU token, a mask
+// token per output, the box's two corners.
+int64_t decoder_tokens_per_box(const model::SamConfig& config);
 // Prompt encoder (boxes only) and mask decoder for `boxes` prompts.
 double decoder_forward_flops(const model::SamConfig& config, int64_t boxes);
 // One training step: forward, plus a backward that computes input gradients back to the

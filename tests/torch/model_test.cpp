@@ -7,6 +7,7 @@
 #include "model/image_encoder.h"
 #include "model/shifted_conv2d.h"
 #include "test_models.h"
+#include "train/flop_count.h"
 #include "train/provenance.h"
 
 using namespace sparser;
@@ -343,4 +344,16 @@ TEST(Platform, MatrixProductsUseAnOptimisedBlas) {
   // Debian's LibTorch calls the system BLAS: with the reference implementation matrix
   // products are ~18× slower (scripts/install_deps.sh selects OpenBLAS).
   EXPECT_TRUE(train::blas_is_optimised()) << train::blas_library();
+}
+
+TEST(FlopCount, CountsTheTokensTheMaskDecoderCarriesForOneBox) {
+  // sparser_bench's model FLOPs of the decoder scale with this count.
+  auto sam = fixtures::tiny_model().sam;
+  model::Prompts box;
+  box.boxes = torch::tensor({{4.0f, 8.0f, 60.0f, 90.0f}});
+  torch::NoGradGuard no_grad;
+  const auto corners = sam->prompt_encoder->forward(box).sparse.size(1);
+  const auto tokens = sam->mask_decoder->iou_token->weight.size(0) + sam->mask_decoder->mask_tokens->weight.size(0);
+  EXPECT_EQ(train::decoder_tokens_per_box(fixtures::tiny_model_section().sam), tokens + corners);
+  EXPECT_EQ(train::decoder_tokens_per_box(model::sam_preset("vit_b")), 7);
 }
