@@ -109,13 +109,15 @@ ZipReader::ZipReader(const std::string& path) : path_(path) {
       fail("not a zip archive (" + std::to_string(file_size_) + " bytes, too short; truncated?)");
 
     // The end-of-central-directory record closes the file, followed by a comment of up to 64 KiB.
+    // Bytes after the comment (a file copied with padding, a stray newline) are tolerated, as
+    // Python's zipfile and torch.load's miniz do: the last record whose comment fits counts.
     const uint64_t tail_size = std::min<uint64_t>(file_size_, kEndOfCentralDirectorySize + 0xffff);
     std::vector<unsigned char> tail(tail_size);
     read_at(file_size_ - tail_size, tail_size, tail.data(), "end of archive");
     int64_t eocd = -1;
     for (int64_t pos = int64_t(tail_size - kEndOfCentralDirectorySize); pos >= 0; --pos) {
       if (u32(&tail[pos]) == kEndOfCentralDirectorySignature &&
-          uint64_t(pos) + kEndOfCentralDirectorySize + u16(&tail[pos + 20]) == tail_size) {
+          uint64_t(pos) + kEndOfCentralDirectorySize + u16(&tail[pos + 20]) <= tail_size) {
         eocd = pos;
         break;
       }

@@ -255,6 +255,17 @@ TEST(CheckpointErrors, TruncatedFilesNameTheFileAndTheProblem) {
   }
 }
 
+TEST(CheckpointRead, ToleratesBytesAfterTheEndOfTheArchive) {
+  // As Python's zipfile and torch.load do: a copy with a stray newline or padding still loads.
+  CheckpointTempDir dir;
+  const auto bytes = read_bytes(kFixture);
+  const auto expected = checkpoint::read_state_dict(kFixture);
+  for (const std::string& trailing : {"\n"s, std::string(1000, '\0')}) {
+    write_bytes(dir.file("padded.pth"), bytes + trailing);
+    expect_same_state(checkpoint::read_state_dict(dir.file("padded.pth")), expected);
+  }
+}
+
 TEST(CheckpointErrors, NotAZipArchive) {
   CheckpointTempDir dir;
   write_bytes(dir.file("notes.txt"), "These are not the weights you are looking for.\n");
