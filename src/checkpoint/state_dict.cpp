@@ -1,6 +1,7 @@
 #include "checkpoint/state_dict.h"
 
 #include <algorithm>
+#include <fstream>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -12,6 +13,14 @@ namespace sparser::checkpoint {
 
 namespace {
 
+// torch.save's format before PyTorch 1.6 (still written with _use_new_zipfile_serialization=False)
+// is no zip but pickles in a row, the first of this magic number (protocol 2, a LONG1).
+bool is_legacy_torch_save(const std::string& path) {
+  static const std::string magic = "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
+  std::ifstream in(path, std::ios::binary);
+  std::string start(magic.size(), '\0');
+  return in.read(start.data(), std::streamsize(start.size())) && start == magic;
+}
 
 // Where torch.save puts the pickle: <folder>/data.pkl, the folder being named after the
 // file (torch < 2) or "archive"; every other record lives in the same folder.
@@ -95,6 +104,9 @@ StateDict select_state_dict(const PickleValue& root, const std::string& path, co
 }  // namespace
 
 StateDict read_state_dict(const std::string& path, const std::string& nested_key) {
+  if (is_legacy_torch_save(path))
+    throw CheckpointError(path + ": legacy torch.save format (PyTorch < 1.6, or _use_new_zipfile_serialization="
+                                 "False), not supported; re-save it with torch.save in PyTorch ≥ 1.6");
   const ZipReader zip(path);
   const auto folder = archive_folder(zip);
   if (const auto* byteorder = zip.find(folder + "byteorder"); byteorder && zip.read(*byteorder) != "little")

@@ -266,6 +266,18 @@ TEST(CheckpointRead, ToleratesBytesAfterTheEndOfTheArchive) {
   }
 }
 
+TEST(CheckpointErrors, LegacyTorchSaveFormatIsNamed) {
+  // torch.save before PyTorch 1.6 (or with _use_new_zipfile_serialization=False): no zip, a
+  // pickle of the magic number 0x1950a86a20f9469cfc6c (protocol 2) first, then more pickles.
+  CheckpointTempDir dir;
+  const std::string magic = "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19."s;
+  const std::string protocol_version = "\x80\x02M\xe9\x03."s;  // 1001
+  write_bytes(dir.file("legacy.pth"), magic + protocol_version + std::string(2000, '\x01'));
+  const auto message = error_of([&] { checkpoint::read_state_dict(dir.file("legacy.pth")); });
+  EXPECT_CONTAINS(message, dir.file("legacy.pth") + ": legacy torch.save format");
+  EXPECT_CONTAINS(message, "re-save it with torch.save in PyTorch ≥ 1.6");
+}
+
 TEST(CheckpointErrors, NotAZipArchive) {
   CheckpointTempDir dir;
   write_bytes(dir.file("notes.txt"), "These are not the weights you are looking for.\n");
