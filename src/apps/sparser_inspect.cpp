@@ -62,6 +62,13 @@ int main(int argc, char** argv) {
       std::cout << options << "\n";
       return vm.count("help") ? 0 : 2;
     }
+    // Each names what to list; with two, one would be ignored in silence.
+    if (vm.count("preset") + vm.count("config") + vm.count("checkpoint") > 1)
+      throw std::invalid_argument("give one of --preset, --config and --checkpoint, not several");
+    if (vm.count("checkpoint-key") && checkpoint_path.empty())
+      throw std::invalid_argument("--checkpoint-key applies only with --checkpoint");
+    if (vm.count("trainable") && !checkpoint_path.empty())
+      throw std::invalid_argument("--trainable needs a --config with a [method] table, not --checkpoint");
     if (!checkpoint_path.empty()) {
       print_state(checkpoint_path, checkpoint::read_state_dict(checkpoint_path, checkpoint_key));
       return 0;

@@ -15,6 +15,24 @@ add_test(NAME tools.inspect_trainable
          COMMAND bash -c "$<TARGET_FILE:sparser_inspect> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --trainable | grep -E '^  parser +64 '")
 set_tests_properties(tools.inspect_trainable PROPERTIES LABELS tools)
 
+# sparser_inspect lists one thing: a second of --preset, --config and --checkpoint was ignored, as
+# were --checkpoint-key without --checkpoint and --trainable with it; all are refused.
+add_test(NAME tools.inspect_one_source
+         COMMAND bash -c "i=$<TARGET_FILE:sparser_inspect>
+           refused() {
+             local output; output=$($i $1 2>&1)
+             test $? = 2 && test \"$output\" = \"sparser_inspect: $2\" || { echo \"$1: $output\"; return 1; }
+           }
+           tiny=${SPARSER_TINY}/weights.pth demo=${CMAKE_SOURCE_DIR}/experiments/demo.toml
+           several='give one of --preset, --config and --checkpoint, not several'
+           trainable='--trainable needs a --config with a [method] table, not --checkpoint'
+           refused \"--preset vit_h --checkpoint $tiny\" \"$several\" &&
+           refused \"--preset vit_b --config $demo\" \"$several\" &&
+           refused \"--config $demo --checkpoint $tiny\" \"$several\" &&
+           refused '--preset vit_b --checkpoint-key model' '--checkpoint-key applies only with --checkpoint' &&
+           refused \"--checkpoint $tiny --trainable\" \"$trainable\"")
+set_tests_properties(tools.inspect_one_source PROPERTIES LABELS tools)
+
 # sparser_predict: an image and a box → mask PNGs, an overlay and IoU predictions.
 add_test(NAME tools.predict
          COMMAND bash -c "set -e; out=$(mktemp -d); trap 'rm -rf $out' EXIT
