@@ -1,7 +1,9 @@
 #include "checkpoint/pickle_reader.h"
 
 #include <cstring>
+#include <iterator>
 #include <unordered_set>
+#include <utility>
 
 namespace sparser::checkpoint {
 
@@ -165,7 +167,9 @@ class Unpickler {
     return items;
   }
   void push_tuple(std::vector<PickleValue> items) {
-    stack_.emplace_back(std::make_shared<PickleTuple>(PickleTuple{std::move(items)}));
+    auto tuple = std::make_shared<PickleTuple>();
+    tuple->items = std::move(items);
+    stack_.emplace_back(std::move(tuple));
   }
   void push_tuple_of_top(size_t count) {
     if (stack_.size() < stack_floor() + count) fail("stack underflow");
@@ -483,6 +487,40 @@ class Unpickler {
 };
 
 }  // namespace
+
+namespace {
+
+// Takes the contents of every container in `pending` that nothing else holds, before it
+// is destroyed, so that no destructor recurses.
+void release_iteratively(std::vector<PickleValue> pending) {
+  while (!pending.empty()) {
+    const PickleValue value = std::move(pending.back());
+    pending.pop_back();
+    const auto take = [&](auto& items) { std::move(items.begin(), items.end(), std::back_inserter(pending)); };
+    if (value.is<std::shared_ptr<PickleList>>() && value.as<std::shared_ptr<PickleList>>().use_count() == 1)
+      take(value.as<std::shared_ptr<PickleList>>()->items);
+    else if (value.is<std::shared_ptr<PickleTuple>>() && value.as<std::shared_ptr<PickleTuple>>().use_count() == 1)
+      take(value.as<std::shared_ptr<PickleTuple>>()->items);
+    else if (value.is<std::shared_ptr<PickleDict>>() && value.as<std::shared_ptr<PickleDict>>().use_count() == 1)
+      for (auto& [key, item] : value.as<std::shared_ptr<PickleDict>>()->items) {
+        pending.push_back(std::move(key));
+        pending.push_back(std::move(item));
+      }
+  }
+}
+
+}  // namespace
+
+PickleTuple::~PickleTuple() { release_iteratively(std::move(items)); }
+PickleList::~PickleList() { release_iteratively(std::move(items)); }
+PickleDict::~PickleDict() {
+  std::vector<PickleValue> contents;
+  for (auto& [key, item] : items) {
+    contents.push_back(std::move(key));
+    contents.push_back(std::move(item));
+  }
+  release_iteratively(std::move(contents));
+}
 
 void PickleDict::set(PickleValue key, PickleValue value) {
   if (key.is<std::string>()) {

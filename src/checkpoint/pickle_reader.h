@@ -63,14 +63,19 @@ class PickleValue {
   Variant value_;
 };
 
+// The containers free what they hold one level at a time: a valid pickle may nest a
+// million deep, which recursive destructors would overflow the stack with.
 struct PickleTuple {
   std::vector<PickleValue> items;
+  ~PickleTuple();
 };
 struct PickleList {
   std::vector<PickleValue> items;
+  ~PickleList();
 };
 // A dict in insertion order (Python dicts keep it; state dicts depend on it).
 struct PickleDict {
+  ~PickleDict();
   std::vector<std::pair<PickleValue, PickleValue>> items;
   // Position of each string key in `items`, so that SETITEM replaces in O(1).
   std::unordered_map<std::string, size_t> string_key_index;

@@ -334,6 +334,15 @@ TEST(CheckpointErrors, MalformedPicklesAreReportedNotCrashed) {
   }
 }
 
+TEST(CheckpointErrors, DeeplyNestedContainersAreFreedWithoutRecursion) {
+  // 300000 lists, each appended to the one below: [[[...]]], a valid pickle that Python
+  // reads. Freed recursively, it overflowed the stack.
+  CheckpointTempDir dir;
+  const size_t depth = 300000;
+  write_archive(dir.file("deep.pth"), "\x80\x02" + std::string(depth, ']') + std::string(depth - 1, 'a') + ".", {});
+  EXPECT_CONTAINS(error_of([&] { checkpoint::read_state_dict(dir.file("deep.pth")); }), "not a dict");
+}
+
 TEST(CheckpointErrors, TensorsMustFitTheirStorage) {
   CheckpointTempDir dir;
   const StateDict state = {{"w", torch::ones({4, 4})}};
