@@ -471,6 +471,12 @@ class Unpickler {
     // a storage get their own copy, so no tensor pins or aliases another one's memory.
     const bool whole_storage = offset == 0 && numel == storage.numel() && view.is_contiguous();
     if (whole_storage && numel > 0 && handed_out_.insert(storage.data_ptr()).second) return view;
+    // A view covering fewer elements than it has (an expanded tensor, stride 0) keeps its
+    // strides over a copy of what it covers, as torch.load returns it: made contiguous, a
+    // 65536² expansion of one value would take 16 GiB.
+    const int64_t covered = last_index - offset + 1;
+    if (numel > 0 && covered < numel)
+      return storage.narrow(0, offset, covered).clone().as_strided(sizes, strides, 0);
     return view.clone(at::MemoryFormat::Contiguous);
   }
 

@@ -334,6 +334,25 @@ TEST(CheckpointErrors, MalformedPicklesAreReportedNotCrashed) {
   }
 }
 
+TEST(CheckpointRead, ExpandedTensorsKeepTheirStridesOverTheirFewValues) {
+  // torch.save({"x": torch.arange(3.).expand(4096, 3)}): 12288 values over 3 stored ones.
+  CheckpointTempDir dir;
+  const auto expanded = torch::arange(3, torch::kFloat).expand({4096, 3});
+  auto pickle = checkpoint::pickle_state_dict({{"x", torch::ones({4096, 3})}}, "test");
+  const std::string contiguous_strides = "K\x03K\x01\x86";
+  ASSERT_NE(pickle.find(contiguous_strides), std::string::npos);
+  pickle.replace(pickle.find(contiguous_strides), contiguous_strides.size(), "K\x00K\x01\x86"s);
+  const auto storage_numel = "M\x00\x30"s;  // 12288 in the persistent id: 3
+  ASSERT_NE(pickle.find(storage_numel), std::string::npos);
+  pickle.replace(pickle.find(storage_numel), storage_numel.size(), "K\x03");
+  write_archive(dir.file("expanded.pth"), pickle, {tensor_bytes(torch::arange(3, torch::kFloat))});
+  const auto state = checkpoint::read_state_dict(dir.file("expanded.pth"));
+  ASSERT_EQ(state.size(), 1u);
+  EXPECT_TRUE(torch::equal(state[0].second, expanded));
+  EXPECT_EQ(state[0].second.strides(), expanded.strides());
+  EXPECT_EQ(state[0].second.storage().nbytes(), 3 * sizeof(float));
+}
+
 TEST(CheckpointErrors, DeeplyNestedContainersAreFreedWithoutRecursion) {
   // 300000 lists, each appended to the one below: [[[...]]], a valid pickle that Python
   // reads. Freed recursively, it overflowed the stack.
