@@ -60,9 +60,10 @@ std::string hex64(uint64_t v) {
   return buffer;
 }
 
-uint32_t crc32_of(const torch::Tensor& contiguous) {
-  const auto bytes = static_cast<size_t>(contiguous.numel() * contiguous.element_size());
-  return static_cast<uint32_t>(crc32_z(crc32(0L, Z_NULL, 0), static_cast<const Bytef*>(contiguous.data_ptr()), bytes));
+template <typename T>
+uint32_t crc32_of(const T* values, int64_t count) {
+  const auto bytes = static_cast<size_t>(count) * sizeof(T);
+  return static_cast<uint32_t>(crc32_z(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(values), bytes));
 }
 
 std::string join(const std::vector<int64_t>& values) {
@@ -183,7 +184,7 @@ void TrunkCache::open_file() {
              file_->shape("crc32") != std::vector<int64_t>{options_.num_samples})
       stale = "dataset shapes differ";
     else
-      present_ = file_->read<uint8_t>("present");
+      present_ = file_->read<uint8_t>("present"), crc32_ = file_->read<uint32_t>("crc32");
   } catch (const std::exception& e) {
     stale = std::string("unreadable (") + e.what() + ")";
   }
@@ -242,8 +243,8 @@ void TrunkCache::create_file() {
   } else {
     file_->create<float>("features", shape);
   }
-  file_->write<uint32_t>("crc32", std::vector<uint32_t>(static_cast<size_t>(options_.num_samples), 0),
-                         {options_.num_samples});
+  crc32_.assign(static_cast<size_t>(options_.num_samples), 0);
+  file_->write<uint32_t>("crc32", crc32_, {options_.num_samples});
   present_.assign(static_cast<size_t>(options_.num_samples), 0);
   file_->write<uint8_t>("present", present_, {options_.num_samples});
   file_->flush();
@@ -273,24 +274,25 @@ std::optional<torch::Tensor> TrunkCache::get(int64_t index) {
   }
   if (!row) return ++misses_, std::nullopt;
   ++hits_;
-  return row->to(torch::kFloat);
+  return row;
 }
 
-// Row `index` as stored (fp32 or fp16), or nothing when it fails its CRC-32: a write the
+// Row `index` as float32, or nothing when it fails its CRC-32: a write the
 // file system did not complete (a full disk can leave a hole of zeros) or bytes changed
 // since. The row then counts as absent, so the caller computes it and put() rewrites it.
 std::optional<torch::Tensor> TrunkCache::read_row(int64_t index) {
   std::vector<int64_t> shape{1};
   shape.insert(shape.end(), options_.sample_shape.begin(), options_.sample_shape.end());
-  torch::Tensor row;
+  const auto expected = crc32_[static_cast<size_t>(index)];
   if (options_.dtype == TrunkCacheDtype::Fp16) {
     auto bits = file_->read_row<uint16_t>("features", index);
-    row = torch::from_blob(bits.data(), shape, torch::kHalf).clone();
+    if (crc32_of(bits.data(), static_cast<int64_t>(bits.size())) == expected)
+      return torch::from_blob(bits.data(), shape, torch::kHalf).to(torch::kFloat);
   } else {
     auto values = file_->read_row<float>("features", index);
-    row = torch::from_blob(values.data(), shape, torch::kFloat).clone();
+    if (crc32_of(values.data(), static_cast<int64_t>(values.size())) == expected)
+      return torch::from_blob(values.data(), shape, torch::kFloat).clone();
   }
-  if (crc32_of(row) == file_->read_row<uint32_t>("crc32", index).at(0)) return row;
   ++corrupt_rows_;
   if (log_)
     log_("trunk cache: " + path_ + ": sample " + std::to_string(index) +
@@ -330,8 +332,11 @@ void TrunkCache::write_row(int64_t index, const torch::Tensor& stored) {
     file_->write_row<uint16_t>("features", index, reinterpret_cast<const uint16_t*>(stored.data_ptr()), stored.numel());
   else
     file_->write_row<float>("features", index, stored.data_ptr<float>(), stored.numel());
-  const uint32_t crc = crc32_of(stored);
+  const bool half = options_.dtype == TrunkCacheDtype::Fp16;
+  const uint32_t crc = half ? crc32_of(reinterpret_cast<const uint16_t*>(stored.data_ptr()), stored.numel())
+                            : crc32_of(stored.data_ptr<float>(), stored.numel());
   file_->write_row<uint32_t>("crc32", index, &crc, 1);
+  crc32_[static_cast<size_t>(index)] = crc;
   file_->flush();
   const uint8_t one = 1;
   file_->write_row<uint8_t>("present", index, &one, 1);
