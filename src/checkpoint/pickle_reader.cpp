@@ -2,7 +2,6 @@
 
 #include <cstring>
 #include <iterator>
-#include <unordered_set>
 #include <utility>
 
 namespace sparser::checkpoint {
@@ -89,8 +88,7 @@ enum Opcode : uint8_t {
 
 class Unpickler {
  public:
-  Unpickler(std::string_view data, const StorageLoader& load_storage, const std::string& source)
-      : data_(data), load_storage_(load_storage), source_(source) {}
+  Unpickler(std::string_view data, const std::string& source) : data_(data), source_(source) {}
 
   PickleValue run() {
     while (pos_ < data_.size()) {
@@ -390,7 +388,7 @@ class Unpickler {
     }
     if (qualified == "torch._utils._rebuild_tensor_v2") return rebuild_tensor(args);
     if (qualified == "torch._utils._rebuild_parameter" || qualified == "torch._utils._rebuild_parameter_with_state") {
-      if (args.items.empty() || !args.items[0].is<torch::Tensor>()) fail(qualified + " needs a tensor argument");
+      if (args.items.empty() || !args.items[0].is<PickleTensor>()) fail(qualified + " needs a tensor argument");
       return args.items[0];
     }
     if (global.module == "torch._utils" || storage_dtype(global)) fail("cannot call " + qualified);
@@ -409,7 +407,7 @@ class Unpickler {
     return ints;
   }
 
-  // ('storage', <storage class>, key, location, numel) → the storage's elements as a 1-D tensor.
+  // ('storage', <storage class>, key, location, numel) → where the storage's elements lie.
   PickleValue persistent_load(const PickleValue& id) {
     if (!id.is<std::shared_ptr<PickleTuple>>()) fail("persistent id is a " + id.type_name() + ", not a tuple");
     const auto& items = id.as<std::shared_ptr<PickleTuple>>()->items;
@@ -418,20 +416,11 @@ class Unpickler {
       fail("persistent id is not ('storage', class, key, location, numel)");
     const auto dtype = storage_dtype(items[1].as<PickleGlobal>());
     if (!dtype) fail("persistent id names " + items[1].as<PickleGlobal>().name + ", not a storage class");
-    const auto& key = items[2].as<std::string>();
-    const int64_t numel = int_argument(items[4], "storage size");
-
-    auto& storage = storages_[key];
-    if (!storage.defined()) {
-      const auto bytes = load_storage_(key);
-      const auto element_size = int64_t(c10::elementSize(*dtype));
-      if (numel < 0 || bytes.numel() != numel * element_size)
-        fail("storage " + key + " holds " + std::to_string(bytes.numel()) + " bytes, expected " +
-             std::to_string(numel) + " elements of " + std::to_string(element_size) + " bytes");
-      storage = bytes.view(*dtype);
-    } else if (storage.scalar_type() != *dtype || storage.numel() != numel) {
-      fail("storage " + key + " is referenced with different types or sizes");
-    }
+    const PickleStorage storage{items[2].as<std::string>(), *dtype, int_argument(items[4], "storage size")};
+    if (storage.numel < 0) fail("storage " + storage.key + " has a negative size");
+    const auto [known, first] = storages_.emplace(storage.key, storage);
+    if (!first && (known->second.dtype != storage.dtype || known->second.numel != storage.numel))
+      fail("storage " + storage.key + " is referenced with different types or sizes");
     return storage;
   }
 
@@ -439,57 +428,41 @@ class Unpickler {
   PickleValue rebuild_tensor(const PickleTuple& args) {
     if (args.items.size() < 6 || args.items.size() > 7)
       fail("_rebuild_tensor_v2 takes 6 or 7 arguments, got " + std::to_string(args.items.size()));
-    if (!args.items[0].is<torch::Tensor>())
+    if (!args.items[0].is<PickleStorage>())
       fail("_rebuild_tensor_v2 needs a storage, got a " + args.items[0].type_name());
-    const auto& storage = args.items[0].as<torch::Tensor>();
-    // Only what persistent_load made qualifies: as_strided offsets count from the start of the buffer.
-    if (storage.dim() != 1 || storage.storage_offset() != 0 || !storage.is_contiguous())
-      fail("_rebuild_tensor_v2 needs a storage, got a tensor view");
-    const int64_t offset = int_argument(args.items[1], "tensor offset");
-    const auto sizes = int_tuple_argument(args.items[2], "tensor size");
-    const auto strides = int_tuple_argument(args.items[3], "tensor stride");
-    if (sizes.size() != strides.size()) fail("tensor size and stride differ in length");
+    PickleTensor tensor{args.items[0].as<PickleStorage>(), int_argument(args.items[1], "tensor offset"),
+                        int_tuple_argument(args.items[2], "tensor size"),
+                        int_tuple_argument(args.items[3], "tensor stride")};
+    if (tensor.sizes.size() != tensor.strides.size()) fail("tensor size and stride differ in length");
 
     // The view must stay within the storage: as_strided itself does not check.
-    int64_t numel = 1, last_index = offset;
-    bool overflow = offset < 0;
-    for (size_t d = 0; d < sizes.size(); ++d) {
-      if (sizes[d] < 0 || strides[d] < 0) fail("negative tensor size or stride");
-      overflow |= __builtin_mul_overflow(numel, sizes[d], &numel);
-      if (sizes[d] > 0) {
+    int64_t numel = 1, last_index = tensor.offset;
+    bool overflow = tensor.offset < 0;
+    for (size_t d = 0; d < tensor.sizes.size(); ++d) {
+      if (tensor.sizes[d] < 0 || tensor.strides[d] < 0) fail("negative tensor size or stride");
+      overflow |= __builtin_mul_overflow(numel, tensor.sizes[d], &numel);
+      if (tensor.sizes[d] > 0) {
         int64_t extent = 0;
-        overflow |= __builtin_mul_overflow(sizes[d] - 1, strides[d], &extent);
+        overflow |= __builtin_mul_overflow(tensor.sizes[d] - 1, tensor.strides[d], &extent);
         overflow |= __builtin_add_overflow(last_index, extent, &last_index);
       }
     }
-    if (overflow || (numel > 0 && last_index >= storage.numel()) || offset > storage.numel())
-      fail("tensor of size " + c10::str(c10::IntArrayRef(sizes)) + " at offset " + std::to_string(offset) +
-           " reaches past its storage of " + std::to_string(storage.numel()) + " elements");
-
-    auto view = storage.as_strided(sizes, strides, offset);
-    // A tensor that is exactly its storage keeps it; partial views and second users of
-    // a storage get their own copy, so no tensor pins or aliases another one's memory.
-    const bool whole_storage = offset == 0 && numel == storage.numel() && view.is_contiguous();
-    if (whole_storage && numel > 0 && handed_out_.insert(storage.data_ptr()).second) return view;
-    // A view covering fewer elements than it has (an expanded tensor, stride 0) keeps its
-    // strides over a copy of what it covers, as torch.load returns it: made contiguous, a
-    // 65536² expansion of one value would take 16 GiB.
-    const int64_t covered = last_index - offset + 1;
-    if (numel > 0 && covered < numel)
-      return storage.narrow(0, offset, covered).clone().as_strided(sizes, strides, 0);
-    return view.clone(at::MemoryFormat::Contiguous);
+    const int64_t storage_numel = tensor.storage.numel;
+    if (overflow || (numel > 0 && last_index >= storage_numel) || tensor.offset > storage_numel)
+      fail("tensor of size " + c10::str(c10::IntArrayRef(tensor.sizes)) + " at offset " +
+           std::to_string(tensor.offset) + " reaches past its storage of " + std::to_string(storage_numel) +
+           " elements");
+    return tensor;
   }
 
   std::string_view data_;
-  const StorageLoader& load_storage_;
   const std::string& source_;
   size_t pos_ = 0;
   size_t opcode_pos_ = 0;
   std::vector<PickleValue> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PickleValue> memo_;
-  std::unordered_map<std::string, torch::Tensor> storages_;
-  std::unordered_set<const void*> handed_out_;
+  std::unordered_map<std::string, PickleStorage> storages_;
 };
 
 }  // namespace
@@ -545,16 +518,46 @@ const PickleValue* PickleDict::find(const std::string& key) const {
 }
 
 std::string PickleValue::type_name() const {
-  static const char* const kNames[] = {"None",   "bool",   "int",   "float", "str",  "bytes",
-                                       "global", "object", "tuple", "list",  "dict", "tensor"};
+  static const char* const kNames[] = {"None",   "bool",   "int",  "float", "str",  "bytes",   "global",
+                                       "object", "tuple", "list", "dict",  "storage", "tensor"};
   static_assert(std::size(kNames) == std::variant_size_v<Variant>);
   if (is<PickleGlobal>()) return "global " + as<PickleGlobal>().module + "." + as<PickleGlobal>().name;
   if (is<PickleObject>()) return as<PickleObject>().class_name + " object";
   return kNames[value_.index()];
 }
 
-PickleValue unpickle(std::string_view pickle, const StorageLoader& load_storage, const std::string& source) {
-  return Unpickler(pickle, load_storage, source).run();
+PickleValue unpickle(std::string_view pickle, const std::string& source) { return Unpickler(pickle, source).run(); }
+
+TensorReader::TensorReader(StorageLoader load_storage, std::string source)
+    : load_storage_(std::move(load_storage)), source_(std::move(source)) {}
+
+torch::Tensor TensorReader::read(const PickleTensor& tensor) {
+  const auto& [key, dtype, storage_numel] = tensor.storage;
+  auto& storage = storages_[key];
+  if (!storage.defined()) {
+    const auto bytes = load_storage_(key);
+    const auto element_size = int64_t(c10::elementSize(dtype));
+    if (bytes.numel() != storage_numel * element_size)
+      throw CheckpointError(source_ + ": storage " + key + " holds " + std::to_string(bytes.numel()) +
+                            " bytes, expected " + std::to_string(storage_numel) + " elements of " +
+                            std::to_string(element_size) + " bytes");
+    storage = bytes.view(dtype);
+  }
+  const auto view = storage.as_strided(tensor.sizes, tensor.strides, tensor.offset);
+  const int64_t numel = view.numel();
+  if (numel > 0 && tensor.offset == 0 && numel == storage_numel && view.is_contiguous() &&
+      handed_out_.insert(key).second)
+    return view;
+  // A view covering fewer elements than it has (an expanded tensor, stride 0) keeps its
+  // strides over a copy of what it covers, as torch.load returns it: made contiguous, a
+  // 65536² expansion of one value would take 16 GiB.
+  int64_t last_index = tensor.offset;
+  for (size_t d = 0; d < tensor.sizes.size(); ++d)
+    if (tensor.sizes[d] > 0) last_index += (tensor.sizes[d] - 1) * tensor.strides[d];
+  const int64_t covered = last_index - tensor.offset + 1;
+  if (numel > 0 && covered < numel)
+    return storage.narrow(0, tensor.offset, covered).clone().as_strided(tensor.sizes, tensor.strides, 0);
+  return view.clone(at::MemoryFormat::Contiguous);
 }
 
 std::optional<torch::ScalarType> dtype_of_storage_class(const std::string& name) {

@@ -1,6 +1,8 @@
 #pragma once
 // An unpickler for the object graphs torch.save writes into data.pkl: containers,
-// scalars, strings, OrderedDicts and tensors. An object of any other class (e.g. the
+// scalars, strings, OrderedDicts and tensors. Tensors are descriptions of where their
+// values lie; a TensorReader reads those a caller picks, so that a checkpoint's other
+// entries (an optimizer's state beside the model) are never read. An object of any other class (e.g. the
 // argparse.Namespace of a training script's "args" beside its "model") is read as an
 // opaque PickleObject naming its class: never constructed, so no code of the file runs,
 // and an error only where a tensor or dict is needed. An unsupported opcode or a
@@ -14,6 +16,7 @@
 #include <string_view>
 #include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -32,6 +35,18 @@ struct PickleGlobal {
 struct PickleObject {
   std::string class_name;  // module.name
 };
+// A storage torch.save wrote as the archive record data/<key>.
+struct PickleStorage {
+  std::string key;
+  torch::ScalarType dtype = torch::kFloat;
+  int64_t numel = 0;
+};
+// A tensor of the pickle: a view of a storage (checked to lie within it), not yet read.
+struct PickleTensor {
+  PickleStorage storage;
+  int64_t offset = 0;
+  std::vector<int64_t> sizes, strides;
+};
 struct PickleTuple;
 struct PickleList;
 struct PickleDict;
@@ -42,7 +57,7 @@ class PickleValue {
   // APPEND/SETITEM opcodes fill in.
   using Variant = std::variant<PickleNone, bool, int64_t, double, std::string, PickleBytes, PickleGlobal,
                                PickleObject, std::shared_ptr<PickleTuple>, std::shared_ptr<PickleList>,
-                               std::shared_ptr<PickleDict>, torch::Tensor>;
+                               std::shared_ptr<PickleDict>, PickleStorage, PickleTensor>;
 
   PickleValue() = default;
   template <typename T, typename = std::enable_if_t<!std::is_same_v<std::decay_t<T>, PickleValue>>>
@@ -84,11 +99,27 @@ struct PickleDict {
   const PickleValue* find(const std::string& key) const;
 };
 
+// Unpickles `pickle`; `source` names the file in error messages.
+PickleValue unpickle(std::string_view pickle, const std::string& source);
+
 // Returns the raw bytes of storage `key` (data/<key> in the archive) as a 1-D uint8 tensor.
 using StorageLoader = std::function<torch::Tensor(const std::string& key)>;
 
-// Unpickles `pickle`; `source` names the file in error messages.
-PickleValue unpickle(std::string_view pickle, const StorageLoader& load_storage, const std::string& source);
+// Reads the values of the pickle's tensors, each storage at most once. A tensor that is
+// exactly its storage keeps it; partial views and second users of a storage get their own
+// copy, so no tensor pins or aliases another one's memory.
+class TensorReader {
+ public:
+  // `source` names the file in error messages.
+  TensorReader(StorageLoader load_storage, std::string source);
+  torch::Tensor read(const PickleTensor& tensor);
+
+ private:
+  StorageLoader load_storage_;
+  std::string source_;
+  std::unordered_map<std::string, torch::Tensor> storages_;
+  std::unordered_set<std::string> handed_out_;
+};
 
 // The classes torch.save names a storage of each dtype by (module torch), e.g. "FloatStorage";
 // shared by the reader and the writer.

@@ -55,24 +55,27 @@ bool is_dict_of_tensors(const PickleValue& value) {
   if (!value.is<std::shared_ptr<PickleDict>>()) return false;
   const auto& items = value.as<std::shared_ptr<PickleDict>>()->items;
   return !items.empty() && std::all_of(items.begin(), items.end(), [](const auto& item) {
-    return item.first.template is<std::string>() && item.second.template is<torch::Tensor>();
+    return item.first.template is<std::string>() && item.second.template is<PickleTensor>();
   });
 }
 
-StateDict to_state_dict(const PickleDict& dict, const std::string& path, const std::string& where) {
+StateDict to_state_dict(const PickleDict& dict, TensorReader& tensors, const std::string& path,
+                        const std::string& where) {
   StateDict state;
   state.reserve(dict.items.size());
   for (const auto& [key, value] : dict.items) {
     if (!key.is<std::string>()) throw CheckpointError(path + ": " + where + " has a " + key.type_name() + " key");
-    if (!value.is<torch::Tensor>())
+    if (!value.is<PickleTensor>())
       throw CheckpointError(path + ": entry '" + key.as<std::string>() + "' of " + where + " is a " +
                             value.type_name() + ", not a tensor");
-    state.emplace_back(key.as<std::string>(), value.as<torch::Tensor>());
+    state.emplace_back(key.as<std::string>(), tensors.read(value.as<PickleTensor>()));
   }
   return state;
 }
 
-StateDict select_state_dict(const PickleValue& root, const std::string& path, const std::string& nested_key) {
+// Reads the chosen dict's tensors alone: a checkpoint's other entries are never read.
+StateDict select_state_dict(const PickleValue& root, TensorReader& tensors, const std::string& path,
+                            const std::string& nested_key) {
   if (!root.is<std::shared_ptr<PickleDict>>())
     throw CheckpointError(path + ": the checkpoint holds a " + root.type_name() + ", not a dict of tensors");
   const auto& top = *root.as<std::shared_ptr<PickleDict>>();
@@ -82,18 +85,19 @@ StateDict select_state_dict(const PickleValue& root, const std::string& path, co
       throw CheckpointError(path + ": no key '" + nested_key + "' at the top level; its keys: " + key_list(top));
     if (!nested->is<std::shared_ptr<PickleDict>>())
       throw CheckpointError(path + ": '" + nested_key + "' is a " + nested->type_name() + ", not a dict of tensors");
-    return to_state_dict(*nested->as<std::shared_ptr<PickleDict>>(), path, "'" + nested_key + "'");
+    return to_state_dict(*nested->as<std::shared_ptr<PickleDict>>(), tensors, path, "'" + nested_key + "'");
   }
 
   const bool has_top_level_tensors = std::any_of(
-      top.items.begin(), top.items.end(), [](const auto& item) { return item.second.template is<torch::Tensor>(); });
-  if (has_top_level_tensors || top.items.empty()) return to_state_dict(top, path, "the top-level dict");
+      top.items.begin(), top.items.end(), [](const auto& item) { return item.second.template is<PickleTensor>(); });
+  if (has_top_level_tensors || top.items.empty()) return to_state_dict(top, tensors, path, "the top-level dict");
 
   std::vector<std::string> candidates;
   for (const auto& [key, value] : top.items)
     if (key.is<std::string>() && is_dict_of_tensors(value)) candidates.push_back(key.as<std::string>());
   if (candidates.size() == 1)
-    return to_state_dict(*top.find(candidates[0])->as<std::shared_ptr<PickleDict>>(), path, "'" + candidates[0] + "'");
+    return to_state_dict(*top.find(candidates[0])->as<std::shared_ptr<PickleDict>>(), tensors, path,
+                         "'" + candidates[0] + "'");
   if (candidates.empty())
     throw CheckpointError(
         path + ": no tensors at the top level and no nested dict of tensors; top-level keys: " + key_list(top));
@@ -112,15 +116,16 @@ StateDict read_state_dict(const std::string& path, const std::string& nested_key
   if (const auto* byteorder = zip.find(folder + "byteorder"); byteorder && zip.read(*byteorder) != "little")
     throw CheckpointError(path + ": only little-endian checkpoints are supported");
 
-  const auto load_storage = [&](const std::string& key) {
+  TensorReader tensors([&](const std::string& key) {
     const auto* entry = zip.find(folder + "data/" + key);
     if (!entry) throw CheckpointError(path + ": storage " + folder + "data/" + key + " is missing from the archive");
     auto bytes = torch::empty({int64_t(entry->size)}, torch::kUInt8);
     zip.read(*entry, bytes.data_ptr());
     return bytes;
-  };
+  }, path);
   const auto pickle = zip.read(*zip.find(folder + "data.pkl"));
-  auto state = select_state_dict(unpickle(pickle, load_storage, path + " (" + folder + "data.pkl)"), path, nested_key);
+  auto state =
+      select_state_dict(unpickle(pickle, path + " (" + folder + "data.pkl)"), tensors, path, nested_key);
   // A model saved through DistributedDataParallel has every key under "module.".
   const std::string wrapper = "module.";
   const bool wrapped = !state.empty() && std::all_of(state.begin(), state.end(), [&](const auto& item) {

@@ -241,6 +241,48 @@ TEST(CheckpointRead, FindsTheStateDictNestedUnderAKey) {
   EXPECT_CONTAINS(no_tensors, "'step'");
 }
 
+TEST(CheckpointRead, ReadsOnlyTheChosenEntrysTensors) {
+  // {"model": OrderedDict(state), "optimizer": {"state": OrderedDict(exp_avg=...)}}, as
+  // training scripts save them: the optimizer's storage is never read, so a corrupt one
+  // goes unnoticed and a large one costs no memory.
+  CheckpointTempDir dir;
+  const StateDict state = {{"w", torch::arange(6, torch::kFloat).reshape({2, 3})}, {"b", torch::ones({2})}};
+  const auto exp_avg = torch::full({4096}, 7.0);
+  const auto strip = [](const std::string& pickle) { return pickle.substr(2, pickle.size() - 3); };
+  const auto model = strip(checkpoint::pickle_state_dict(state, "test"));
+  auto optimizer_state = strip(checkpoint::pickle_state_dict({{"exp_avg", exp_avg}}, "test"));
+  const auto first_key = "X\x01\x00\x00\x00"s + "0";  // the storage key in the persistent id
+  ASSERT_EQ(optimizer_state.find(first_key), optimizer_state.rfind(first_key));
+  optimizer_state.replace(optimizer_state.find(first_key), first_key.size(), "X\x01\x00\x00\x00"s + "2");
+  const auto pickle = "\x80\x02}(X\x05\x00\x00\x00"s + "model" + model + "X\x09\x00\x00\x00"s + "optimizer" +
+                      "}X\x05\x00\x00\x00"s + "state" + optimizer_state + "su.";
+  write_archive(dir.file("training.pth"), pickle,
+                {tensor_bytes(state[0].second), tensor_bytes(state[1].second), tensor_bytes(exp_avg)});
+
+  const checkpoint::ZipReader zip(dir.file("training.pth"));
+  std::vector<std::string> loaded;
+  checkpoint::TensorReader tensors(
+      [&](const std::string& key) {
+        loaded.push_back(key);
+        const auto* entry = zip.find("archive/data/" + key);
+        auto bytes = torch::empty({int64_t(entry->size)}, torch::kUInt8);
+        zip.read(*entry, bytes.data_ptr());
+        return bytes;
+      },
+      "test");
+  const auto root = checkpoint::unpickle(zip.read(*zip.find("archive/data.pkl")), "test");
+  const auto& entries = root.as<std::shared_ptr<checkpoint::PickleDict>>();
+  for (const auto& [key, value] : entries->find("model")->as<std::shared_ptr<checkpoint::PickleDict>>()->items)
+    tensors.read(value.as<checkpoint::PickleTensor>());
+  EXPECT_EQ(loaded, (std::vector<std::string>{"0", "1"}));
+
+  auto bytes = read_bytes(dir.file("training.pth"));
+  bytes[bytes.find(tensor_bytes(exp_avg)) + 5] ^= 0x40;
+  write_bytes(dir.file("corrupt_optimizer.pth"), bytes);
+  expect_same_state(checkpoint::read_state_dict(dir.file("corrupt_optimizer.pth"), "model"), state);
+  expect_same_state(checkpoint::read_state_dict(dir.file("corrupt_optimizer.pth")), state);
+}
+
 TEST(CheckpointErrors, TruncatedFilesNameTheFileAndTheProblem) {
   CheckpointTempDir dir;
   const auto bytes = read_bytes(kFixture);
@@ -397,7 +439,13 @@ TEST(CheckpointErrors, SurvivesRandomCorruption) {
     auto mutated = pickle;
     for (int flips = 0; flips < 3; ++flips) mutated[rng() % mutated.size()] = char(rng());
     if (trial % 3 == 0) mutated.resize(rng() % mutated.size());
-    const auto outcome = error_of([&] { checkpoint::unpickle(mutated, load, "mutated"); });
+    const auto outcome = error_of([&] {
+      const auto root = checkpoint::unpickle(mutated, "mutated");
+      if (!root.is<std::shared_ptr<checkpoint::PickleDict>>()) return;
+      checkpoint::TensorReader tensors(load, "mutated");
+      for (const auto& [key, value] : root.as<std::shared_ptr<checkpoint::PickleDict>>()->items)
+        if (value.is<checkpoint::PickleTensor>()) tensors.read(value.as<checkpoint::PickleTensor>());
+    });
     EXPECT_TRUE(outcome == "<no error>" || outcome.rfind("mutated", 0) == 0) << outcome;
   }
 
