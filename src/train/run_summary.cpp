@@ -37,7 +37,6 @@ void RunSummary::set_trainable(const methods::TrainableCount& count) {
 
 void RunSummary::note_evaluation(int64_t epoch, const nlohmann::json& metrics) {
   final_ = metrics;
-  last_epoch_ = epoch;
   if (best_.empty() || metrics.at(primary_metric_).get<double>() > best_.at(primary_metric_).get<double>()) {
     best_ = metrics;
     best_["epoch"] = epoch;

@@ -6,7 +6,6 @@
 // and on a failure; the analysis tool reads it.
 #include <nlohmann/json.hpp>
 
-#include <optional>
 #include <string>
 
 #include "methods/trainable.h"
@@ -23,7 +22,6 @@ class RunSummary {
   // Records an evaluation: it becomes the final one, and the best one if its first
   // metric (`primary_metric`) beats the best so far.
   void note_evaluation(int64_t epoch, const nlohmann::json& metrics);
-  std::optional<int64_t> last_evaluated_epoch() const { return last_epoch_; }
   // Writes <run_dir>/summary.json with these totals (images/s = trained images per
   // second of training steps; wall time over all sessions).
   void write(const std::string& status, const Position& totals, int64_t world_size,
@@ -33,7 +31,6 @@ class RunSummary {
   nlohmann::json identity_;
   std::string run_dir_, primary_metric_;
   nlohmann::json trainable_, final_, best_;
-  std::optional<int64_t> last_epoch_;
 };
 
 }  // namespace sparser::train

@@ -158,6 +158,8 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   const auto write_summary = [&](const std::string& status) {
     if (root) summary.write(status, totals(), world);
   };
+  // The same on every rank: whether an evaluation is owed decides collective calls.
+  std::optional<int64_t> last_evaluated_epoch;
   // Returns false when a stop was requested during the evaluation (nothing recorded).
   const auto run_evaluation = [&](int64_t epoch) {
     if (!val) return true;
@@ -171,6 +173,7 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
     for (const auto& name : cfg.eval.metrics) line += " " + name + " " + std::to_string(metrics[name].get<double>());
     log.info(line);
     summary.note_evaluation(epoch, metrics);
+    last_evaluated_epoch = epoch;
     return true;
   };
   const auto interrupted = [&](const std::string& where) {
@@ -197,13 +200,20 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
       throw std::runtime_error(*resume_from + ": saved with " + std::to_string(position.world_size) +
                                " rank(s); resume with the same number (now " + std::to_string(world) + ")");
     for (const auto& record : log.rewind(position.global_step))
-      if (record.value("type", "") == "eval")
+      if (record.value("type", "") == "eval") {
         summary.note_evaluation(record["epoch"].get<int64_t>(), record["metrics"]);
+        last_evaluated_epoch = record["epoch"].get<int64_t>();
+      }
+    // Only rank 0 reads the log back; the other ranks take its word (a rank that skipped an
+    // evaluation the others ran would meet them in different collectives).
+    const double rank0_logged = root ? double(last_evaluated_epoch.value_or(-1)) : 0.0;
+    const auto logged = static_cast<int64_t>(comm.allreduce_sum(rank0_logged));
+    if (logged >= 0) last_evaluated_epoch = logged;
     log.info("resumed from " + *resume_from + " at epoch " + std::to_string(position.epoch) + ", step " +
              std::to_string(position.step_in_epoch));
     // An evaluation the stopped session owed (its epoch's checkpoint comes first).
     if (position.step_in_epoch == 0 && position.epoch > 0 && evaluation_due(cfg, position.epoch) &&
-        summary.last_evaluated_epoch() != position.epoch && !run_evaluation(position.epoch))
+        last_evaluated_epoch != position.epoch && !run_evaluation(position.epoch))
       return interrupted("during the evaluation");
   }
 
@@ -284,7 +294,7 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
     if (cfg.train.checkpoint_every == 0) save();
     // A checkpoint saved at an epoch's last step (checkpoint_every) comes before the epoch's
     // evaluation: a session resumed from it keeps an evaluation already recorded.
-    if (evaluation_due(cfg, epoch + 1) && summary.last_evaluated_epoch() != epoch + 1) {
+    if (evaluation_due(cfg, epoch + 1) && last_evaluated_epoch != epoch + 1) {
       progress.finish();
       // The checkpoint of this epoch is saved: a resumed run owes only this evaluation.
       if (!run_evaluation(epoch + 1)) {

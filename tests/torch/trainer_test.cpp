@@ -187,6 +187,32 @@ TEST_F(TrainerTest, ResumeRunsTheEvaluationACrashCutShort) {
   EXPECT_TRUE(fs::exists(run_dir("x") + "/trained.pth"));
 }
 
+// Killed in epoch 2, after epoch 1's checkpoint and evaluation: every rank must know the
+// evaluation is logged (only rank 0 reads the log). Rank 0 used to skip it while rank 1
+// ran it, and the ranks met in different collectives: a segfault on every retry.
+TEST_F(TrainerTest, MultiRankResumeAfterAnEpochsLoggedEvaluation) {
+  const std::string common = " --set run.output_dir=" + (dir_ / "x").string() + " --set train.checkpoint_every=0";
+  const auto straight = run(sparser_run(common, 2));
+  ASSERT_EQ(straight.exit_code, 0) << straight.output;
+  const auto reference = summary(run_dir("x"));
+  const auto reference_weights = trained(run_dir("x"));
+  // 8 images on 2 ranks: epochs end at steps 4 and 8, and the last two checkpoints are kept.
+  ASSERT_TRUE(fs::exists(run_dir("x") + "/checkpoints/step_00000004"));
+  fs::remove_all(run_dir("x") + "/checkpoints/step_00000008");
+  fs::remove(run_dir("x") + "/summary.json");
+  fs::remove(run_dir("x") + "/trained.pth");
+
+  const auto resumed = run("timeout 300 " + sparser_run(common, 2));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from"), std::string::npos) << resumed.output;
+  EXPECT_EQ(resumed.output.find("eval after epoch 1"), std::string::npos) << resumed.output;
+  const auto again = summary(run_dir("x"));
+  EXPECT_EQ(again["status"], "completed");
+  EXPECT_EQ(again["final"], reference["final"]);
+  EXPECT_EQ(again["best"], reference["best"]);
+  EXPECT_EQ(max_difference(trained(run_dir("x")), reference_weights), 0.0);
+}
+
 TEST_F(TrainerTest, SummaryRecordsSeedsTotalsAndProvenance) {
   const auto r = run(sparser_run("--set run.output_dir=" + (dir_ / "s").string() + " --set run.seeds=[1,2] --index 0" +
                                  " --set eval.per_class=true --set eval.metrics=[\\\"dsc\\\"]"));
