@@ -272,10 +272,12 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
       position.global_step += 1;
       position.epoch = epoch;
       position.step_in_epoch = step + 1;
-      position.trained_images += world * ips;
+      // Every rank draws as many samples (the sampler pads); an epoch's last step may take fewer.
+      const int64_t step_images = world * std::min<int64_t>(ips, sampler.num_samples() - step * ips);
+      position.trained_images += step_images;
       position.training_seconds += seconds;
 
-      const double images_per_second = static_cast<double>(world * ips) / seconds;
+      const double images_per_second = static_cast<double>(step_images) / seconds;
       if (position.global_step % cfg.run.log_every == 0 || position.global_step == total_steps) {
         const double mean_loss = comm.allreduce_sum(loss) / static_cast<double>(world);
         log.record({{"type", "step"}, {"epoch", epoch}, {"step", position.global_step}, {"loss", mean_loss},
