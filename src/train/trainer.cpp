@@ -57,12 +57,19 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const methods::NamedTens
   return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(t.lr).weight_decay(t.weight_decay));
 }
 
-nlohmann::json metrics_json(const EvalResult& r, const config::EvalSection& eval) {
+// `class_names` ({"<id>": "<name>"}, the manifest's): per-class scores go by name, as
+// tables ask for them ("per_class_dsc.liver"); by id where a class has none (or shares it).
+nlohmann::json metrics_json(const EvalResult& r, const config::EvalSection& eval, const nlohmann::json& class_names) {
   nlohmann::json m;
   for (const auto& name : eval.metrics) m[name] = name == "miou" ? r.miou : name == "f1" ? r.f1 : r.dsc;
   if (eval.per_class) {
-    nlohmann::json per_class;
-    for (const auto& [cls, dsc] : r.per_class_dsc) per_class[std::to_string(cls)] = dsc;
+    nlohmann::json per_class = nlohmann::json::object();
+    for (const auto& [cls, dsc] : r.per_class_dsc) {
+      const auto id = std::to_string(cls);
+      const bool named = class_names.is_object() && class_names.contains(id) && class_names[id].is_string();
+      const auto name = named ? class_names[id].get<std::string>() : id;
+      per_class[per_class.contains(name) ? id : name] = dsc;
+    }
     m["per_class_dsc"] = per_class;
   }
   return m;
@@ -166,7 +173,7 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
     const auto result = evaluate(sam, *val, comm, rank, world, device, trunk_caches.val.get(),
                                  cfg.train.precision == "bf16", [&] { return comm.any(stop_requested()); });
     if (!result) return false;
-    const auto metrics = metrics_json(*result, cfg.eval);
+    const auto metrics = metrics_json(*result, cfg.eval, nlohmann::json::parse(val->manifest().class_names_json));
     log.record({{"type", "eval"}, {"epoch", epoch}, {"step", position.global_step}, {"instances", result->instances},
                 {"metrics", metrics}});
     std::string line = "eval after epoch " + std::to_string(epoch) + ":";

@@ -226,11 +226,12 @@ TEST_F(TrainerTest, SummaryRecordsSeedsTotalsAndProvenance) {
   EXPECT_FALSE(s["git_commit"].get<std::string>().empty());
   for (const auto* library : {"libtorch", "mpi", "opencv", "hdf5", "blas"})
     EXPECT_FALSE(s["versions"].value(library, "").empty()) << library;
-  // Synthetic shapes have classes 1 (ellipses) and 2 (rectangles): the overall DSC is
-  // their instance-weighted mean, so it lies between them.
+  // Synthetic shapes have classes 1 (ellipses) and 2 (rectangles), named in the manifest:
+  // the overall DSC is their instance-weighted mean, so it lies between them.
   const auto& per_class = s["final"]["per_class_dsc"];
   ASSERT_EQ(per_class.size(), 2u) << s.dump(2);
-  const double a = per_class["1"].get<double>(), b = per_class["2"].get<double>();
+  ASSERT_TRUE(per_class.contains("ellipse") && per_class.contains("rectangle")) << s.dump(2);
+  const double a = per_class["ellipse"].get<double>(), b = per_class["rectangle"].get<double>();
   const double dsc = s["final"]["dsc"].get<double>();
   EXPECT_GE(dsc, std::min(a, b) - 1e-12);
   EXPECT_LE(dsc, std::max(a, b) + 1e-12);
