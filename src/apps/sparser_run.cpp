@@ -18,6 +18,7 @@
 #include "train/trainer.h"
 #include "train/training_state.h"
 #include "util/atomic_file.h"
+#include "util/file_lock.h"
 #include "util/memory_reuse.h"
 
 namespace po = boost::program_options;
@@ -35,6 +36,7 @@ const char* kUsage =
     "A run whose summary.json says completed is skipped (unless --force); a run with a\n"
     "checkpoint resumes from it. Either is refused if its config.toml differs in a key that\n"
     "changes results (threads, device, workers, checkpoint spacing and the like may change).\n"
+    "A run another process is training (it holds <run dir>/.lock) is skipped.\n"
     "SIGTERM/SIGUSR1 save a checkpoint on all ranks and exit 75.\n"
     "Config keys: docs/config.md.\n\nOptions";
 
@@ -55,6 +57,9 @@ std::string summary_status(const std::string& run_dir) {
     return "";
   }
 }
+
+// In each run directory, held by the job that trains the run.
+const char* const kRunLockFile = ".lock";
 
 std::string run_dir_of(const config::SweepRun& run) {
   return (fs::path(run.config.run.output_dir) / run.config.run.name / run.id).string();
@@ -163,8 +168,23 @@ int main(int argc, char** argv) {
         continue;
       }
       auto comm = distributed::make_communicator(env, train::choose_device(run.config.run.device, env));
+      // One job at a time per run directory: a second one (a sweep submitted again while
+      // the first still runs) would resume from the first one's checkpoints and replace its log.
+      std::optional<util::FileLock> run_lock;
+      if (env.is_root()) {
+        fs::create_directories(spec.run_dir);
+        run_lock = util::FileLock::try_acquire(spec.run_dir + "/" + kRunLockFile);
+      }
+      if (comm->any(env.is_root() && !run_lock)) {
+        if (env.is_root())
+          std::cout << "skipping " << run.id << ": another process is training it (it holds " << spec.run_dir << "/"
+                    << kRunLockFile << ")\n";
+        continue;
+      }
       if (vm.count("force")) {
-        if (env.is_root()) fs::remove_all(spec.run_dir);
+        if (env.is_root())
+          for (const auto& entry : fs::directory_iterator(spec.run_dir))
+            if (entry.path().filename() != kRunLockFile) fs::remove_all(entry.path());
         comm->barrier();
       }
       const bool has_checkpoint = train::latest_checkpoint(spec.run_dir).has_value();

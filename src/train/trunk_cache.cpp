@@ -1,12 +1,8 @@
 #include "train/trunk_cache.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -16,6 +12,7 @@
 #include <tuple>
 
 #include "io/hdf5_file.h"
+#include "util/file_lock.h"
 
 namespace fs = std::filesystem;
 
@@ -155,7 +152,7 @@ TrunkCache::TrunkCache(TrunkCacheKey key, TrunkCacheOptions options, const Trunk
     open_file();
   } catch (...) {
     file_.reset();
-    ::close(lock_fd_);
+    lock_.reset();
     throw;
   }
 }
@@ -200,26 +197,15 @@ void TrunkCache::open_file() {
         std::to_string(options_.num_samples) + " samples present)");
 }
 
-TrunkCache::~TrunkCache() {
-  file_.reset();
-  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
-}
+TrunkCache::~TrunkCache() { file_.reset(); }  // before the lock is released
 
 // The HDF5 library's own file locking may be off (HDF5_USE_FILE_LOCKING=FALSE, common on
 // Lustre and NFS), and where it is on, a second process could only tell a busy file from
 // a broken one by its error; so the cache holds a lock of its own for its lifetime.
 void TrunkCache::lock_file() {
   const auto lock_path = path_ + ".lock";
-  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0)
-    throw std::runtime_error("cannot open " + lock_path + ": " + std::strerror(errno));
-  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0) return;
-  const int error = errno;
-  ::close(lock_fd_);
-  lock_fd_ = -1;
-  if (error == EWOULDBLOCK)
-    throw TrunkCacheBusy(path_ + " is in use by another process (it holds " + lock_path + ")");
-  throw std::runtime_error("cannot lock " + lock_path + ": " + std::strerror(error));
+  lock_ = util::FileLock::try_acquire(lock_path);
+  if (!lock_) throw TrunkCacheBusy(path_ + " is in use by another process (it holds " + lock_path + ")");
 }
 
 void TrunkCache::create_file() {

@@ -23,6 +23,7 @@
 
 #include "data/manifest.h"
 #include "model/sam.h"
+#include "util/file_lock.h"
 
 namespace sparser::io {
 class Hdf5File;
@@ -122,7 +123,7 @@ class TrunkCache {
   TrunkCacheOptions options_;
   std::string path_;
   TrunkCacheLog log_;
-  int lock_fd_ = -1;                   // disk mode: the held lock file
+  std::optional<util::FileLock> lock_;  // disk mode: held for the object's lifetime
   std::vector<torch::Tensor> memory_;  // memory mode: stored (fp32 or fp16) or undefined
   std::vector<uint8_t> present_;       // disk mode: the file's present flags
   std::vector<uint32_t> crc32_;        // disk mode: the file's row CRC-32s

@@ -22,6 +22,7 @@
 #include "train/evaluate.h"
 #include "train/precision.h"
 #include "train/training_step.h"
+#include "util/file_lock.h"
 
 namespace fs = std::filesystem;
 using namespace sparser;
@@ -211,6 +212,28 @@ TEST_F(TrainerTest, MultiRankResumeAfterAnEpochsLoggedEvaluation) {
   EXPECT_EQ(again["final"], reference["final"]);
   EXPECT_EQ(again["best"], reference["best"]);
   EXPECT_EQ(max_difference(trained(run_dir("x")), reference_weights), 0.0);
+}
+
+TEST_F(TrainerTest, ARunAnotherProcessTrainsIsSkipped) {
+  const std::string args = "--set run.output_dir=" + (dir_ / "x").string();
+  fs::create_directories(run_dir("x"));
+  {
+    const auto held = util::FileLock::try_acquire(run_dir("x") + "/.lock");  // as the job training it
+    ASSERT_TRUE(held.has_value());
+    const auto second = run(sparser_run(args, 2));
+    EXPECT_EQ(second.exit_code, 0) << second.output;
+    EXPECT_NE(second.output.find("skipping lora-seed=1: another process is training it"), std::string::npos)
+        << second.output;
+    EXPECT_FALSE(fs::exists(run_dir("x") + "/metrics.jsonl"));
+    EXPECT_FALSE(fs::exists(run_dir("x") + "/checkpoints"));
+  }
+  const auto after = run(sparser_run(args));
+  ASSERT_EQ(after.exit_code, 0) << after.output;
+  EXPECT_EQ(summary(run_dir("x"))["status"], "completed");
+  // --force empties the directory, but keeps the lock file others may hold.
+  const auto forced = run(sparser_run(args + " --force --set train.epochs=1"));
+  ASSERT_EQ(forced.exit_code, 0) << forced.output;
+  EXPECT_TRUE(fs::exists(run_dir("x") + "/.lock"));
 }
 
 TEST_F(TrainerTest, SummaryRecordsSeedsTotalsAndProvenance) {
