@@ -70,12 +70,14 @@ for name in $(compgen -e NCCL_ || true); do
 done
 # RANKS_PER_NODE ranks on every host, each bound to its share of the cores when there are
 # enough of them. The count goes into --map-by: next to "-npernode N", a "--map-by slot:PE=T"
-# wins and mpirun fills every slot of the hostfile.
+# wins and mpirun fills every slot of the hostfile. ppr fixes the count, so a host's slots
+# must not cap it: without --oversubscribe, "host slots=1" and -n 2 is refused.
 if [ $(( per_node * threads )) -le "$cores" ]; then
   mpi_args+=(--map-by "ppr:$per_node:node:PE=$threads" --bind-to core)
 else
   mpi_args+=(--map-by "ppr:$per_node:node" --bind-to none)
 fi
+mpi_args+=(--oversubscribe)
 [ "$(id -u)" -eq 0 ] && mpi_args+=(--allow-run-as-root)
 # shellcheck disable=SC2206  # MPIRUN_ARGS is split on purpose
 [ -n "${MPIRUN_ARGS:-}" ] && mpi_args+=(${MPIRUN_ARGS})

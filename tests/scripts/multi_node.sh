@@ -2,7 +2,7 @@
 # launch/multi_node.sh: a missing hostfile fails clearly; with a fake mpirun the launch
 # has --hostfile, the ranks per node with binding, the threads, --progress and the NCCL
 # environment; where mpirun exists, a real launch on localhost starts -n ranks, not one per
-# slot of the hostfile (and, with sparser_run, each prints --count).
+# slot of the hostfile, nor fewer (and, with sparser_run, each prints --count).
 # Usage: multi_node.sh [SPARSER_RUN]   (default build/bin/sparser_run)
 source "$(dirname "$0")/common.bash"
 real_bin=${1:-${SPARSER_RUN_BIN:-$ROOT/build/bin/sparser_run}}
@@ -32,6 +32,7 @@ check_eq "launch exits with mpirun's status" 0 "$rc"
 check "--hostfile passed" has_seq "$args" --hostfile "$TMP/hosts"
 check "-n ranks per node, each mapped onto its cores" has_seq "$args" --map-by ppr:2:node:PE=1
 check "no -npernode (a --map-by beside it would override it)" test "$(grep -c -- -npernode "$args")" = 0
+check "slots do not cap the ranks per node" has_line "$args" --oversubscribe
 check "OMP_NUM_THREADS exported" has_seq "$args" -x OMP_NUM_THREADS=1
 check "NCCL_DEBUG exported (default WARN)" has_seq "$args" -x NCCL_DEBUG=WARN
 check "ranks bound to cores" has_seq "$args" --bind-to core
@@ -66,7 +67,8 @@ check_eq "mpirun's failure propagates" 5 "$rc"
 launch/multi_node.sh -f "$TMP/hosts" -n x experiments/demo.toml >/dev/null 2>&1; rc=$?
 check_eq "a bad -n fails" 2 "$rc"
 
-# The real mpirun starts -n ranks on a host with more slots than that, not one per slot.
+# The real mpirun starts -n ranks on a host with more slots than that, not one per slot,
+# and on a host with fewer.
 printf 'localhost slots=4\n' > "$TMP/localhost"
 if command -v mpirun >/dev/null; then
   printf '#!/bin/sh\necho rank started\n' > "$TMP/say_started"
@@ -75,6 +77,11 @@ if command -v mpirun >/dev/null; then
           experiments/demo.toml 2>&1); rc=$?
   check_eq "real mpirun, -n 1 on a host of 4 slots: exits 0" 0 "$rc"
   check_eq "... starts one rank" 1 "$(grep -cx 'rank started' <<<"$out")"
+  printf 'localhost slots=1\n' > "$TMP/localhost1"
+  out=$(MPIRUN=mpirun SPARSER_BIN=$TMP/say_started timeout 60 launch/multi_node.sh -f "$TMP/localhost1" -n 2 -t 1 \
+          experiments/demo.toml 2>&1); rc=$?
+  check_eq "real mpirun, -n 2 on a host of 1 slot: exits 0" 0 "$rc"
+  check_eq "... starts two ranks" 2 "$(grep -cx 'rank started' <<<"$out")"
 else
   echo "skip the real mpirun launches (no mpirun)"
 fi
