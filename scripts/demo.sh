@@ -17,7 +17,8 @@ echo "== synthetic shards"
 
 echo "== training: decoder-only, LoRA, SAM-PARSER × 2 seeds on 2 MPI ranks"
 rm -rf "$out/runs"
-launch/single_node.sh -n 2 -t 1 experiments/demo.toml
+# single_node.sh takes build/bin/sparser_run unless told, whatever BUILD_DIR says.
+SPARSER_BIN="$bin/sparser_run" launch/single_node.sh -n 2 -t 1 experiments/demo.toml
 
 echo "== table (also in $out/table.tex; figures in $out/figures/)"
 "$bin/sparser_analyze" table "$out/runs/demo" --layout experiments/demo_layout.toml --out "$out/table.tex"

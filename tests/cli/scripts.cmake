@@ -8,7 +8,7 @@ else()
   set(SPARSER_RUN_FOR_SCRIPTS ${CMAKE_BINARY_DIR}/bin/sparser_run)
 endif()
 
-foreach(script syntax help submit_sweep sweep_sbatch train_sbatch single_node multi_node)
+foreach(script syntax help submit_sweep sweep_sbatch train_sbatch single_node multi_node demo)
   add_test(NAME scripts.${script}
            COMMAND bash ${CMAKE_SOURCE_DIR}/tests/scripts/${script}.sh ${SPARSER_RUN_FOR_SCRIPTS})
   set_tests_properties(scripts.${script} PROPERTIES LABELS scripts TIMEOUT 120)
