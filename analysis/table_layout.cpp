@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 #include <stdexcept>
+#include <tuple>
 
 #include <toml++/toml.h>
 
@@ -189,13 +190,27 @@ bool column_matches(const ColumnGroup& group, const RunRecord& run) {
   return run.dataset == group.dataset && (group.experiment.empty() || run.experiment == group.experiment);
 }
 
+// Images per optimizer step over all ranks: train.images_per_step is per rank, so runs of
+// one config launched on different rank counts trained differently. Older summaries
+// give the rank count alone.
+std::string batch_of(const RunRecord& run) {
+  const auto value = [&](const char* key) {
+    const auto found = run.summary_values.find(key);
+    return found == run.summary_values.end() ? std::string() : std::to_string(static_cast<long>(found->second));
+  };
+  const auto batch = value("global_batch"), ranks = value("world_size");
+  if (!batch.empty()) return "batch " + batch + " on " + ranks + " rank(s)";
+  return ranks.empty() ? "" : ranks + " rank(s)";
+}
+
 CellRuns select_cell_runs(const std::vector<RunRecord>& runs, const RowSpec& row, const ColumnGroup& column) {
   CellRuns selected;
-  // The configurations (experiment, row identity) the runs come from, each with one of its runs.
-  std::map<std::pair<std::string, std::map<std::string, std::string>>, const RunRecord*> configurations;
+  // The configurations (experiment, row identity, batch) the runs come from, each with one of its runs.
+  using Configuration = std::tuple<std::string, std::map<std::string, std::string>, std::string>;
+  std::map<Configuration, const RunRecord*> configurations;
   for (const auto& run : runs) {
     if (!column_matches(column, run) || !row_matches(row, run)) continue;
-    configurations.emplace(std::make_pair(run.experiment, row_identity(run)), &run);
+    configurations.emplace(Configuration{run.experiment, row_identity(run), batch_of(run)}, &run);
     selected.experiment = run.experiment;
     selected.expected_seeds.insert(run.configured_seeds.begin(), run.configured_seeds.end());
     selected.expected_seeds.insert(run.seed);
@@ -212,17 +227,21 @@ CellRuns select_cell_runs(const std::vector<RunRecord>& runs, const RowSpec& row
                                     " already taken from " + taken->second->dir.string() + ")");
   }
   if (configurations.size() > 1) {
-    std::set<std::string> experiments;
+    std::set<std::string> experiments, batches;
     std::set<std::map<std::string, std::string>> identities;
     std::string listed;
     for (const auto& [configuration, example] : configurations) {
-      const auto& [experiment, identity] = configuration;
+      const auto& [experiment, identity, batch] = configuration;
       experiments.insert(experiment);
       identities.insert(identity);
-      listed += "\n  experiment '" + experiment + "' " + describe(identity) + ", e.g. " + example->dir.string();
+      batches.insert(batch);
+      listed += "\n  experiment '" + experiment + "' " + describe(identity) + (batch.empty() ? "" : ", " + batch) +
+                ", e.g. " + example->dir.string();
     }
     std::string remedy = identities.size() > 1 ? "make its match more specific" : "";
     if (experiments.size() > 1) remedy += (remedy.empty() ? "" : " and ") + std::string("name the column's experiment");
+    if (identities.size() == 1 && experiments.size() == 1 && batches.size() > 1)
+      remedy = "train them with one batch (train.images_per_step is per rank: run them on one rank count)";
     throw std::runtime_error("row '" + row.name + "' matches several groups on dataset '" + column.dataset +
                              "', which must not be averaged as seeds; " + remedy + ":" + listed);
   }

@@ -82,9 +82,9 @@ struct CellRuns {
   std::string experiment;                              // of the runs (one, or the error below); empty: no runs
 };
 
-// Throws std::runtime_error when the row matches runs of more than one group or of more
-// than one experiment there (averaging them would pass different configurations off
-// as seeds), listing them.
+// Throws std::runtime_error when the row matches runs of more than one group, of more
+// than one experiment or of more than one batch (ranks × images per step) there
+// (averaging them would pass different configurations off as seeds), listing them.
 CellRuns select_cell_runs(const std::vector<RunRecord>& runs, const RowSpec& row, const ColumnGroup& column);
 
 // The run's value of the metric, scaled for display; none when the run lacks it.

@@ -20,7 +20,9 @@ nlohmann::json method_json(const methods::MethodConfig& method) {
 }  // namespace
 
 RunSummary::RunSummary(const RunSpec& spec)
-    : run_dir_(spec.run_dir), primary_metric_(spec.config.eval.metrics.front()) {
+    : run_dir_(spec.run_dir),
+      primary_metric_(spec.config.eval.metrics.front()),
+      images_per_step_(spec.config.train.images_per_step) {
   identity_ = {{"schema", 1},
                {"run_id", spec.run_id},
                {"experiment", spec.config.run.name},
@@ -50,6 +52,7 @@ void RunSummary::write(const std::string& status, const Position& totals, int64_
   summary.update({{"status", status},
                   {"error", error},
                   {"world_size", world_size},
+                  {"global_batch", world_size * images_per_step_},
                   {"trainable", trainable_},
                   {"final", final_},
                   {"best", best_},

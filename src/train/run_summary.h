@@ -30,6 +30,7 @@ class RunSummary {
  private:
   nlohmann::json identity_;
   std::string run_dir_, primary_metric_;
+  int64_t images_per_step_;  // per rank
   nlohmann::json trainable_, final_, best_;
 };
 

@@ -138,7 +138,8 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   RunSummary summary(spec);
   summary.set_trainable(counts);
   log.info("run " + spec.run_id + ": method " + methods::to_string(cfg.method.name) + ", " +
-           std::to_string(counts.total) + " trainable parameters, " + std::to_string(world) + " rank(s), device " +
+           std::to_string(counts.total) + " trainable parameters, " + std::to_string(world) + " rank(s) × " +
+           std::to_string(cfg.train.images_per_step) + " image(s) per step, device " +
            device.str() + ", " + std::to_string(torch::get_num_threads()) + " thread(s) per rank, precision " +
            cfg.train.precision + (cfg.train.precision == "bf16" ? " (image encoder; decoder and loss fp32)" : ""));
 

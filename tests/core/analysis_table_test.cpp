@@ -27,6 +27,7 @@ struct SyntheticRun {
   std::string status = "completed";
   std::string error = "";
   std::string id_suffix = "";  // tells apart the run ids of groups with the same method
+  int ranks = 0;               // world_size and global_batch (one image per rank); 0: not written
 };
 
 class AnalysisTable : public ::testing::Test {
@@ -62,6 +63,10 @@ class AnalysisTable : public ::testing::Test {
     json summary = {{"schema", 1},       {"run_id", run_id}, {"experiment", spec.dataset},
                     {"dataset", spec.dataset}, {"seed", spec.seed}, {"status", spec.status},
                     {"error", spec.error}, {"group", group}};
+    if (spec.ranks > 0) {
+      summary["world_size"] = spec.ranks;
+      summary["global_batch"] = spec.ranks;
+    }
     if (spec.status == "completed") {
       const char* second = spec.dataset == "coco" ? "f1" : "dsc";
       summary["final"] = {{"miou", spec.miou}, {second, spec.second}};
@@ -275,6 +280,26 @@ TEST_F(AnalysisTable, DataSettingsTellRowsApart) {
     EXPECT_NE(std::string(e.what()).find("row 'Decoder FT' matches several groups"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("data.box_jitter=20"), std::string::npos) << e.what();
   }
+}
+
+TEST_F(AnalysisTable, RunsOfAnotherBatchAreNotAveragedAsSeeds) {
+  // Decoder on COCO: seeds 1 and 2 again on one rank, seed 3 again on two ranks (a batch of
+  // two images per step, since train.images_per_step is per rank).
+  const json decoder = {{"method.name", "decoder"}};
+  write({"coco", decoder, 1, 0.80, 0.88, "completed", "", "", 1});
+  write({"coco", decoder, 2, 0.80, 0.88, "completed", "", "", 1});
+  write({"coco", decoder, 3, 0.70, 0.78, "completed", "", "", 2});
+  try {
+    build_results_table(runs(), layout());
+    ADD_FAILURE() << "no error for a cell mixing batches";
+  } catch (const std::runtime_error& e) {
+    const std::string error = e.what();
+    EXPECT_NE(error.find("row 'Decoder FT' matches several groups"), std::string::npos) << error;
+    EXPECT_NE(error.find("batch 2 on 2 rank(s)"), std::string::npos) << error;
+    EXPECT_NE(error.find("run them on one rank count"), std::string::npos) << error;
+  }
+  write({"coco", decoder, 3, 0.81, 0.89, "completed", "", "", 1});  // rerun on one rank
+  EXPECT_EQ(build_results_table(runs(), layout()).rows[0].cells[0].seeds, 3);
 }
 
 TEST_F(AnalysisTable, DuplicateSeedIsFlaggedNotAveraged) {
