@@ -1,6 +1,8 @@
 #include "config/sweep.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -16,8 +18,37 @@ struct Axis {
   const toml::array* values;
 };
 
+// A float as Python's repr and TOML writers print it: the shortest digits that read back
+// to the same value, fixed for exponents -4..15 (3e-4 → 0.0003, 5e-5 → 5e-05, 2.0).
+// toml++ prints 17 significant digits where those are needed: 0.00029999999999999997.
+std::string float_text(double value) {
+  if (!std::isfinite(value)) return std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf";
+  char buffer[32];
+  const auto end = std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::scientific).ptr;
+  const std::string scientific(buffer, end);  // -3.5e-04
+  const auto e = scientific.find('e');
+  const bool negative = scientific[0] == '-';
+  std::string digits = scientific.substr(negative ? 1 : 0, e - (negative ? 1 : 0));
+  digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
+  const int exponent = std::stoi(scientific.substr(e + 1));
+  std::string text;
+  if (exponent < -4 || exponent >= 16) {
+    const auto magnitude = std::to_string(std::abs(exponent));
+    text = digits.substr(0, 1) + (digits.size() > 1 ? "." + digits.substr(1) : "") + "e" +
+           (exponent < 0 ? "-" : "+") + (magnitude.size() < 2 ? "0" : "") + magnitude;
+  } else if (exponent < 0) {
+    text = "0." + std::string(size_t(-exponent - 1), '0') + digits;
+  } else {
+    digits.resize(std::max(digits.size(), size_t(exponent) + 1), '0');
+    const auto fraction = digits.substr(size_t(exponent) + 1);
+    text = digits.substr(0, size_t(exponent) + 1) + "." + (fraction.empty() ? "0" : fraction);
+  }
+  return (negative ? "-" : "") + text;
+}
+
 std::string value_text(const toml::node& node) {
   if (auto s = node.value_exact<std::string>()) return *s;
+  if (auto f = node.value_exact<double>()) return float_text(*f);
   if (const auto* a = node.as_array()) {
     std::string joined;
     for (const auto& element : *a) joined += (joined.empty() ? "" : "+") + value_text(element);

@@ -82,6 +82,18 @@ TEST(Sweep, IdsAreStableAndReadable) {
   EXPECT_DOUBLE_EQ(runs[7].config.train.lr, 1e-4);
 }
 
+TEST(Sweep, FloatsInIdsAreTheShortestTextThatReadsBack) {
+  // toml++ alone printed 3e-4 as 0.00029999999999999997 and 5e-5 as 5.0000000000000002e-05.
+  const auto runs =
+      runs_of("[sweep]\n\"train.lr\" = [3e-4, 0.1, 5e-5, 1e-3, 2.0, 1.5e20, 0.25, 123456.789, 1e16, 0.0001]\n");
+  EXPECT_EQ(ids_of(runs),
+            (std::vector<std::string>{"parser-lr=0.0003-seed=1", "parser-lr=0.1-seed=1", "parser-lr=5e-05-seed=1",
+                                      "parser-lr=0.001-seed=1", "parser-lr=2.0-seed=1", "parser-lr=1.5e+20-seed=1",
+                                      "parser-lr=0.25-seed=1", "parser-lr=123456.789-seed=1",
+                                      "parser-lr=1e+16-seed=1", "parser-lr=0.0001-seed=1"}));
+  EXPECT_EQ(runs[0].group["train.lr"], "0.0003");
+}
+
 TEST(Sweep, IdsAreSafeDirectoryNames) {
   const auto runs = runs_of("[sweep]\n\"run.dataset\" = [\"coco/val 2017\", \"a\\\\b\\tc\", \"..\"]\n");
   EXPECT_EQ(ids_of(runs), (std::vector<std::string>{"parser-dataset=coco_val_2017-seed=1",
