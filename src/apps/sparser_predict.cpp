@@ -9,7 +9,11 @@
 #include <iostream>
 #include <sstream>
 
+#include "checkpoint/state_dict.h"
+#include "config/method_section.h"
 #include "config/model_section.h"
+#include "config/toml_section.h"
+#include "methods/trainable.h"
 #include "model/predictor.h"
 #include "train/model_setup.h"
 
@@ -37,6 +41,29 @@ std::vector<float> parse_numbers(const std::string& text, size_t count, const st
   return values;
 }
 
+// The model of --config: its [model], and where the tensors a run trained are given (--delta,
+// or the trained.pth beside a run directory's config.toml), its [method] with them.
+model::Sam configured_model(const std::string& config_path, const config::ModelSection& section,
+                            std::string delta_path) {
+  const auto root = config::parse_toml_file(config_path);
+  const config::TomlSection top(&root, config_path, "");
+  const auto method = config::parse_method_section(top.section("method"));
+  const bool trains = top.has("method") && method.name != methods::MethodName::ZeroShot;
+  const auto beside = std::filesystem::path(config_path).parent_path() / "trained.pth";
+  if (delta_path.empty() && trains && std::filesystem::exists(beside)) delta_path = beside.string();
+  if (delta_path.empty()) {
+    if (trains)
+      std::cerr << "sparser_predict: note: " << config_path << ": its [model] as it is; its [method] ("
+                << methods::to_string(method.name) << ") trains nothing here without a run's trained tensors "
+                << "(pass a run directory's config.toml, or --delta)\n";
+    return train::build_model(section).sam;
+  }
+  auto setup = train::build_model(section, method);
+  methods::load_delta(*setup.sam, checkpoint::read_state_dict(delta_path), delta_path);
+  std::cout << "model: " << methods::to_string(method.name) << " with the trained tensors of " << delta_path << "\n";
+  return setup.sam;
+}
+
 cv::Mat overlay(const cv::Mat& rgb, const torch::Tensor& masks) {
   static const std::vector<cv::Vec3b> palette{{30, 144, 255}, {255, 99, 71}, {50, 205, 50}, {255, 215, 0},
                                               {186, 85, 211}, {0, 206, 209}};
@@ -60,12 +87,18 @@ int main(int argc, char** argv) {
       "                       [--box x0,y0,x1,y1]... [--point x,y,label]... [--multimask] [--out DIR]\n\n"
       "Coordinates are pixels of the original image. Each --box is one prompt set (with all\n"
       "--point prompts added to it); without boxes the points form one prompt set. Writes\n"
-      "DIR/mask_<set>[_<k>].png (0/255) and DIR/overlay.png, and prints the IoU predictions.\n\nOptions");
-  std::string image_path, config_path, preset, checkpoint, checkpoint_key, out_dir = ".";
+      "DIR/mask_<set>[_<k>].png (0/255) and DIR/overlay.png, and prints the IoU predictions.\n"
+      "A run directory's config.toml gives the fine-tuned model: its base checkpoint, its\n"
+      "[method] and the trained.pth beside it (--delta names other trained tensors, e.g. a\n"
+      "checkpoint's). sparser_export writes such a model as one official state dict.\n\nOptions");
+  std::string image_path, config_path, preset, checkpoint, checkpoint_key, delta_path, out_dir = ".";
   std::vector<std::string> box_args, point_args;
   options.add_options()("help,h", "show this help")("image", po::value<std::string>(&image_path),
                                                      "PNG, JPEG or TIFF image")(
-      "config", po::value<std::string>(&config_path), "config whose [model] table gives the model and checkpoint")(
+      "config", po::value<std::string>(&config_path),
+      "a run's config.toml (the fine-tuned model), or a config whose [model] gives SAM and its checkpoint")(
+      "delta", po::value<std::string>(&delta_path),
+      "with --config: the tensors a run trained (default: the trained.pth beside a run's config.toml)")(
       "preset", po::value<std::string>(&preset), "vit_b, vit_l or vit_h (with --checkpoint)")(
       "checkpoint", po::value<std::string>(&checkpoint), "official or exported .pth (overrides the config's)")(
       "checkpoint-key", po::value<std::string>(&checkpoint_key),
@@ -85,6 +118,8 @@ int main(int argc, char** argv) {
     if (image_path.empty()) throw std::invalid_argument("--image is required (see --help)");
     if (config_path.empty() == preset.empty()) throw std::invalid_argument("give exactly one of --config and --preset");
 
+    if (!delta_path.empty() && config_path.empty())
+      throw std::invalid_argument("--delta needs --config: the run's config says which method trained it");
     config::ModelSection section;
     if (!config_path.empty()) section = config::load_model_section(config_path);
     else section.sam = model::sam_preset(preset);
@@ -112,7 +147,8 @@ int main(int argc, char** argv) {
     cv::Mat rgb;
     cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
 
-    model::Predictor predictor(train::build_model(section).sam);
+    model::Predictor predictor(config_path.empty() ? train::build_model(section).sam
+                                                   : configured_model(config_path, section, delta_path));
     predictor.set_image(rgb);
     const auto prediction = predictor.predict(boxes, points, vm.count("multimask") > 0);
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -536,6 +537,39 @@ TEST_F(TrainerTest, SweepListsStableIdsAndRunsOneIndex) {
   ASSERT_EQ(one.exit_code, 0) << one.output;
   EXPECT_TRUE(fs::exists(run_dir("runs", "parser-layers=conv-lr=0.001-seed=1") + "/summary.json")) << one.output;
   EXPECT_EQ(run(sparser_run("--index 9")).exit_code, 2);
+}
+
+// sparser_predict on a run's config.toml predicts with the run's fine-tuned model, as its
+// export does; it used the base checkpoint of [model] alone, silently.
+TEST_F(TrainerTest, PredictWithARunsConfigUsesTheTrainedModel) {
+  const auto r = run(sparser_run("--set run.output_dir=" + (dir_ / "x").string() + " --set train.epochs=1"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto exported = (dir_ / "exported.pth").string();
+  ASSERT_EQ(run(kBin + "/sparser_export --config " + run_dir("x") + "/config.toml --delta " + run_dir("x") +
+                "/trained.pth --out " + exported)
+                .exit_code,
+            0);
+  {
+    std::ofstream image(dir_ / "image.ppm", std::ios::binary);
+    image << "P6\n48 40\n255\n";
+    for (int i = 0; i < 48 * 40 * 3; ++i) image.put(static_cast<char>((i * 37) % 251));
+  }
+  const auto iou_of = [&](const std::string& model_args, const std::string& out) {
+    const auto p = run(kBin + "/sparser_predict " + model_args + " --image " + (dir_ / "image.ppm").string() +
+                       " --box 5,6,30,33 --out " + (dir_ / out).string());
+    EXPECT_EQ(p.exit_code, 0) << p.output;
+    const auto at = p.output.find("iou_prediction ");
+    return at == std::string::npos ? std::nan("") : std::stod(p.output.substr(at + 15));
+  };
+  const std::string fixture_config = "--config " + fixtures::fixture_dir() + "/config.toml --checkpoint ";
+  const double from_run = iou_of("--config " + run_dir("x") + "/config.toml", "run");
+  const double from_export = iou_of(fixture_config + exported, "export");
+  const double from_base = iou_of(fixture_config + fixtures::fixture_dir() + "/weights.pth", "base");
+  EXPECT_NEAR(from_run, from_export, 1e-4);
+  EXPECT_GT(std::abs(from_run - from_base), 1e-3);
+  const double from_delta = iou_of("--config " + run_dir("x") + "/config.toml --delta " + run_dir("x") +
+                                   "/trained.pth", "delta");
+  EXPECT_EQ(from_delta, from_run);
 }
 
 TEST_F(TrainerTest, ExportedModelLoadsInPythonWithTheOfficialKeys) {
