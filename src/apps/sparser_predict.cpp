@@ -149,7 +149,11 @@ int main(int argc, char** argv) {
 
     model::Predictor predictor(config_path.empty() ? train::build_model(section).sam
                                                    : configured_model(config_path, section, delta_path));
-    predictor.set_image(rgb);
+    try {
+      predictor.set_image(rgb);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(image_path + ": " + e.what());
+    }
     const auto prediction = predictor.predict(boxes, points, vm.count("multimask") > 0);
 
     std::filesystem::create_directories(out_dir);

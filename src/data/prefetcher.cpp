@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <stdexcept>
 
 #include "model/resize_longest_side.h"
 #include "util/seeded_rng.h"
@@ -26,7 +27,11 @@ Sample prepare_sample(Sample sample, const PrepareOptions& options, int64_t epoc
   }
   const model::ResizeLongestSide resize(options.image_size);
   const int64_t h = sample.image.rows, w = sample.image.cols;
-  sample.image = resize.apply_image(sample.image);
+  try {
+    sample.image = resize.apply_image(sample.image);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(describe(sample) + ": " + e.what());
+  }
   const float max_x = static_cast<float>(sample.image.cols), max_y = static_cast<float>(sample.image.rows);
   const auto jitter = [&] { return static_cast<float>(rng.below(static_cast<uint64_t>(options.box_jitter_px) + 1)); };
   for (auto& instance : instances) {

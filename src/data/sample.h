@@ -43,4 +43,9 @@ struct Sample {
   std::vector<Instance> instances;
 };
 
+// "sample 12 (train/0012.png)", for error messages.
+inline std::string describe(const Sample& sample) {
+  return "sample " + std::to_string(sample.index) + " (" + sample.file_name + ")";
+}
+
 }  // namespace sparser::data

@@ -14,7 +14,13 @@ std::pair<int64_t, int64_t> ResizeLongestSide::output_size(int64_t old_h, int64_
     throw std::invalid_argument("ResizeLongestSide: empty image (" + std::to_string(old_h) + "x" +
                                 std::to_string(old_w) + ")");
   const double scale = static_cast<double>(target_length_) / static_cast<double>(std::max(old_h, old_w));
-  return {static_cast<int64_t>(old_h * scale + 0.5), static_cast<int64_t>(old_w * scale + 0.5)};
+  const int64_t h = static_cast<int64_t>(old_h * scale + 0.5), w = static_cast<int64_t>(old_w * scale + 0.5);
+  if (h == 0 || w == 0)
+    throw std::invalid_argument("a " + std::to_string(old_h) + "x" + std::to_string(old_w) +
+                                " image (height x width) has no rows or columns left at a longest side of " +
+                                std::to_string(target_length_) + " pixels; crop it to a side ratio below " +
+                                std::to_string(2 * target_length_) + ":1");
+  return {h, w};
 }
 
 namespace {

@@ -54,7 +54,12 @@ EvalExample to_eval_example(const data::Sample& sample, const model::SamConfig& 
   EvalExample ex;
   ex.index = sample.index;
   ex.original_size = {sample.image.rows, sample.image.cols};
-  const cv::Mat resized = transform.apply_image(sample.image);
+  cv::Mat resized;
+  try {
+    resized = transform.apply_image(sample.image);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(data::describe(sample) + ": " + e.what());
+  }
   ex.input_size = {resized.rows, resized.cols};
   ex.image = image_tensor(resized);
   std::vector<std::array<float, 4>> boxes;

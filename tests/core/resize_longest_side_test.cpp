@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 #include <random>
 
+#include "data/prefetcher.h"
 #include "model/resize_longest_side.h"
 
 using sparser::model::ResizeLongestSide;
@@ -19,6 +20,32 @@ TEST(ResizeLongestSide, OutputSizeRoundsHalfUpLikeOfficial) {
   EXPECT_EQ(t.output_size(100, 75), (std::pair<int64_t, int64_t>{1024, 768}));
   EXPECT_EQ(t.output_size(333, 500), (std::pair<int64_t, int64_t>{682, 1024}));  // 681.98 → 682
   EXPECT_THROW(t.output_size(0, 10), std::invalid_argument);
+}
+
+// A side that rounds to 0 pixels: a clear error, not an OpenCV assertion deep in training
+// (or a LibTorch trace in sparser_predict) naming neither the image nor the problem.
+TEST(ResizeLongestSide, AnImageTooElongatedToKeepARowIsRefused) {
+  const ResizeLongestSide t(1024);
+  EXPECT_EQ(t.output_size(1, 2048), (std::pair<int64_t, int64_t>{1, 1024}));  // 0.5 rounds up
+  try {
+    t.output_size(1, 2100);
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "a 1x2100 image (height x width) has no rows or columns left at a longest side of 1024 "
+                           "pixels; crop it to a side ratio below 2048:1");
+  }
+  EXPECT_THROW(t.output_size(3000, 1), std::invalid_argument);
+
+  sparser::data::Sample sample;
+  sample.index = 7;
+  sample.file_name = "train/long.png";
+  sample.image = cv::Mat(1, 2100, CV_8UC3, cv::Scalar(1, 2, 3));
+  try {
+    sparser::data::prepare_sample(sample, {1024, 0, 0, 0}, 0);
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("sample 7 (train/long.png): a 1x2100 image", 0), 0u) << e.what();
+  }
 }
 
 TEST(ResizeLongestSide, CoordsAndBoxesScaleWithTheImage) {
