@@ -10,6 +10,7 @@
 #include <fstream>
 #include <numeric>
 
+#include "data/eight_bit_image.h"
 #include "util/seeded_rng.h"
 
 namespace sparser::prep {
@@ -34,13 +35,14 @@ cv::Mat decode_image_file(const std::string& path, const std::vector<uint8_t>& b
 SourceImage read_source_image(const std::string& path, const std::string& file_name) {
   SourceImage image;
   auto bytes = read_file_bytes(path);
-  const cv::Mat decoded = decode_image_file(path, bytes, cv::IMREAD_COLOR);  // 8-bit, 3 channels
-  // PNG/JPEG bytes are stored as they are (a shard is then about the size of the source;
-  // the reader decodes them the same way, EXIF orientation ignored); other formats are
-  // re-encoded as PNG.
+  const cv::Mat as_stored = decode_image_file(path, bytes, cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH);  // 3 channels
+  const cv::Mat decoded = data::to_eight_bit(as_stored);
+  // 8-bit PNG/JPEG bytes are stored as they are (a shard is then about the size of the
+  // source; the reader decodes them the same way, EXIF orientation ignored); other formats
+  // and depths are re-encoded as 8-bit PNG.
   const bool png = bytes.size() >= 8 && bytes[0] == 0x89 && bytes[1] == 'P' && bytes[2] == 'N' && bytes[3] == 'G';
   const bool jpeg = bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
-  if (png || jpeg)
+  if ((png || jpeg) && as_stored.depth() == CV_8U)
     image.encoded = std::move(bytes);
   else if (!cv::imencode(".png", decoded, image.encoded))
     throw SourceError(path + ": cannot re-encode as PNG");

@@ -13,6 +13,7 @@
 #include "config/method_section.h"
 #include "config/model_section.h"
 #include "config/toml_section.h"
+#include "data/eight_bit_image.h"
 #include "methods/trainable.h"
 #include "model/predictor.h"
 #include "train/model_setup.h"
@@ -142,7 +143,8 @@ int main(int argc, char** argv) {
     }
     if (boxes.empty() && points.empty()) throw std::invalid_argument("give at least one --box or --point");
 
-    const cv::Mat bgr = cv::imread(image_path, cv::IMREAD_COLOR);
+    // As sparser_prep stores images: more than 8 bits rescaled (data/eight_bit_image.h).
+    const cv::Mat bgr = data::to_eight_bit(cv::imread(image_path, cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH));
     if (bgr.empty()) throw std::runtime_error(image_path + ": cannot read image (missing or not PNG/JPEG/TIFF)");
     cv::Mat rgb;
     cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "data/coco_rle.h"
+#include "data/eight_bit_image.h"
 #include "data/shard_dataset.h"
 #include "data_test_util.h"
 
@@ -400,6 +401,41 @@ TEST(PrepFolder, MasksKeepTheirLabelValues16BitAndPaletteAndColourIsRefused) {
   sparser::test::write_image(dir / "mine/masks/c.png", cv::Mat(24, 32, CV_8UC3, cv::Scalar(0, 0, 255)));
   EXPECT_EQ(sparser::test::run_prep("folder --root " + (dir / "mine") + " -o " + (dir / "out_colour"), &log), 1);
   EXPECT_NE(log.find("masks/c.png: a 3-channel (colour) mask"), std::string::npos) << log;
+}
+
+// A 12-bit image in a 16-bit PNG (values 0..4095): read as 8-bit, OpenCV kept its high byte
+// (16 grey levels, 0..15); it is rescaled by its 0.5th-99.5th percentiles instead.
+TEST(PrepFolder, ImagesOfMoreThan8BitsAreRescaledNotCutToTheirHighByte) {
+  ScratchDir dir("prep_folder_16bit");
+  cv::Mat ramp(24, 32, CV_16U);
+  for (int y = 0; y < ramp.rows; ++y)
+    for (int x = 0; x < ramp.cols; ++x) ramp.at<uint16_t>(y, x) = static_cast<uint16_t>(x * 4095 / 31);
+  sparser::test::write_image(dir / "mine/images/a.png", ramp);
+  cv::Mat mask(24, 32, CV_8U, cv::Scalar(0));
+  mask(cv::Rect(2, 2, 9, 9)) = 1;
+  sparser::test::write_image(dir / "mine/masks/a.png", mask);
+  std::string log;
+  ASSERT_EQ(sparser::test::run_prep("folder --root " + (dir / "mine") + " -o " + (dir / "out") + " --min-area 1", &log), 0)
+      << log;
+  const auto samples = read_all(dir / "out/train.manifest.json");
+  ASSERT_EQ(samples.size(), 1u);
+  const cv::Mat& image = samples[0].image;
+  ASSERT_EQ(image.type(), CV_8UC3);
+  EXPECT_EQ(image.at<cv::Vec3b>(5, 0)[0], 0);
+  EXPECT_EQ(image.at<cv::Vec3b>(5, 31)[0], 255);
+  EXPECT_NEAR(image.at<cv::Vec3b>(5, 16)[1], 16 * 255 / 31, 1);
+
+  // The rule itself: the 0.5th and 99.5th percentiles map to 0 and 255, outliers clip.
+  cv::Mat values(1, 1000, CV_32F);
+  for (int i = 0; i < 1000; ++i) values.at<float>(0, i) = static_cast<float>(i);
+  values.at<float>(0, 999) = 1e9f;
+  const cv::Mat eight = sparser::data::to_eight_bit(values);
+  EXPECT_EQ(eight.type(), CV_8UC1);
+  EXPECT_EQ(eight.at<uint8_t>(0, 5), 0);
+  EXPECT_EQ(eight.at<uint8_t>(0, 994), 255);
+  EXPECT_EQ(eight.at<uint8_t>(0, 999), 255);
+  EXPECT_NEAR(eight.at<uint8_t>(0, 500), 128, 1);
+  EXPECT_EQ(cv::countNonZero(sparser::data::to_eight_bit(cv::Mat(3, 3, CV_16U, cv::Scalar(700)))), 0);
 }
 
 // The h5py example of docs/data.md, run with the system Python when h5py is installed.
