@@ -24,11 +24,12 @@ struct Position {
 };
 
 // <run>/checkpoints/step_<N>/{trained.pth, optimizer.pt, state.json}, written to a
-// temporary directory and renamed into place; the two newest are kept.
+// temporary directory and renamed into place; the two newest are kept. A write that
+// fails (a full disk) throws naming the file and leaves the checkpoints as they were.
 void save_checkpoint(const std::string& run_dir, const methods::NamedTensors& trained,
                      torch::optim::Optimizer& optimizer, const Position& position);
 
-// The newest complete checkpoint directory, if any.
+// The newest complete checkpoint directory (one with all three files), if any.
 std::optional<std::string> latest_checkpoint(const std::string& run_dir);
 
 // Restores tensors and optimiser state; returns the position to continue from.

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -22,6 +24,11 @@ void sync_file(const std::string& path) {
     ::close(fd);
   }
 }
+
+// `error`: the errno of the failed write (0 where none is known).
+std::runtime_error write_error(const std::string& path, int error) {
+  return std::runtime_error(path + ": write failed: " + (error != 0 ? std::strerror(error) : "disk full?"));
+}
 }  // namespace
 
 void produce_file_atomically(const std::string& path, const std::function<void(const std::string&)>& write) {
@@ -40,9 +47,11 @@ void produce_file_atomically(const std::string& path, const std::function<void(c
 void write_file_atomically(const std::string& path, const std::string& content) {
   produce_file_atomically(path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary);
+    if (!out) throw std::runtime_error(path + ": cannot create " + tmp + ": " + std::strerror(errno));
+    errno = 0;
     out << content;
     out.close();
-    if (!out) throw std::runtime_error(path + ": cannot write file");
+    if (!out) throw write_error(path, errno);
   });
 }
 
