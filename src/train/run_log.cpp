@@ -2,33 +2,38 @@
 
 #include <chrono>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 
 #include "util/atomic_file.h"
 
 namespace sparser::train {
 
+namespace {
+std::string stamped(const std::string& line) {
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
+  return stamp + ("  " + line) + "\n";
+}
+}  // namespace
+
 RunLog::RunLog(const std::string& run_dir, bool enabled) : enabled_(enabled) {
   if (!enabled_) return;
   metrics_path_ = run_dir + "/metrics.jsonl";
-  log_.open(run_dir + "/train.log", std::ios::app);
-  metrics_.open(metrics_path_, std::ios::app);
-  if (!log_ || !metrics_) throw std::runtime_error(run_dir + ": cannot open train.log / metrics.jsonl for writing");
+  log_.emplace(run_dir + "/train.log");
+  metrics_.emplace(metrics_path_);
 }
 
 void RunLog::info(const std::string& line) {
   if (!enabled_) return;
-  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
   std::cout << line << std::endl;
-  log_ << stamp << "  " << line << std::endl;
+  log_->append(stamped(line));
 }
 
 void RunLog::record(const nlohmann::json& record) {
   if (!enabled_) return;
-  metrics_ << record.dump() << "\n";
-  metrics_.flush();
+  metrics_->append(record.dump() + "\n");
 }
 
 }  // namespace sparser::train
@@ -38,7 +43,7 @@ namespace sparser::train {
 std::vector<nlohmann::json> RunLog::rewind(int64_t global_step) {
   std::vector<nlohmann::json> kept;
   if (!enabled_) return kept;
-  metrics_.close();
+  metrics_.reset();
   std::ifstream in(metrics_path_);
   std::string text;
   for (std::string line; std::getline(in, line);) {
@@ -50,7 +55,7 @@ std::vector<nlohmann::json> RunLog::rewind(int64_t global_step) {
   }
   in.close();
   util::write_file_atomically(metrics_path_, text);
-  metrics_.open(metrics_path_, std::ios::app);
+  metrics_.emplace(metrics_path_);
   return kept;
 }
 

@@ -3,9 +3,11 @@
 // stdout) and metrics.jsonl, one JSON object per line. Only rank 0 writes them.
 #include <nlohmann/json.hpp>
 
-#include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "util/atomic_file.h"
 
 namespace sparser::train {
 
@@ -16,6 +18,8 @@ class RunLog {
   // A line for people: stdout and train.log.
   void info(const std::string& line);
   // A record for tools: metrics.jsonl (flushed, so a crash loses nothing written).
+  // Both throw naming the file when it cannot be written (a full disk), so that a run
+  // never ends as completed with records missing.
   void record(const nlohmann::json& record);
   // On resume from a checkpoint at `global_step`: drops the records written after it
   // (by a run that crashed later), so nothing is counted twice, and returns those kept.
@@ -28,7 +32,7 @@ class RunLog {
  private:
   bool enabled_;
   std::string metrics_path_;
-  std::ofstream log_, metrics_;
+  std::optional<util::AppendOnlyFile> log_, metrics_;
 };
 
 }  // namespace sparser::train

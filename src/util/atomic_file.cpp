@@ -1,6 +1,7 @@
 #include "util/atomic_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -53,6 +54,29 @@ void write_file_atomically(const std::string& path, const std::string& content) 
     out.close();
     if (!out) throw write_error(path, errno);
   });
+}
+
+AppendOnlyFile::AppendOnlyFile(const std::string& path)
+    : path_(path), fd_(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) {
+  if (fd_ < 0) throw std::runtime_error(path + ": cannot open for appending: " + std::strerror(errno));
+}
+
+AppendOnlyFile::~AppendOnlyFile() { ::close(fd_); }
+
+void AppendOnlyFile::append(const std::string& text) {
+  struct stat before {};
+  if (::fstat(fd_, &before) != 0) throw std::runtime_error(path_ + ": cannot stat: " + std::strerror(errno));
+  for (size_t written = 0; written < text.size();) {
+    const auto n = ::write(fd_, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = n < 0 ? errno : 0;
+      // Best effort: a reader skips a cut line anyway, but a whole file is nicer to read.
+      [[maybe_unused]] const int ignored = ::ftruncate(fd_, before.st_size);
+      throw write_error(path_, error);
+    }
+    written += static_cast<size_t>(n);
+  }
 }
 
 }  // namespace sparser::util

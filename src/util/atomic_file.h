@@ -1,6 +1,7 @@
 #pragma once
 // Files that are either completely written or not there at all: content goes to a
 // temporary name in the same directory, is flushed, then renamed over the target.
+// Files that grow (logs) grow by whole appends, never by half of one.
 #include <functional>
 #include <string>
 
@@ -11,5 +12,21 @@ void write_file_atomically(const std::string& path, const std::string& content);
 // Lets `write` produce the file at a temporary path, then renames it to `path`;
 // the temporary file is removed if `write` throws.
 void produce_file_atomically(const std::string& path, const std::function<void(const std::string& tmp_path)>& write);
+
+// A file opened (created if need be) for appending. An append that cannot be written
+// completely (a full disk) is cut off the file again and throws naming the file, so a
+// reader never sees half of it and the writer never loses one silently.
+class AppendOnlyFile {
+ public:
+  explicit AppendOnlyFile(const std::string& path);
+  ~AppendOnlyFile();
+  AppendOnlyFile(const AppendOnlyFile&) = delete;
+  AppendOnlyFile& operator=(const AppendOnlyFile&) = delete;
+  void append(const std::string& text);
+
+ private:
+  std::string path_;
+  int fd_;
+};
 
 }  // namespace sparser::util

@@ -1,6 +1,6 @@
-// The files a run writes as it goes (checkpoints) on a disk that fills up, imitated
-// with RLIMIT_FSIZE: a write past the limit fails with EFBIG, as one on a full disk
-// fails with ENOSPC.
+// The files a run writes as it goes (checkpoints, metrics.jsonl, train.log) on a disk
+// that fills up, imitated with RLIMIT_FSIZE: a write past the limit fails with EFBIG,
+// as one on a full disk fails with ENOSPC.
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "train/run_log.h"
 #include "train/training_state.h"
 
 namespace fs = std::filesystem;
@@ -130,4 +131,38 @@ TEST_F(RunFilesTest, OnlyCheckpointsWithAllTheirFilesAreResumedFrom) {
   EXPECT_EQ(train::latest_checkpoint(dir_.string()), (checkpoints / "step_00000005").string());
   std::ifstream state(checkpoints / "step_00000005" / "state.json");
   EXPECT_EQ(nlohmann::json::parse(state).at("trained_images"), 10);
+}
+
+TEST_F(RunFilesTest, ARecordOrLogLineTheDiskCannotHoldThrowsNamingTheFileAndLeavesNoPartOfIt) {
+  train::RunLog log(dir_.string(), /*enabled=*/true);
+  log.start_over();
+  log.record({{"type", "step"}, {"step", 1}});
+  log.info("step 1");
+  const auto metrics = dir_ / "metrics.jsonl", train_log = dir_ / "train.log";
+  const auto metrics_before = lines_of(metrics), log_before = lines_of(train_log);
+  // Room for a few more bytes in each file, not for a whole record or line.
+  limit_file_size(std::max(fs::file_size(metrics), fs::file_size(train_log)) + 8);
+  const std::string long_text(64, 'x');
+  for (int attempt = 0; attempt < 2; ++attempt) {  // the second would have been dropped silently
+    try {
+      log.record({{"type", "step"}, {"step", 2}, {"note", long_text}});
+      ADD_FAILURE() << "a record larger than the disk allows was written";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(metrics.string() + ": write failed"), std::string::npos) << e.what();
+    }
+    try {
+      log.info(long_text);
+      ADD_FAILURE() << "a log line larger than the disk allows was written";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(train_log.string() + ": write failed"), std::string::npos) << e.what();
+    }
+  }
+  allow_any_file_size();
+  EXPECT_EQ(lines_of(metrics), metrics_before);
+  EXPECT_EQ(lines_of(train_log), log_before);
+  // Once there is room again, records are whole lines after the earlier ones.
+  log.record({{"type", "step"}, {"step", 3}});
+  const auto after = lines_of(metrics);
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(after.back()).at("step"), 3);
 }
