@@ -2,6 +2,7 @@
 // ranks (NCCL on GPUs), e.g. `mpirun -np 8 sparser_run experiments/coco.toml`.
 #include <boost/program_options.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include "distributed/environment.h"
 #include "methods/trainable.h"
 #include "train/model_setup.h"
+#include "train/run_log.h"
 #include "train/run_summary.h"
 #include "train/stop_signal.h"
 #include "train/trainer.h"
@@ -162,6 +164,8 @@ int main(int argc, char** argv) {
     if (index >= 0 && static_cast<int64_t>(i) != index) continue;
     const auto& run = runs[i];
     train::RunSpec spec{run.config, run.seed, run.all_seeds, run.id, run_dir_of(run), run.group};
+    train::Position reached;
+    const auto session_start = std::chrono::steady_clock::now();
     try {
       if (summary_status(spec.run_dir) == "completed" && !vm.count("force")) {
         if (env.is_root()) std::cout << "skipping " << run.id << ": completed (rerun with --force)\n";
@@ -191,15 +195,19 @@ int main(int argc, char** argv) {
       if (vm.count("resume") && !has_checkpoint)
         throw std::runtime_error(spec.run_dir + ": --resume, but the run has no checkpoint");
       run_options.resume = !vm.count("force");
-      exit_code = train::train_run(spec, env, *comm, run_options);
+      exit_code = train::train_run(spec, env, *comm, run_options, reached);
       if (exit_code != 0) break;
     } catch (const std::exception& e) {
-      if (env.is_root()) {
-        try {
-          fs::create_directories(spec.run_dir);
-          train::RunSummary(spec).write("failed", train::Position{}, env.world_size(), e.what());
-        } catch (const std::exception&) {
-        }
+      // The failing rank records its error itself: MPI_Abort ends rank 0 wherever it is.
+      // Ranks that fail together each write it; the summary keeps one of them.
+      const auto error = (env.world_size() > 1 ? "rank " + std::to_string(env.rank()) + ": " : "") + e.what();
+      reached.wall_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start).count();
+      try {
+        fs::create_directories(spec.run_dir);
+        train::RunSummary(spec).write("failed", reached, env.world_size(), error);
+        train::append_to_train_log(spec.run_dir, "failed: " + error);
+      } catch (const std::exception&) {
+        // A full disk: the error still reaches stderr.
       }
       env.abort(std::string("run ") + run.id + ": " + e.what());
     }

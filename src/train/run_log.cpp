@@ -36,6 +36,10 @@ void RunLog::record(const nlohmann::json& record) {
   metrics_->append(record.dump() + "\n");
 }
 
+void append_to_train_log(const std::string& run_dir, const std::string& line) {
+  util::AppendOnlyFile(run_dir + "/train.log").append(stamped(line));
+}
+
 }  // namespace sparser::train
 
 namespace sparser::train {

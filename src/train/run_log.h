@@ -35,4 +35,8 @@ class RunLog {
   std::optional<util::AppendOnlyFile> log_, metrics_;
 };
 
+// Appends a line to <run_dir>/train.log, time-stamped as RunLog::info does: for a rank
+// that fails, whichever it is (a RunLog writes only on rank 0).
+void append_to_train_log(const std::string& run_dir, const std::string& line);
+
 }  // namespace sparser::train

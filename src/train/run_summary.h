@@ -2,8 +2,8 @@
 // A run's summary.json: who it is (id, experiment, seed, method, group, the configured
 // seeds), how it went (status, error), what it reached (final and best evaluation by
 // the first configured metric), what it cost (trainable counts, images/s, wall time)
-// and what produced it (provenance). Rank 0 writes it atomically at the end, on a stop
-// and on a failure; the analysis tool reads it.
+// and what produced it (provenance). Rank 0 writes it atomically at the end and on a
+// stop, the rank that fails on a failure; the analysis tool reads it.
 #include <nlohmann/json.hpp>
 
 #include <string>

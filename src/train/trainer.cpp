@@ -115,7 +115,7 @@ torch::Device choose_device(const std::string& setting, torch::Device accelerato
 }
 
 int train_run(const RunSpec& spec, distributed::Environment& env, distributed::Communicator& comm,
-              const RunOptions& options) {
+              const RunOptions& options, Position& reached) {
   const auto session_start = Clock::now();
   const auto& cfg = spec.config;
   const bool root = env.is_root();
@@ -155,7 +155,8 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   const auto train_cache_hits = trunk_caches.train ? trunk_caches.train->hits() : 0;
   const auto train_cache_misses = trunk_caches.train ? trunk_caches.train->misses() : 0;
 
-  Position position;
+  Position& position = reached;
+  position = Position{};
   position.world_size = world;
   // Totals for summary.json: this session's wall time on top of the earlier sessions'.
   auto totals = [&] {

@@ -10,6 +10,7 @@
 #include "distributed/communicator.h"
 #include "distributed/environment.h"
 #include "train/progress.h"
+#include "train/training_state.h"
 
 namespace sparser::train {
 
@@ -28,9 +29,10 @@ struct RunOptions {
 };
 
 // Returns the process exit code: 0 completed, kInterruptedExitCode after a requested
-// stop (checkpoint saved). Throws on errors (a NaN loss names the step and samples).
+// stop (checkpoint saved). Throws on errors (a NaN loss names the step and samples);
+// `reached` then says how far the run got (steps, images; wall time of earlier sessions).
 int train_run(const RunSpec& spec, distributed::Environment& env, distributed::Communicator& comm,
-              const RunOptions& options);
+              const RunOptions& options, Position& reached);
 
 // The device a "cpu", "cuda" or "auto" setting names (run.device, sparser_bench --device):
 // "auto" is `accelerator` (this rank's GPU; the CPU where there is none). `setting_text`

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "checkpoint/state_dict.h"
+#include "data/manifest.h"
 #include "methods/step_scope.h"
 #include "methods/trainable.h"
 #include "test_models.h"
@@ -477,8 +478,48 @@ TEST_F(TrainerTest, NonFiniteLossStopsTheRunNamingStepAndSamples) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("non-finite loss at epoch"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("samples"), std::string::npos) << r.output;
-  EXPECT_EQ(summary(run_dir("nan"))["status"], "failed");
+  const auto s = summary(run_dir("nan"));
+  EXPECT_EQ(s["status"], "failed");
   EXPECT_TRUE(fs::exists(run_dir("nan") + "/checkpoints")) << "the last good checkpoint stays";
+  // The steps before the failing one count (one image a step).
+  EXPECT_GT(s["global_step"].get<int64_t>(), 0) << s.dump(2);
+  EXPECT_EQ(s["trained_images"], s["global_step"]);
+}
+
+// MPI_Abort ends every rank wherever it is: the failing rank records its error itself.
+TEST_F(TrainerTest, ARankOtherThanTheFirstThatFailsRecordsItsErrorInTheRunDirectory) {
+  // Train image 1 undecodable (its PNG header renamed), the manifest's CRC-32 updated as
+  // for a bad source image. Unshuffled, rank 1 of 2 takes images 1, 3, 5, 7.
+  const auto shard = dir_ / "data/train-00000.h5";
+  std::string bytes;
+  {
+    std::ifstream in(shard, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string png_signature = "\x89PNG\r\n\x1a\n";
+  const auto second_png = bytes.find(png_signature, bytes.find(png_signature) + 1);
+  ASSERT_NE(second_png, std::string::npos);
+  ASSERT_EQ(bytes.substr(second_png + 12, 4), "IHDR");
+  bytes.replace(second_png + 12, 4, "XXXX");
+  std::ofstream(shard, std::ios::binary) << bytes;
+  const auto manifest_path = dir_ / "data/train.manifest.json";
+  nlohmann::json manifest;
+  std::ifstream(manifest_path) >> manifest;
+  manifest["shards"][0]["crc32"] = data::crc32_hex(data::file_crc32(shard.string()));
+  std::ofstream(manifest_path) << manifest.dump(2);
+
+  const auto r = run(sparser_run("--set run.output_dir=" + (dir_ / "bad").string() + " --set data.shuffle=false", 2));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("rank 1: "), std::string::npos) << r.output;
+  ASSERT_TRUE(fs::exists(run_dir("bad") + "/summary.json")) << r.output;
+  const auto s = summary(run_dir("bad"));
+  EXPECT_EQ(s["status"], "failed");
+  const auto error = s["error"].get<std::string>();
+  for (const auto* part : {"rank 1: ", "train-00000.h5", "image bytes do not decode"})
+    EXPECT_NE(error.find(part), std::string::npos) << part << " is not in: " << error;
+  std::ifstream log(run_dir("bad") + "/train.log");
+  const std::string log_text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log_text.find("failed: " + error), std::string::npos) << log_text;
 }
 
 TEST_F(TrainerTest, ConfigErrorsNameFileLineAndKey) {
