@@ -415,8 +415,8 @@ TEST(PrepFolder, ImagesOfMoreThan8BitsAreRescaledNotCutToTheirHighByte) {
   mask(cv::Rect(2, 2, 9, 9)) = 1;
   sparser::test::write_image(dir / "mine/masks/a.png", mask);
   std::string log;
-  ASSERT_EQ(sparser::test::run_prep("folder --root " + (dir / "mine") + " -o " + (dir / "out") + " --min-area 1", &log), 0)
-      << log;
+  const auto command = "folder --root " + (dir / "mine") + " -o " + (dir / "out") + " --min-area 1";
+  ASSERT_EQ(sparser::test::run_prep(command, &log), 0) << log;
   const auto samples = read_all(dir / "out/train.manifest.json");
   ASSERT_EQ(samples.size(), 1u);
   const cv::Mat& image = samples[0].image;
