@@ -42,12 +42,11 @@ std::vector<float> parse_numbers(const std::string& text, size_t count, const st
   return values;
 }
 
-// The model of --config: its [model], and where the tensors a run trained are given (--delta,
-// or the trained.pth beside a run directory's config.toml), its [method] with them.
-model::Sam configured_model(const std::string& config_path, const config::ModelSection& section,
-                            std::string delta_path) {
-  const auto root = config::parse_toml_file(config_path);
-  const config::TomlSection top(&root, config_path, "");
+// The model of --config (`top`, read from `config_path`): `section`, and where the tensors a
+// run trained are given (--delta, or the trained.pth beside a run directory's config.toml),
+// its [method] with them.
+model::Sam configured_model(const std::string& config_path, const config::TomlSection& top,
+                            const config::ModelSection& section, std::string delta_path) {
   const auto method = config::parse_method_section(top.section("method"));
   const bool trains = top.has("method") && method.name != methods::MethodName::ZeroShot;
   const auto beside = std::filesystem::path(config_path).parent_path() / "trained.pth";
@@ -121,8 +120,10 @@ int main(int argc, char** argv) {
 
     if (!delta_path.empty() && config_path.empty())
       throw std::invalid_argument("--delta needs --config: the run's config says which method trained it");
+    const auto root = config_path.empty() ? toml::table() : config::parse_toml_file(config_path);
+    const config::TomlSection top(&root, config_path, "");
     config::ModelSection section;
-    if (!config_path.empty()) section = config::load_model_section(config_path);
+    if (!config_path.empty()) section = config::parse_model_section(top.section("model"));
     else section.sam = model::sam_preset(preset);
     if (!checkpoint.empty()) section.checkpoint = checkpoint;
     if (!checkpoint_key.empty()) section.checkpoint_key = checkpoint_key;
@@ -150,7 +151,7 @@ int main(int argc, char** argv) {
     cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
 
     model::Predictor predictor(config_path.empty() ? train::build_model(section).sam
-                                                   : configured_model(config_path, section, delta_path));
+                                                   : configured_model(config_path, top, section, delta_path));
     try {
       predictor.set_image(rgb);
     } catch (const std::invalid_argument& e) {

@@ -86,6 +86,26 @@ enum Opcode : uint8_t {
   kFrame = 0x95,
 };
 
+struct ViewExtent {
+  int64_t numel;       // elements of the view
+  int64_t last_index;  // of the storage element it reaches last
+};
+
+// Of a view with non-negative sizes and strides; nothing when a count overflows.
+std::optional<ViewExtent> view_extent(const PickleTensor& tensor) {
+  ViewExtent extent{1, tensor.offset};
+  bool overflow = false;
+  for (size_t d = 0; d < tensor.sizes.size(); ++d) {
+    overflow |= __builtin_mul_overflow(extent.numel, tensor.sizes[d], &extent.numel);
+    if (tensor.sizes[d] > 0) {
+      int64_t reach = 0;
+      overflow |= __builtin_mul_overflow(tensor.sizes[d] - 1, tensor.strides[d], &reach);
+      overflow |= __builtin_add_overflow(extent.last_index, reach, &extent.last_index);
+    }
+  }
+  return overflow ? std::nullopt : std::optional<ViewExtent>(extent);
+}
+
 class Unpickler {
  public:
   Unpickler(std::string_view data, const std::string& source) : data_(data), source_(source) {}
@@ -436,19 +456,12 @@ class Unpickler {
     if (tensor.sizes.size() != tensor.strides.size()) fail("tensor size and stride differ in length");
 
     // The view must stay within the storage: as_strided itself does not check.
-    int64_t numel = 1, last_index = tensor.offset;
-    bool overflow = tensor.offset < 0;
-    for (size_t d = 0; d < tensor.sizes.size(); ++d) {
+    for (size_t d = 0; d < tensor.sizes.size(); ++d)
       if (tensor.sizes[d] < 0 || tensor.strides[d] < 0) fail("negative tensor size or stride");
-      overflow |= __builtin_mul_overflow(numel, tensor.sizes[d], &numel);
-      if (tensor.sizes[d] > 0) {
-        int64_t extent = 0;
-        overflow |= __builtin_mul_overflow(tensor.sizes[d] - 1, tensor.strides[d], &extent);
-        overflow |= __builtin_add_overflow(last_index, extent, &last_index);
-      }
-    }
+    const auto extent = view_extent(tensor);
     const int64_t storage_numel = tensor.storage.numel;
-    if (overflow || (numel > 0 && last_index >= storage_numel) || tensor.offset > storage_numel)
+    if (tensor.offset < 0 || !extent || (extent->numel > 0 && extent->last_index >= storage_numel) ||
+        tensor.offset > storage_numel)
       fail("tensor of size " + c10::str(c10::IntArrayRef(tensor.sizes)) + " at offset " +
            std::to_string(tensor.offset) + " reaches past its storage of " + std::to_string(storage_numel) +
            " elements");
@@ -544,16 +557,13 @@ torch::Tensor TensorReader::read(const PickleTensor& tensor) {
     storage = bytes.view(dtype);
   }
   const auto view = storage.as_strided(tensor.sizes, tensor.strides, tensor.offset);
-  const int64_t numel = view.numel();
+  const auto [numel, last_index] = *view_extent(tensor);  // checked when the pickle was read
   if (numel > 0 && tensor.offset == 0 && numel == storage_numel && view.is_contiguous() &&
       handed_out_.insert(key).second)
     return view;
   // A view covering fewer elements than it has (an expanded tensor, stride 0) keeps its
   // strides over a copy of what it covers, as torch.load returns it: made contiguous, a
   // 65536² expansion of one value would take 16 GiB.
-  int64_t last_index = tensor.offset;
-  for (size_t d = 0; d < tensor.sizes.size(); ++d)
-    if (tensor.sizes[d] > 0) last_index += (tensor.sizes[d] - 1) * tensor.strides[d];
   const int64_t covered = last_index - tensor.offset + 1;
   if (numel > 0 && covered < numel)
     return storage.narrow(0, tensor.offset, covered).clone().as_strided(tensor.sizes, tensor.strides, 0);

@@ -11,6 +11,14 @@
 
 namespace sparser::data {
 
+cv::Mat model_frame_image(const Sample& sample, int64_t image_size) {
+  try {
+    return model::ResizeLongestSide(image_size).apply_image(sample.image);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(describe(sample) + ": " + e.what());
+  }
+}
+
 Sample prepare_sample(Sample sample, const PrepareOptions& options, int64_t epoch) {
   util::SeededRng rng({options.seed, static_cast<uint64_t>(epoch),
                        static_cast<uint64_t>(sample.index)});
@@ -27,11 +35,7 @@ Sample prepare_sample(Sample sample, const PrepareOptions& options, int64_t epoc
   }
   const model::ResizeLongestSide resize(options.image_size);
   const int64_t h = sample.image.rows, w = sample.image.cols;
-  try {
-    sample.image = resize.apply_image(sample.image);
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(describe(sample) + ": " + e.what());
-  }
+  sample.image = model_frame_image(sample, options.image_size);
   const float max_x = static_cast<float>(sample.image.cols), max_y = static_cast<float>(sample.image.rows);
   const auto jitter = [&] { return static_cast<float>(rng.below(static_cast<uint64_t>(options.box_jitter_px) + 1)); };
   for (auto& instance : instances) {

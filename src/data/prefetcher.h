@@ -26,7 +26,11 @@ struct PrepareOptions {
   uint64_t seed = 0;
 };
 
-// Resizes the image (ResizeLongestSide, no padding: the model pads) and masks (nearest
+// The sample's image resized to the model frame (ResizeLongestSide to `image_size`, no
+// padding: the model pads); one that cannot be (too elongated) is an error naming the sample.
+cv::Mat model_frame_image(const Sample& sample, int64_t image_size);
+
+// Resizes the image (model_frame_image) and masks (nearest
 // neighbour) to the model frame, maps boxes into it, picks at most max_instances
 // instances and jitters the boxes, clipped to the resized image.
 Sample prepare_sample(Sample sample, const PrepareOptions& options, int64_t epoch);

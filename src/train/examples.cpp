@@ -1,5 +1,7 @@
 #include "train/examples.h"
 
+#include "data/prefetcher.h"
+
 namespace F = torch::nn::functional;
 
 namespace sparser::train {
@@ -54,12 +56,7 @@ EvalExample to_eval_example(const data::Sample& sample, const model::SamConfig& 
   EvalExample ex;
   ex.index = sample.index;
   ex.original_size = {sample.image.rows, sample.image.cols};
-  cv::Mat resized;
-  try {
-    resized = transform.apply_image(sample.image);
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(data::describe(sample) + ": " + e.what());
-  }
+  const cv::Mat resized = data::model_frame_image(sample, config.image_size);
   ex.input_size = {resized.rows, resized.cols};
   ex.image = image_tensor(resized);
   std::vector<std::array<float, 4>> boxes;

@@ -167,6 +167,7 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   const auto write_summary = [&](const std::string& status) {
     if (root) summary.write(status, totals(), world);
   };
+  const auto class_names = val ? nlohmann::json::parse(val->manifest().class_names_json) : nlohmann::json();
   // The same on every rank: whether an evaluation is owed decides collective calls.
   std::optional<int64_t> last_evaluated_epoch;
   // Returns false when a stop was requested during the evaluation (nothing recorded).
@@ -175,7 +176,7 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
     const auto result = evaluate(sam, *val, comm, rank, world, device, trunk_caches.val.get(),
                                  cfg.train.precision == "bf16", [&] { return comm.any(stop_requested()); });
     if (!result) return false;
-    const auto metrics = metrics_json(*result, cfg.eval, nlohmann::json::parse(val->manifest().class_names_json));
+    const auto metrics = metrics_json(*result, cfg.eval, class_names);
     log.record({{"type", "eval"}, {"epoch", epoch}, {"step", position.global_step}, {"instances", result->instances},
                 {"metrics", metrics}});
     std::string line = "eval after epoch " + std::to_string(epoch) + ":";

@@ -124,9 +124,9 @@ class TrunkCache {
   std::string path_;
   TrunkCacheLog log_;
   std::optional<util::FileLock> lock_;  // disk mode: held for the object's lifetime
-  std::vector<torch::Tensor> memory_;  // memory mode: stored (fp32 or fp16) or undefined
-  std::vector<uint8_t> present_;       // disk mode: the file's present flags
-  std::vector<uint32_t> crc32_;        // disk mode: the file's row CRC-32s
+  std::vector<torch::Tensor> memory_;   // memory mode: stored (fp32 or fp16) or undefined
+  std::vector<uint8_t> present_;        // disk mode: the file's present flags
+  std::vector<uint32_t> crc32_;         // disk mode: the file's row CRC-32s
   std::unique_ptr<io::Hdf5File> file_;
   int64_t entries_ = 0, hits_ = 0, misses_ = 0, corrupt_rows_ = 0;
   bool disabled_ = false;
