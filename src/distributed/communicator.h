@@ -16,9 +16,9 @@ class Communicator {
  public:
   virtual ~Communicator() = default;
 
-  // Replaces `flat` (contiguous; its data, not the handle, is modified) with the mean
+  // Replaces `flat` (contiguous; its data, not the handle, is modified) with its sum
   // over ranks, in one collective call.
-  virtual void allreduce_mean_(const torch::Tensor& flat) = 0;
+  virtual void allreduce_sum_(const torch::Tensor& flat) = 0;
   // Overwrites `tensor` (contiguous) on every rank with its value on `root`.
   virtual void broadcast_(const torch::Tensor& tensor, int root) = 0;
   // Every rank's `local` (lengths may differ) concatenated in rank order, on every rank.

@@ -33,7 +33,7 @@ MPI_Datatype reduction_type(const torch::Tensor& tensor) {
     case torch::kFloat32: return MPI_FLOAT;
     case torch::kFloat64: return MPI_DOUBLE;
     default:
-      throw std::invalid_argument(std::string("MpiCommunicator::allreduce_mean_: dtype ") +
+      throw std::invalid_argument(std::string("MpiCommunicator::allreduce_sum_: dtype ") +
                                   c10::toString(tensor.scalar_type()) + " is not supported (float32 or float64)");
   }
 }
@@ -68,11 +68,11 @@ MpiCommunicator::~MpiCommunicator() {
   if (!finalized) MPI_Comm_free(&comm_);
 }
 
-void MpiCommunicator::allreduce_mean_(const torch::Tensor& flat) {
-  check_contiguous(flat, "allreduce_mean_");
+void MpiCommunicator::allreduce_sum_(const torch::Tensor& flat) {
+  check_contiguous(flat, "allreduce_sum_");
   if (!flat.device().is_cpu()) {
     const auto host = flat.cpu();
-    allreduce_mean_(host);
+    allreduce_sum_(host);
     flat.copy_(host);
     return;
   }
@@ -85,7 +85,6 @@ void MpiCommunicator::allreduce_mean_(const torch::Tensor& flat) {
               "MPI_Allreduce", rank_);
     done += count;
   }
-  flat.div_(world_size_);
 }
 
 void MpiCommunicator::broadcast_(const torch::Tensor& tensor, int root) {

@@ -16,7 +16,7 @@ class MpiCommunicator : public Communicator {
   MpiCommunicator(const MpiCommunicator&) = delete;
   MpiCommunicator& operator=(const MpiCommunicator&) = delete;
 
-  void allreduce_mean_(const torch::Tensor& flat) override;
+  void allreduce_sum_(const torch::Tensor& flat) override;
   void broadcast_(const torch::Tensor& tensor, int root) override;
   std::vector<double> allgather_doubles(const std::vector<double>& local) override;
   double allreduce_sum(double local) override;

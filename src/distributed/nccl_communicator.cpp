@@ -6,8 +6,8 @@
 
 #include <stdexcept>
 
-// ncclAvg and ncclBfloat16 arrived in NCCL 2.10.
-#define SPARSER_NCCL_HAS_AVG_AND_BF16 (NCCL_VERSION_CODE >= NCCL_VERSION(2, 10, 0))
+// ncclBfloat16 arrived in NCCL 2.10.
+#define SPARSER_NCCL_HAS_BF16 (NCCL_VERSION_CODE >= NCCL_VERSION(2, 10, 0))
 
 namespace sparser::distributed {
 namespace {
@@ -23,11 +23,11 @@ ncclDataType_t reduction_type(const torch::Tensor& tensor) {
     case torch::kFloat32: return ncclFloat32;
     case torch::kFloat64: return ncclFloat64;
     case torch::kFloat16: return ncclFloat16;
-#if SPARSER_NCCL_HAS_AVG_AND_BF16
+#if SPARSER_NCCL_HAS_BF16
     case torch::kBFloat16: return ncclBfloat16;
 #endif
     default:
-      throw std::invalid_argument(std::string("NcclCommunicator::allreduce_mean_: dtype ") +
+      throw std::invalid_argument(std::string("NcclCommunicator::allreduce_sum_: dtype ") +
                                   c10::toString(tensor.scalar_type()) + " is not supported");
   }
 }
@@ -55,18 +55,13 @@ void NcclCommunicator::check_tensor(const torch::Tensor& tensor, const char* ope
                                 tensor.device().str());
 }
 
-void NcclCommunicator::allreduce_mean_(const torch::Tensor& flat) {
-  check_tensor(flat, "allreduce_mean_");
+void NcclCommunicator::allreduce_sum_(const torch::Tensor& flat) {
+  check_tensor(flat, "allreduce_sum_");
   const c10::cuda::CUDAGuard guard(device_);
   const auto stream = c10::cuda::getCurrentCUDAStream(device_.index()).stream();
   void* data = flat.data_ptr();
   const auto count = static_cast<size_t>(flat.numel());
-#if SPARSER_NCCL_HAS_AVG_AND_BF16
-  check_nccl(ncclAllReduce(data, data, count, reduction_type(flat), ncclAvg, nccl_comm_, stream), "ncclAllReduce", rank());
-#else
   check_nccl(ncclAllReduce(data, data, count, reduction_type(flat), ncclSum, nccl_comm_, stream), "ncclAllReduce", rank());
-  flat.div_(world_size());
-#endif
 }
 
 void NcclCommunicator::broadcast_(const torch::Tensor& tensor, int root) {

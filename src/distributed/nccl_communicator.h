@@ -16,7 +16,7 @@ class NcclCommunicator : public MpiCommunicator {
 
   // Tensors must be contiguous and on `device`; the operations are queued on its current
   // CUDA stream, so later work on that stream sees the result.
-  void allreduce_mean_(const torch::Tensor& flat) override;
+  void allreduce_sum_(const torch::Tensor& flat) override;
   void broadcast_(const torch::Tensor& tensor, int root) override;
 
  private:

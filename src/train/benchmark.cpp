@@ -122,7 +122,7 @@ Workload encoder_forward_workload(const BenchOptions& options) {
 Timing time_allreduce(distributed::Communicator& comm, int64_t values, torch::Device device, int64_t repeats) {
   const auto buffer = torch::ones({values}, device);
   comm.barrier();
-  return time_repeated("allreduce", device, 2, repeats, [&] { comm.allreduce_mean_(buffer); });
+  return time_repeated("allreduce", device, 2, repeats, [&] { comm.allreduce_sum_(buffer); });
 }
 
 Workload training_step_workload(const BenchOptions& options, const methods::MethodConfig& method, bool cached) {

@@ -276,24 +276,23 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
                                          .next();
       }
       const double lr = learning_rate(cfg.train, position.global_step, total_steps, epoch);
-      const double loss = training_step.run(
+      const auto trained = training_step.run(
           examples, lr, "epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(position.global_step + 1));
       const double seconds = seconds_since(step_start);
       position.global_step += 1;
       position.epoch = epoch;
       position.step_in_epoch = step + 1;
-      // Every rank draws as many samples (the sampler pads); an epoch's last step may take fewer.
-      const int64_t step_images = world * std::min<int64_t>(ips, sampler.num_samples() - step * ips);
-      position.trained_images += step_images;
+      position.trained_images += trained.images;
       position.training_seconds += seconds;
 
-      const double images_per_second = static_cast<double>(step_images) / seconds;
+      const double images_per_second = static_cast<double>(trained.images) / seconds;
       if (position.global_step % cfg.run.log_every == 0 || position.global_step == total_steps) {
-        const double mean_loss = comm.allreduce_sum(loss) / static_cast<double>(world);
-        log.record({{"type", "step"}, {"epoch", epoch}, {"step", position.global_step}, {"loss", mean_loss},
-                    {"lr", lr}, {"images_per_second", images_per_second}});
+        nlohmann::json record{{"type", "step"}, {"epoch", epoch}, {"step", position.global_step},
+                              {"images", trained.images}, {"lr", lr}, {"images_per_second", images_per_second}};
+        if (trained.images > 0) record["loss"] = trained.loss;
+        log.record(record);
       }
-      progress.update(position.global_step, epoch, loss, images_per_second);
+      progress.update(position.global_step, epoch, trained.loss, images_per_second);
       if (cfg.train.checkpoint_every > 0 && position.global_step % cfg.train.checkpoint_every == 0) save();
       if (comm.any(stop_requested())) {
         save();

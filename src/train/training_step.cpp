@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <unordered_set>
 #include <utility>
 
@@ -82,11 +83,10 @@ TrainingStep::TrainingStep(model::SamImpl& sam, distributed::FlatGradients& grad
       trunk_cache_(trunk_cache),
       unreached_(tensors_the_loss_does_not_reach(sam, device)) {}
 
-double TrainingStep::run(const std::vector<TrainingExample>& examples, double lr, const std::string& where) {
+StepOutcome TrainingStep::run(const std::vector<TrainingExample>& examples, double lr, const std::string& where) {
   const LossWeights weights{train_.loss_bce, train_.loss_dice, train_.loss_focal};
   gradients_.zero_();
-  double mean_loss = 0;
-  bool finite = true;
+  double loss_sum = 0;
   {
     methods::StepScope step(sam_);  // PARSER builds W' once for all images of the step
     const bool bf16 = train_.precision == "bf16";
@@ -106,26 +106,39 @@ double TrainingStep::run(const std::vector<TrainingExample>& examples, double lr
         AutocastScope autocast(device_, bf16);
         embedding = encode_image(sam_, ex.image, ex.index, device_, trunk_cache_);
       }
-      const double value = backward_image_loss(sam_, embedding, ex.boxes, ex.low_res_targets, weights,
-                                               train_.prompts_per_pass, device_);
-      mean_loss += value / static_cast<double>(examples.size());
-      if (!std::isfinite(value)) {
-        finite = false;
-        break;
-      }
+      loss_sum += backward_image_loss(sam_, embedding, ex.boxes, ex.low_res_targets, weights,
+                                      train_.prompts_per_pass, device_);
+      if (!std::isfinite(loss_sum)) break;
     }
-    if (finite) step.finish_backward();
+    if (std::isfinite(loss_sum)) step.finish_backward();
     if (earlier_images.defined()) gradients_.flat().add_(earlier_images);
   }
-  if (comm_.any(!finite)) {
+  // One collective gives every rank each rank's image count and loss sum.
+  const auto by_rank = comm_.allgather_doubles({static_cast<double>(examples.size()), loss_sum});
+  StepOutcome outcome;
+  double total_loss = 0;
+  std::string non_finite_ranks;
+  for (size_t r = 0; r < by_rank.size() / 2; ++r) {
+    outcome.images += static_cast<int64_t>(by_rank[2 * r]);
+    total_loss += by_rank[2 * r + 1];
+    if (!std::isfinite(by_rank[2 * r + 1]))
+      non_finite_ranks += (non_finite_ranks.empty() ? "" : ", ") + std::to_string(r);
+  }
+  if (!non_finite_ranks.empty()) {
     std::string samples;
     for (const auto& ex : examples) samples += (samples.empty() ? "" : ", ") + std::to_string(ex.index);
     throw std::runtime_error("non-finite loss at " + where +
-                             (finite ? std::string(" on another rank") : " on this rank, samples " + samples) +
+                             (std::isfinite(loss_sum) ? " on rank " + non_finite_ranks
+                                                      : " on this rank, samples " + samples) +
                              "; the last good checkpoint is kept");
   }
-  if (examples.size() > 1) gradients_.flat().div_(static_cast<double>(examples.size()));
-  comm_.allreduce_mean_(gradients_.flat());
+  if (outcome.images == 0) {
+    outcome.loss = std::numeric_limits<double>::quiet_NaN();
+    return outcome;
+  }
+  outcome.loss = total_loss / static_cast<double>(outcome.images);
+  comm_.allreduce_sum_(gradients_.flat());
+  gradients_.flat().div_(static_cast<double>(outcome.images));
   if (train_.grad_clip > 0) {
     const auto norm = gradients_.flat().norm().item<double>();
     if (norm > train_.grad_clip) gradients_.flat().mul_(train_.grad_clip / norm);
@@ -136,7 +149,7 @@ double TrainingStep::run(const std::vector<TrainingExample>& examples, double lr
   for (auto& [name, tensor] : unreached_) hidden.push_back(std::exchange(tensor.mutable_grad(), torch::Tensor()));
   optimizer_.step();
   for (size_t i = 0; i < hidden.size(); ++i) unreached_[i].second.mutable_grad() = hidden[i];
-  return mean_loss;
+  return outcome;
 }
 
 }  // namespace sparser::train

@@ -1,9 +1,10 @@
 #pragma once
 // One optimiser step of data-parallel training (docs/training.md): each of this rank's
 // images goes forward and backward on its own, gradients summing in the flat buffer;
-// the sum is averaged over the images and, in one all-reduce, over the ranks; then
-// clipping and the optimiser. N ranks × 1 image per step therefore add the same
-// per-image gradients as 1 rank × N images.
+// one all-reduce sums the buffers over the ranks, and the sum is divided by the number
+// of images all ranks trained; then clipping and the optimiser. N ranks × 1 image per
+// step therefore add the same per-image gradients as 1 rank × N images, also when some
+// ranks skip an image that has no instances.
 #include <torch/torch.h>
 
 #include <string>
@@ -43,15 +44,23 @@ double backward_image_loss(model::SamImpl& sam, const torch::Tensor& embedding, 
 // reaches all of them.
 methods::NamedTensors tensors_the_loss_does_not_reach(model::SamImpl& sam, torch::Device device);
 
+// What one step trained on, over all ranks.
+struct StepOutcome {
+  int64_t images = 0;  // images with instances; the others are skipped
+  double loss = 0;     // mean over those images (NaN when there were none)
+};
+
 class TrainingStep {
  public:
   TrainingStep(model::SamImpl& sam, distributed::FlatGradients& gradients, torch::optim::Optimizer& optimizer,
                distributed::Communicator& comm, const config::TrainSection& train, torch::Device device,
                TrunkCache* trunk_cache);
-  // Trains on `examples` (this rank's images of the step) at learning rate `lr` and
-  // returns their mean loss. A non-finite loss on any rank throws on every rank, naming
-  // `where` (e.g. "epoch 2, step 41") and, on the rank that saw it, the samples.
-  double run(const std::vector<TrainingExample>& examples, double lr, const std::string& where);
+  // Trains on `examples` (this rank's images of the step) at learning rate `lr`. A step
+  // in which no rank has an image leaves the weights and the optimiser's state as they
+  // are, as a PyTorch loop that skips an empty batch does. A non-finite loss on any rank
+  // throws on every rank, naming `where` (e.g. "epoch 2, step 41"), the rank and, on
+  // that rank, the samples.
+  StepOutcome run(const std::vector<TrainingExample>& examples, double lr, const std::string& where);
   // tensors_the_loss_does_not_reach(sam), which the optimiser leaves as they are.
   const methods::NamedTensors& unreached() const { return unreached_; }
 

@@ -104,27 +104,27 @@ TEST_F(Distributed, FactoryPicksMpiForTheCpu) {
   EXPECT_TRUE(made->any(rank() == 0));
 }
 
-TEST_F(Distributed, AllreduceMeanOfKnownValues) {
+TEST_F(Distributed, AllreduceSumOfKnownValues) {
   for (const auto dtype : {torch::kFloat32, torch::kFloat64}) {
-    // Rank r holds (r + 1) * [0, 1, 2, 3, 4]; the mean is (world + 1) / 2 * [0, ..., 4].
+    // Rank r holds (r + 1) * [0, 1, 2, 3, 4]; the sum is world (world + 1) / 2 * [0, ..., 4].
     auto values = torch::arange(5, dtype) * (rank() + 1);
-    comm().allreduce_mean_(values);
-    EXPECT_TRUE(torch::allclose(values, torch::arange(5, dtype) * ((world() + 1) / 2.0))) << values;
+    comm().allreduce_sum_(values);
+    EXPECT_TRUE(torch::equal(values, torch::arange(5, dtype) * (world() * (world() + 1) / 2))) << values;
   }
 }
 
-TEST_F(Distributed, AllreduceMeanOfALargeTensor) {
+TEST_F(Distributed, AllreduceSumOfALargeTensor) {
   auto values = torch::full({3'000'000}, static_cast<float>(rank() + 1));
-  comm().allreduce_mean_(values);
-  EXPECT_EQ(values.min().item<float>(), static_cast<float>((world() + 1) / 2.0));
-  EXPECT_EQ(values.max().item<float>(), static_cast<float>((world() + 1) / 2.0));
+  comm().allreduce_sum_(values);
+  EXPECT_EQ(values.min().item<float>(), static_cast<float>(world() * (world() + 1) / 2));
+  EXPECT_EQ(values.max().item<float>(), static_cast<float>(world() * (world() + 1) / 2));
 }
 
-TEST_F(Distributed, AllreduceMeanRejectsWhatItCannotReduce) {
+TEST_F(Distributed, AllreduceSumRejectsWhatItCannotReduce) {
   auto integers = torch::arange(4);
-  EXPECT_THROW(comm().allreduce_mean_(integers), std::invalid_argument);
+  EXPECT_THROW(comm().allreduce_sum_(integers), std::invalid_argument);
   auto strided = torch::zeros({4, 4}).t();
-  EXPECT_THROW(comm().allreduce_mean_(strided), std::invalid_argument);
+  EXPECT_THROW(comm().allreduce_sum_(strided), std::invalid_argument);
 }
 
 TEST_F(Distributed, BroadcastFromEveryRoot) {
@@ -204,7 +204,8 @@ TEST_F(Distributed, AveragedGradientsEqualTheCombinedBatchGradient) {
   grads.zero_();
   const auto rows = torch::indexing::Slice(rank() * kPerRank, (rank() + 1) * kPerRank);
   torch::mse_loss(model->forward(inputs.index({rows})), targets.index({rows})).backward();
-  comm().allreduce_mean_(grads.flat());
+  comm().allreduce_sum_(grads.flat());
+  grads.flat().div_(world());
 
   const auto expected = flattened(reference_grads);
   EXPECT_LE((grads.flat() - expected).abs().max().item<double>(), 1e-6);

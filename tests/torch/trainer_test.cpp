@@ -12,12 +12,15 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "checkpoint/state_dict.h"
 #include "data/manifest.h"
+#include "data/shard_reader.h"
+#include "data/shard_writer.h"
 #include "methods/step_scope.h"
 #include "methods/trainable.h"
 #include "test_models.h"
@@ -116,6 +119,42 @@ nlohmann::json summary(const std::string& run_dir) {
   return nlohmann::json::parse(in);
 }
 
+std::vector<nlohmann::json> step_records(const std::string& run_dir) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);)
+    if (auto r = nlohmann::json::parse(line); r["type"] == "step") out.push_back(std::move(r));
+  return out;
+}
+
+// Rewrites a split's shards with the instances of `samples` (indices in the split)
+// removed, as a hand-made shard may hold images without instances; the manifest's counts
+// and checksums follow.
+void remove_instances(const std::string& manifest_path, const std::set<int64_t>& samples) {
+  auto manifest = data::read_manifest(manifest_path);
+  int64_t index = 0;
+  for (auto& shard : manifest.shards) {
+    const auto path = (fs::path(manifest_path).parent_path() / shard.file).string();
+    std::vector<data::EncodedSample> rewritten;
+    std::string dataset;
+    {
+      const data::ShardReader reader(path);
+      dataset = reader.dataset_name();
+      for (int64_t i = 0; i < reader.size(); ++i, ++index) {
+        rewritten.push_back(reader.read(i));
+        if (samples.count(index)) rewritten.back().instances.clear();
+      }
+    }
+    data::ShardWriter writer(path, dataset);
+    for (auto& sample : rewritten) writer.add(std::move(sample));
+    shard.num_instances = writer.num_instances();
+    writer.finish();
+    shard.bytes = static_cast<int64_t>(fs::file_size(path));
+    shard.crc32 = data::file_crc32(path);
+  }
+  data::write_manifest(manifest, manifest_path);
+}
+
 }  // namespace
 
 TEST_F(TrainerTest, TwoRanksEqualOneRankWithTheCombinedBatch) {
@@ -134,6 +173,55 @@ TEST_F(TrainerTest, TwoRanksEqualOneRankWithTheCombinedBatch) {
   EXPECT_EQ(summary(run_dir("np2"))["world_size"], 2);
   EXPECT_NEAR(summary(run_dir("np2"))["final"]["miou"].get<double>(),
               summary(run_dir("np1"))["final"]["miou"].get<double>(), 1e-4);
+}
+
+TEST_F(TrainerTest, ImagesWithoutInstancesAreSkippedAlikeOnAnyRankCount) {
+  // Half the training images have no instances. A step's gradient is the mean over the
+  // images all ranks trained: a rank that skips its image does not halve the other's.
+  remove_instances((dir_ / "data/train.manifest.json").string(), {0, 1, 2, 3});
+  const auto two = run(sparser_run("--set run.output_dir=" + (dir_ / "np2").string(), 2));
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  const auto one = run(sparser_run("--set run.output_dir=" + (dir_ / "np1").string() + " --set train.images_per_step=2"));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_LE(max_difference(trained(run_dir("np2")), trained(run_dir("np1"))), 1e-5);
+
+  const auto steps = step_records(run_dir("np2"));
+  const auto reference = step_records(run_dir("np1"));
+  ASSERT_EQ(steps.size(), reference.size());
+  std::map<int64_t, int> steps_by_images;
+  int64_t images = 0;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const auto n = steps[i]["images"].get<int64_t>();
+    ++steps_by_images[n];
+    images += n;
+    EXPECT_EQ(n, reference[i]["images"]) << steps[i];
+    // The loss is the mean over the step's images, absent when it had none.
+    EXPECT_EQ(steps[i].contains("loss"), n > 0) << steps[i];
+    if (n > 0) EXPECT_NEAR(steps[i]["loss"].get<double>(), reference[i]["loss"].get<double>(), 1e-5) << steps[i];
+  }
+  // The sampler's order (seed 1) gives steps with one image and steps with none.
+  EXPECT_GT(steps_by_images[1], 0);
+  EXPECT_GT(steps_by_images[0], 0);
+  EXPECT_EQ(images, 2 * 4) << "two epochs of the 4 images with instances";
+  EXPECT_EQ(summary(run_dir("np2"))["trained_images"], images);
+  EXPECT_EQ(summary(run_dir("np1"))["trained_images"], images);
+}
+
+TEST_F(TrainerTest, AStepWithoutImagesLeavesTheWeightsAsTheyAre) {
+  // No optimiser step where no rank has an image: weight decay, which would otherwise
+  // move the weights on zero gradients, changes nothing.
+  remove_instances((dir_ / "data/train.manifest.json").string(), {0, 1, 2, 3, 4, 5, 6, 7});
+  for (const auto* decay : {"0", "0.5"}) {
+    const auto r = run(sparser_run("--set run.output_dir=" + (dir_ / decay).string() +
+                                   " --set train.epochs=1 --set train.weight_decay=" + decay));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(summary(run_dir(decay))["trained_images"], 0);
+    for (const auto& step : step_records(run_dir(decay))) {
+      EXPECT_EQ(step["images"], 0) << step;
+      EXPECT_FALSE(step.contains("loss")) << step;
+    }
+  }
+  EXPECT_EQ(max_difference(trained(run_dir("0")), trained(run_dir("0.5"))), 0.0);
 }
 
 TEST_F(TrainerTest, SameSeedGivesBitwiseIdenticalResults) {
