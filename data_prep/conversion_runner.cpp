@@ -90,6 +90,14 @@ ConversionReport run_conversion(Plan plan, const CommonOptions& options, const s
     plan.jobs = std::move(limited);
   }
 
+  // An empty split is a wrong path or layout, not a result: nothing is written.
+  std::map<std::string, int64_t> jobs_of_split;
+  for (const auto& job : plan.jobs) ++jobs_of_split[job.split];
+  for (const auto& split : plan.splits)
+    if (jobs_of_split[split] == 0)
+      throw SourceError(plan.dataset + ": no source files for the " + split + " split (" +
+                        std::to_string(plan.jobs.size()) + " for the others); nothing written: check the input paths");
+
   ProgressBar progress(plan.dataset, static_cast<int64_t>(plan.jobs.size()));
   const size_t threads = static_cast<size_t>(std::max(options.threads, 1));
   const size_t batch = threads * 8;  // jobs in flight; results are written in plan order per batch
@@ -130,6 +138,11 @@ ConversionReport run_conversion(Plan plan, const CommonOptions& options, const s
     }
   }
   progress.finish();
+  int64_t images = 0;
+  for (const auto& [split, counts] : report.splits) images += counts.images;
+  if (images == 0)
+    throw SourceError(plan.dataset + ": the " + std::to_string(plan.jobs.size()) +
+                      " source files gave no image with instances (skipped, or every mask dropped); nothing written");
   for (auto& [split, sink] : sinks) sink->finish();
   output.commit();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -140,7 +153,7 @@ void print_report(const ConversionReport& report, std::ostream& out) {
   int64_t images = 0;
   for (const auto& [split, c] : report.splits) {
     out << split << ": " << c.images << " images, " << c.instances << " instances from " << c.source_files
-        << " source files\n";
+        << " source files" << (c.images == 0 ? "  (warning: empty; training or evaluating on it fails)" : "") << "\n";
     images += c.images;
   }
   out << "masks below the minimum area (dropped): " << report.small_masks_dropped << "\n"

@@ -45,9 +45,14 @@ std::vector<SourceImage> load_ct_case(const std::string& image_path, const std::
     cv::Mat grey(ct.ny, ct.nx, CV_8U);
     const float low = kWindowLevel - kWindowWidth / 2;
     for (int y = 0; y < ct.ny; ++y)
-      for (int x = 0; x < ct.nx; ++x)
+      for (int x = 0; x < ct.nx; ++x) {
+        const float hu = ct.at(x, y, z);
+        if (!std::isfinite(hu))
+          throw SourceError(image_path + ": voxel (" + std::to_string(x) + ", " + std::to_string(y) + ", " +
+                            std::to_string(z) + ") holds " + std::to_string(hu) + ", not a CT value");
         grey.at<uint8_t>(y, x) =
-            static_cast<uint8_t>(std::lround(std::clamp((ct.at(x, y, z) - low) / kWindowWidth, 0.f, 1.f) * 255.f));
+            static_cast<uint8_t>(std::lround(std::clamp((hu - low) / kWindowWidth, 0.f, 1.f) * 255.f));
+      }
     cv::Mat rgb;
     cv::merge(std::vector<cv::Mat>{grey, grey, grey}, rgb);
     SourceImage slice;
@@ -84,29 +89,57 @@ std::string patient_of(const std::string& file_name) {
 Subcommand abdomenct_subcommand() {
   return {"abdomenct", "AbdomenCT-1K NIfTI volumes + labels → 2-D slices, seeded train/val split by patient",
           [](po::options_description& o) {
-            o.add_options()("images", po::value<std::string>()->required(), "CT volumes (Case_XXXXX_0000.nii[.gz])")(
+            o.add_options()("images", po::value<std::vector<std::string>>()->required()->composing(),
+                            "a directory of CT volumes (Case_XXXXX_0000.nii[.gz]); repeat it for the release's "
+                            "AbdomenCT-1K-ImagePart1, 2 and 3")(
                 "labels", po::value<std::string>()->required(), "label volumes (Case_XXXXX.nii[.gz])")(
                 "train-fraction", po::value<double>()->default_value(0.8), "share of patients in train");
           },
           [](const po::variables_map& vm, const CommonOptions& common) {
             namespace fs = std::filesystem;
-            auto volumes = list_files(vm["images"].as<std::string>(), {".gz", ".nii"});
-            volumes.erase(std::remove_if(volumes.begin(), volumes.end(),
-                                         [](const std::string& p) { return nifti_extension(p).empty(); }),
-                          volumes.end());
-            const auto in_train = seeded_split(volumes.size(), vm["train-fraction"].as<double>(), common.seed, "--train-fraction");
             Plan plan{"abdomenct", {"train", "val"}, R"({"1": "liver", "2": "kidney", "3": "spleen", "4": "pancreas"})",
                       {}};
-            for (size_t i = 0; i < volumes.size(); ++i) {
-              const std::string image_path = volumes[i];
-              const std::string name = fs::path(image_path).filename().string();
-              const std::string patient = patient_of(name);
-              const std::string label_path =
-                  (fs::path(vm["labels"].as<std::string>()) / (patient + nifti_extension(name))).string();
-              plan.jobs.push_back({in_train[i] ? "train" : "val", image_path, [image_path, label_path, patient] {
-                                     return load_ct_case(image_path, label_path, patient);
-                                   }});
+            // Only volumes with a label take part in the split: the release has unlabelled cases.
+            struct Case {
+              std::string patient, image_path, label_path;
+            };
+            std::vector<Case> cases;
+            const auto& image_directories = vm["images"].as<std::vector<std::string>>();
+            for (const auto& directory : image_directories)
+              for (const auto& image_path : list_files(directory, {".gz", ".nii"})) {
+                const std::string name = fs::path(image_path).filename().string();
+                if (nifti_extension(name).empty()) continue;
+                const std::string patient = patient_of(name);
+                const auto labels = fs::path(vm["labels"].as<std::string>());
+                std::string label_path;
+                for (const std::string extension : {".nii.gz", ".nii"})
+                  if (fs::exists(labels / (patient + extension)))
+                    label_path = (labels / (patient + extension)).string();
+                if (label_path.empty())
+                  plan.ignored_files.push_back(image_path + ": no label volume " + (labels / patient).string() +
+                                               ".nii[.gz]");
+                else
+                  cases.push_back({patient, image_path, label_path});
+              }
+            if (cases.empty()) {
+              std::string directories;
+              for (const auto& d : image_directories) directories += (directories.empty() ? "" : ", ") + d;
+              throw SourceError("no CT volume with a label volume in " + directories + " (labels: " +
+                                vm["labels"].as<std::string>() + "); the release keeps its volumes in "
+                                "AbdomenCT-1K-ImagePart1, 2 and 3: give each with --images");
             }
+            // By patient, so the split does not depend on the order of --images.
+            std::sort(cases.begin(), cases.end(), [](const Case& a, const Case& b) { return a.patient < b.patient; });
+            for (size_t i = 1; i < cases.size(); ++i)
+              if (cases[i].patient == cases[i - 1].patient)
+                throw SourceError(cases[i].image_path + ": patient " + cases[i].patient + " also has " +
+                                  cases[i - 1].image_path);
+            const auto in_train =
+                seeded_split(cases.size(), vm["train-fraction"].as<double>(), common.seed, "--train-fraction");
+            for (size_t i = 0; i < cases.size(); ++i)
+              plan.jobs.push_back({in_train[i] ? "train" : "val", cases[i].image_path, [c = cases[i]] {
+                                     return load_ct_case(c.image_path, c.label_path, c.patient);
+                                   }});
             return plan;
           }};
 }

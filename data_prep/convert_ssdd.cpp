@@ -1,9 +1,9 @@
 // ssdd: SAR Ship Detection Dataset with polygon instance masks, from either of its
 // COCO-format releases (docs/data.md names them):
-//   --root: the official release (Zhang et al. 2021, PSeg-SSDD) in the COCO layout that
-//     mmrotate reads: <root>/train/train.json + <root>/train/images/, and
-//     <root>/test/<subset>/test.json + <root>/test/<subset>/images/ (subset all, inshore
-//     or offshore: --test-subset);
+//   --root: the official release's (Zhang et al. 2021) PSeg_SSDD/coco_style directory:
+//     <root>/annotations/train.json + <root>/images/train/, and the test split
+//     <root>/annotations/test.json + <root>/images/test/ (or test_inshore, test_offshore:
+//     --test-subset);
 //   --annotations + --images: one COCO JSON over all 1160 images (the instance masks of
 //     chaozhong2010/VHR-10_dataset_coco's SSDD.json), split by the official rule: images
 //     whose file number ends in 1 or 9 are test.
@@ -34,10 +34,11 @@ Plan plan_from_release_root(const fs::path& root, const std::string& subset, boo
   if (subset != "all" && subset != "inshore" && subset != "offshore")
     throw po::error("--test-subset must be all, inshore or offshore, not '" + subset + "'");
   Plan plan{"ssdd", {"train", "val"}, "{}", {}};
-  add_coco_split(plan, (root / "train" / "train.json").string(), (root / "train" / "images").string(), "train",
+  add_coco_split(plan, (root / "annotations" / "train.json").string(), (root / "images" / "train").string(), "train",
                  keep_crowd);
-  const fs::path test = root / "test" / subset;
-  add_coco_split(plan, (test / "test.json").string(), (test / "images").string(), "val", keep_crowd);
+  const std::string test = subset == "all" ? "test" : "test_" + subset;
+  add_coco_split(plan, (root / "annotations" / (test + ".json")).string(), (root / "images" / test).string(), "val",
+                 keep_crowd);
   return plan;
 }
 
@@ -57,7 +58,8 @@ Subcommand ssdd_subcommand() {
   return {"ssdd", "SSDD SAR ships (COCO-format polygons: official release or one JSON) → train/val shards",
           [](po::options_description& o) {
             o.add_options()("root", po::value<std::string>(),
-                            "official release, COCO layout: train/{train.json,images/}, test/<subset>/{test.json,images/}")(
+                            "the official release's PSeg_SSDD/coco_style: annotations/{train,test}.json, "
+                            "images/{train,test}/")(
                 "test-subset", po::value<std::string>()->default_value("all"), "with --root: all, inshore or offshore")(
                 "annotations", po::value<std::string>(), "instead of --root: one COCO JSON of all images")(
                 "images", po::value<std::string>(), "with --annotations: the image directory");

@@ -54,7 +54,7 @@ Subcommand synthetic_subcommand() {
   return {"synthetic", "generated shapes (no download) for trying sparser out and for tests",
           [](po::options_description& o) {
             o.add_options()("train-images", po::value<int64_t>()->default_value(16), "images in the train split")(
-                "val-images", po::value<int64_t>()->default_value(8), "images in the val split")(
+                "val-images", po::value<int64_t>()->default_value(8), "images in the val split (0: no val split)")(
                 "image-size", po::value<int>()->default_value(96), "image height (width: 3/4 to 1 of it)")(
                 "max-instances", po::value<int64_t>()->default_value(3), "instances per image: 1 to this");
           },
@@ -64,6 +64,7 @@ Subcommand synthetic_subcommand() {
             const auto max_instances = vm["max-instances"].as<int64_t>();
             if (size < 16) throw SourceError("--image-size must be at least 16");
             if (max_instances < 1) throw SourceError("--max-instances must be at least 1");
+            if (vm["val-images"].as<int64_t>() == 0) plan.splits = {"train"};
             for (const std::string split : {"train", "val"}) {
               const auto n = vm[split + "-images"].as<int64_t>();
               for (int64_t i = 0; i < n; ++i)

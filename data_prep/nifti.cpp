@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 
@@ -95,8 +96,11 @@ NiftiVolume read_nifti(const std::string& path) {
     convert_voxels(datatype, raw.data(), voxels, swap, volume.voxels.data() + first);
     first += voxels;
   }
-  if (slope != 0.f && !(slope == 1.f && intercept == 0.f))
-    for (auto& v : volume.voxels) v = v * slope + intercept;
+  // As nifti1_io and nibabel read it: a zero or non-finite slope means "no scaling"
+  // (nibabel writes NaN when there is none), and a non-finite intercept counts as 0.
+  const float offset = std::isfinite(intercept) ? intercept : 0.f;
+  if (std::isfinite(slope) && slope != 0.f && !(slope == 1.f && offset == 0.f))
+    for (auto& v : volume.voxels) v = v * slope + offset;
   return volume;
 }
 

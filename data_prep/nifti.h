@@ -1,7 +1,7 @@
 #pragma once
 // A minimal NIfTI-1 reader (.nii and .nii.gz, read through zlib's gzread, which also
 // reads uncompressed files): 3-D volumes of uint8, int8, int16, uint16, int32, float32
-// or float64, either byte order, with scl_slope / scl_inter applied (slope 0 = none).
+// or float64, either byte order, with scl_slope / scl_inter applied (a slope of 0 or NaN = none).
 #include <string>
 #include <vector>
 

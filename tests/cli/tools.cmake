@@ -108,8 +108,9 @@ add_test(NAME tools.bench_bad_counts
            refused '--warmup -1' '--warmup must be 0 or more' && refused '--boxes 0' '--boxes must be at least 1' &&
            refused '--loads 0' '--loads must be at least 1'")
 set_tests_properties(tools.bench_bad_counts PROPERTIES LABELS tools)
-# --shards is opened before any measurement: a wrong path, or a split without samples (which
-# crashed the sample loading with SIGFPE), is reported at once, without a row measured.
+# --shards is opened before any measurement: a wrong path, or a (hand-made) split without
+# samples (which crashed the sample loading with SIGFPE), is reported at once, without a row
+# measured.
 add_test(NAME tools.bench_bad_shards
          COMMAND bash -c "dir=$(mktemp -d); trap 'rm -rf $dir' EXIT
            b='$<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --repeats 1 --warmup 0'
@@ -117,9 +118,11 @@ add_test(NAME tools.bench_bad_shards
              local output; output=$($b --shards $1 2>&1)
              test $? = 2 && test \"$output\" = \"sparser_bench: $1: $2\" || { echo \"$1: $output\"; return 1; }
            }
-           $<TARGET_FILE:sparser_prep> synthetic -o $dir/data --train-images 1 --val-images 0 --threads 1 > /dev/null &&
+           printf '%s' '{\"format\": \"sparser-manifest\", \"schema_version\": 1, \"dataset\": \"d\",' \\
+             ' \"split\": \"val\", \"split_seed\": 0, \"converter_version\": \"hand-made\",' \\
+             ' \"class_names\": {}, \"num_samples\": 0, \"shards\": []}' > $dir/empty.manifest.json &&
            refused $dir/missing.manifest.json 'cannot open manifest' &&
-           refused $dir/data/val.manifest.json 'the split has no samples to load'")
+           refused $dir/empty.manifest.json 'the split has no samples to load'")
 set_tests_properties(tools.bench_bad_shards PROPERTIES LABELS tools)
 # A misspelt --methods name is refused, listing the names, instead of selecting nothing.
 add_test(NAME tools.bench_unknown_method

@@ -61,7 +61,8 @@ TEST(PrepErrors, CorruptAndHeaderOnlyNiftiAreNamed) {
     sparser::test::write_nifti_int16(dir / ("Mask/" + patient + ".nii.gz"), nx, ny, nz, label);
   }
   sparser::test::write_bytes(dir / "Mask/Case_00002.nii.gz", std::vector<uint8_t>(400, 0x5a));
-  const std::string arguments = "abdomenct --images " + (dir / "Image") + " --labels " + (dir / "Mask") + " --min-area 1";
+  const std::string arguments = "abdomenct --images " + (dir / "Image") + " --labels " + (dir / "Mask") +
+                                " --min-area 1 --train-fraction 0.5";
   std::string log;
   EXPECT_EQ(run_prep(arguments + " -o " + (dir / "out"), &log), 1);
   expect_contains(log, "Mask/Case_00002.nii.gz: not NIfTI-1");
@@ -79,6 +80,27 @@ TEST(PrepErrors, CorruptAndHeaderOnlyNiftiAreNamed) {
   sparser::test::write_nifti_int16(dir / "Mask/Case_00002.nii.gz", nx, ny, nz, label);
   EXPECT_EQ(run_prep(arguments + " -o " + (dir / "out_cut"), &log), 1);
   expect_contains(log, "Image/Case_00001_0000.nii.gz: truncated");
+}
+
+TEST(PrepErrors, ASplitWithoutSourceFilesIsAnErrorAndNothingIsWritten) {
+  ScratchDir dir("prep_empty_split");
+  // WHU with an empty val/image: a wrong path or layout, not an empty result.
+  sparser::test::write_image(dir / "whu/train/image/a.tif", cv::Mat(8, 8, CV_8UC3, cv::Scalar(1, 2, 3)));
+  cv::Mat label(8, 8, CV_8U, cv::Scalar(0));
+  label(cv::Rect(2, 2, 4, 4)) = 255;
+  sparser::test::write_image(dir / "whu/train/label/a.tif", label);
+  fs::create_directories(dir.path() / "whu/val/image");
+  std::string log;
+  EXPECT_EQ(run_prep("whu --root " + (dir / "whu") + " -o " + (dir / "out"), &log), 1);
+  expect_contains(log, "whu: no source files for the val split (1 for the others); nothing written");
+  EXPECT_FALSE(fs::exists(dir / "out"));
+
+  // Source files that give no image at all (every one skipped) are an error too.
+  fs::remove_all(dir.path() / "whu/val");
+  sparser::test::write_bytes(dir / "whu/train/label/a.tif", {1, 2, 3});
+  EXPECT_EQ(run_prep("whu --root " + (dir / "whu") + " -o " + (dir / "out") + " --on-error skip", &log), 1);
+  expect_contains(log, "whu: the 1 source files gave no image with instances");
+  EXPECT_FALSE(fs::exists(dir / "out"));
 }
 
 TEST(PrepErrors, InvalidAnnotationJsonIsNamed) {

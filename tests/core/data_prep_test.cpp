@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <nlohmann/json.hpp>
+#include <limits>
 #include <set>
 
 #include "data/coco_rle.h"
@@ -24,7 +25,7 @@ using sparser::test::read_all;
 using sparser::test::same_mask;
 
 // A COCO root with `images` val images, each with a box polygon, compressed and
-// uncompressed RLE, a crowd, and a 1-pixel mask; and an empty train split.
+// uncompressed RLE, a crowd, and a 1-pixel mask; and a train split of one plain image.
 void write_coco(const ScratchDir& dir, int images) {
   sparser::test::CocoJson val;
   for (int i = 0; i < images; ++i) {
@@ -40,7 +41,7 @@ void write_coco(const ScratchDir& dir, int images) {
     val.add_annotation(100 + i, 1, {{"size", {48, 64}}, {"counts", rle_encode(rect_mask(48, 64, {50, 40, 1, 1})).counts}});
   }
   val.write(dir / "annotations/instances_val2017.json");
-  sparser::test::CocoJson().write(dir / "annotations/instances_train2017.json");
+  sparser::test::write_minimal_coco_train(dir.path().string());
 }
 
 }  // namespace
@@ -64,7 +65,7 @@ TEST(PrepCoco, PolygonsRleAndCrowdDecodeToWhatWasDrawn) {
     EXPECT_EQ(s.instances[1].class_id, 5);
     EXPECT_TRUE(same_mask(s.instances[2].mask, rect_mask(48, 64, {0, 30, 6, 6})));
   }
-  EXPECT_EQ(read_all(dir / "out/train.manifest.json").size(), 0u);
+  EXPECT_EQ(read_all(dir / "out/train.manifest.json").size(), 1u);  // write_minimal_coco_train
   // Existing output: refused without --overwrite, replaced with it.
   EXPECT_NE(sparser::test::run_prep("coco --root " + dir.path().string() + " -o " + (dir / "out"), &log), 0);
   EXPECT_NE(log.find("pass --overwrite"), std::string::npos) << log;
@@ -166,6 +167,45 @@ TEST(PrepAbdomenCt, SlicesPerOrganWithPatientDisjointSplit) {
   EXPECT_EQ(slice2.image.at<cv::Vec3b>(0, 15), cv::Vec3b(255, 255, 255));
 }
 
+TEST(PrepAbdomenCt, ReleaseLayoutWithUnlabelledCasesAndNanScaling) {
+  // The release: volumes in AbdomenCT-1K-ImagePart1..3, labels in Mask/, some cases
+  // without a label. nibabel writes scl_slope = scl_inter = NaN for "no scaling".
+  ScratchDir dir("prep_ct_release");
+  const int nx = 4, ny = 3, nz = 1;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<int16_t> ct(nx * ny * nz, 240), label(nx * ny * nz, 0);
+  ct[0] = -160;   // → 0
+  label[5] = 2;   // kidney at (1, 1)
+  for (int p = 1; p <= 4; ++p) {
+    char name[16];
+    std::snprintf(name, sizeof name, "Case_%05d", p);
+    const std::string part = "AbdomenCT-1K-ImagePart" + std::to_string(p <= 2 ? 1 : 2);
+    sparser::test::write_nifti_int16(dir / (part + "/" + name + "_0000.nii.gz"), nx, ny, nz, ct, nan, nan);
+    if (p != 3) sparser::test::write_nifti_int16(dir / ("Mask/" + std::string(name) + ".nii.gz"), nx, ny, nz, label,
+                                                 nan, nan);
+  }
+  const std::string labels = " --labels " + (dir / "Mask") + " --min-area 1 --train-fraction 0.67";
+  std::string log;
+  ASSERT_EQ(sparser::test::run_prep("abdomenct --images " + (dir / "AbdomenCT-1K-ImagePart1") + " --images " +
+                                    (dir / "AbdomenCT-1K-ImagePart2") + labels + " -o " + (dir / "out"), &log), 0)
+      << log;
+  EXPECT_NE(log.find("source files ignored: 1"), std::string::npos) << log;
+  EXPECT_NE(log.find("Case_00003_0000.nii.gz: no label volume"), std::string::npos) << log;
+  const auto train = read_all(dir / "out/train.manifest.json"), val = read_all(dir / "out/val.manifest.json");
+  EXPECT_EQ(train.size(), 2u);  // the 3 labelled patients, 2/1
+  ASSERT_EQ(val.size(), 1u);
+  EXPECT_EQ(val[0].image.at<cv::Vec3b>(0, 0), cv::Vec3b(0, 0, 0));
+  EXPECT_EQ(val[0].image.at<cv::Vec3b>(0, 1), cv::Vec3b(255, 255, 255));
+  ASSERT_EQ(val[0].instances.size(), 1u);
+  EXPECT_EQ(val[0].instances[0].class_id, 2);
+  EXPECT_TRUE(same_mask(val[0].instances[0].mask, rect_mask(ny, nx, {1, 1, 1, 1})));
+
+  // The release's root holds no volume itself: the error says where they are.
+  EXPECT_EQ(
+      sparser::test::run_prep("abdomenct --images " + dir.path().string() + labels + " -o " + (dir / "root"), &log), 1);
+  EXPECT_NE(log.find("give each with --images"), std::string::npos) << log;
+}
+
 TEST(PrepWhuAndFolder, ConnectedComponentsAndLabelValues) {
   ScratchDir dir("prep_whu");
   cv::Mat label(32, 32, CV_8U, cv::Scalar(0));
@@ -215,7 +255,7 @@ TEST(PrepCoco, PolygonPartsWithFewerThanThreePointsAreDroppedAndCounted) {
   val.add_annotation(1, 5, {{5, 5, 9, 9}});                                    // nothing usable: dropped
   val.add_annotation(1, 5, nlohmann::json::array());                           // no part at all: dropped
   val.write(dir / "annotations/instances_val2017.json");
-  sparser::test::CocoJson().write(dir / "annotations/instances_train2017.json");
+  sparser::test::write_minimal_coco_train(dir.path().string());
   std::string log;
   ASSERT_EQ(sparser::test::run_prep("coco --root " + dir.path().string() + " -o " + (dir / "out"), &log), 0) << log;
   EXPECT_NE(log.find("polygon parts with fewer than 3 points (dropped): 2"), std::string::npos) << log;
@@ -241,7 +281,7 @@ TEST(PrepCoco, ExifOrientationRotatesNeitherTheImageNorItsMasks) {
   val.add_image(1, "phone.jpg", 30, 40);
   val.add_annotation(1, 1, {{10, 5, 30, 5, 30, 15, 10, 15}});
   val.write(dir / "annotations/instances_val2017.json");
-  sparser::test::CocoJson().write(dir / "annotations/instances_train2017.json");
+  sparser::test::write_minimal_coco_train(dir.path().string());
   std::string log;
   ASSERT_EQ(sparser::test::run_prep("coco --root " + dir.path().string() + " -o " + (dir / "out"), &log), 0) << log;
   const auto samples = read_all(dir / "out/val.manifest.json");
@@ -325,31 +365,35 @@ TEST(PrepNwpu, CocoMasksWithSeededReproducibleDisjointSplit) {
 
 TEST(PrepSsdd, OfficialReleaseLayoutAndSingleJsonWithTheOfficialTestRule) {
   ScratchDir dir("prep_ssdd");
-  // Official release, COCO layout: train/{train.json,images/}, test/all/{test.json,images/}.
-  const auto write_split = [&](const std::string& folder, const std::string& json, const std::vector<int>& numbers) {
+  // The official release's PSeg_SSDD/coco_style: annotations/<split>.json, images/<split>/.
+  const auto write_split = [&](const std::string& json, const std::string& images, const std::vector<int>& numbers) {
     sparser::test::CocoJson coco;
     for (int n : numbers) {
       char name[16];
       std::snprintf(name, sizeof name, "%06d.jpg", n);
-      sparser::test::write_image(dir / (folder + "/images/" + name), cv::Mat(20, 24, CV_8UC3, cv::Scalar(n, n, n)));
+      sparser::test::write_image(dir / (images + "/" + name), cv::Mat(20, 24, CV_8UC3, cv::Scalar(n, n, n)));
       coco.add_image(n, name, 20, 24);
       coco.add_annotation(n, 1, {{2, 2, 10, 2, 10, 6, 2, 6}});
     }
-    coco.write(dir / (folder + "/" + json));
+    coco.write(dir / json);
   };
-  write_split("release/train", "train.json", {2, 3, 4});
-  write_split("release/test/all", "test.json", {1, 9});
+  write_split("coco_style/annotations/train.json", "coco_style/images/train", {2, 3, 4});
+  write_split("coco_style/annotations/test.json", "coco_style/images/test", {1, 9});
+  write_split("coco_style/annotations/test_inshore.json", "coco_style/images/test_inshore", {1});
   std::string log;
-  ASSERT_EQ(sparser::test::run_prep("ssdd --root " + (dir / "release") + " -o " + (dir / "out_release"), &log), 0) << log;
+  ASSERT_EQ(sparser::test::run_prep("ssdd --root " + (dir / "coco_style") + " -o " + (dir / "out_release"), &log), 0)
+      << log;
   EXPECT_EQ(read_all(dir / "out_release/train.manifest.json").size(), 3u);
   const auto val = read_all(dir / "out_release/val.manifest.json");  // SSDD's test split
   ASSERT_EQ(val.size(), 2u);
   EXPECT_EQ(val[0].file_name, "000001.jpg");
   EXPECT_TRUE(same_mask(val[0].instances.at(0).mask, rect_mask(20, 24, {2, 2, 8, 4})));
+  ASSERT_EQ(sparser::test::run_prep("ssdd --root " + (dir / "coco_style") + " --test-subset inshore -o " +
+                                    (dir / "out_inshore"), &log), 0) << log;
+  EXPECT_EQ(read_all(dir / "out_inshore/val.manifest.json").size(), 1u);
 
   // One JSON over all images: numbers ending in 1 or 9 are test.
-  write_split("single", "SSDD.json", {1, 2, 3, 9, 10, 11, 12, 19});
-  fs::rename(dir / "single/images", dir / "JPEGImages");
+  write_split("single/SSDD.json", "JPEGImages", {1, 2, 3, 9, 10, 11, 12, 19});
   ASSERT_EQ(sparser::test::run_prep("ssdd --annotations " + (dir / "single/SSDD.json") + " --images " +
                                     (dir / "JPEGImages") + " -o " + (dir / "out_single"), &log), 0) << log;
   std::set<std::string> test_names, train_names;
@@ -358,7 +402,8 @@ TEST(PrepSsdd, OfficialReleaseLayoutAndSingleJsonWithTheOfficialTestRule) {
   EXPECT_EQ(test_names, (std::set<std::string>{"000001.jpg", "000009.jpg", "000011.jpg", "000019.jpg"}));
   EXPECT_EQ(train_names, (std::set<std::string>{"000002.jpg", "000003.jpg", "000010.jpg", "000012.jpg"}));
 
-  EXPECT_EQ(sparser::test::run_prep("ssdd --root " + (dir / "release") + " --images x -o " + (dir / "out_both"), &log), 2);
+  EXPECT_EQ(
+      sparser::test::run_prep("ssdd --root " + (dir / "coco_style") + " --images x -o " + (dir / "out_both"), &log), 2);
   EXPECT_NE(log.find("either --root, or both --annotations and --images"), std::string::npos) << log;
 }
 

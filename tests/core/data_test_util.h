@@ -102,6 +102,16 @@ inline void write_image(const std::string& path, const cv::Mat& image) {
   ASSERT_TRUE(cv::imwrite(path, image)) << path;
 }
 
+// A COCO train split of one grey 16 × 16 image with one square, for tests about the
+// val split (a split without source files is an error).
+inline void write_minimal_coco_train(const std::string& root) {
+  write_image(root + "/train2017/plain.png", cv::Mat(16, 16, CV_8UC3, cv::Scalar(50, 50, 50)));
+  CocoJson train;
+  train.add_image(1, "plain.png", 16, 16);
+  train.add_annotation(1, 1, {{2, 2, 10, 2, 10, 10, 2, 10}});
+  train.write(root + "/annotations/instances_train2017.json");
+}
+
 // `jpeg` with an EXIF block (APP1 right after the start marker) holding only the
 // Orientation tag (1-8; 6: rotate 90° clockwise to display).
 inline std::vector<uint8_t> with_exif_orientation(const std::vector<uint8_t>& jpeg, uint8_t orientation) {
