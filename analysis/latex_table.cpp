@@ -10,6 +10,7 @@ const char* latex_marker(NoteKind kind) {
     case NoteKind::kMissingSeeds: return "\\dagger";
     case NoteKind::kExcludedRuns: return "\\ddagger";
     case NoteKind::kSingleSeed: return "\\S";
+    case NoteKind::kOtherBatch: return "\\P";
   }
   return "";
 }

@@ -13,11 +13,12 @@
 
 namespace sparser::analysis {
 
-// Each kind gets its own footnote marker (dagger, double dagger, section sign).
+// Each kind gets its own footnote marker (dagger, double dagger, section sign, pilcrow).
 enum class NoteKind {
   kMissingSeeds,  // lacks a seed that the layout, the runs' configs or another cell of their experiment has
   kExcludedRuns,  // failed, running, interrupted, duplicate-seed or metric-less runs left out
   kSingleSeed,    // one seed where more were expected: mean only, no standard deviation
+  kOtherBatch,    // trained with another global batch than the layout's global_batch
 };
 
 struct Note {

@@ -283,13 +283,19 @@ TableLayout load_layout(const std::filesystem::path& path) {
   reject_unknown_keys(document, {"table", "columns", "rows"}, path, "the layout");
   TableLayout layout;
   if (const auto* table = document["table"].as_table()) {
-    reject_unknown_keys(*table, {"caption", "label", "row_header", "baseline", "decimals", "seeds"}, path, "table");
+    reject_unknown_keys(*table, {"caption", "label", "row_header", "baseline", "decimals", "seeds", "global_batch"},
+                        path, "table");
     layout.caption = (*table)["caption"].value_or(std::string());
     layout.label = (*table)["label"].value_or(std::string());
     layout.row_header = (*table)["row_header"].value_or(layout.row_header);
     layout.baseline = (*table)["baseline"].value_or(std::string());
     layout.decimals = parse_decimals((*table)["decimals"], layout.decimals, path, "table");
     layout.seeds = parse_seeds(*table, path);
+    if (table->contains("global_batch")) {
+      const auto batch = (*table)["global_batch"].value<int64_t>();
+      if (!batch || *batch < 1) layout_error(path, "table.global_batch must be an integer of at least 1");
+      layout.global_batch = *batch;
+    }
   }
   const auto* columns = document["columns"].as_array();
   const auto* rows = document["rows"].as_array();

@@ -59,6 +59,10 @@ struct TableLayout {
   // Seeds every cell should have (e.g. the configs' run.seeds); a cell lacking one is
   // flagged even when no run of the table has it.
   std::vector<int> seeds;
+  // Images per optimizer step over all ranks (summary.json global_batch) that every run
+  // should have trained with, as the paper's one image; a cell trained otherwise is
+  // flagged. 0: any.
+  int64_t global_batch = 0;
   std::vector<ColumnGroup> columns;
   std::vector<RowSpec> rows;
 };

@@ -11,6 +11,7 @@ const char* unicode_marker(NoteKind kind) {
     case NoteKind::kMissingSeeds: return "†";
     case NoteKind::kExcludedRuns: return "‡";
     case NoteKind::kSingleSeed: return "§";
+    case NoteKind::kOtherBatch: return "¶";
   }
   return "";
 }

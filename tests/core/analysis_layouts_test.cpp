@@ -71,7 +71,9 @@ class AnalysisLayouts : public ::testing::Test {
                             {"group", run.group},
                             {"trainable", {{"total", 4058852}}},
                             {"final", final_metrics},
-                            {"train_images_per_second", 5.8}};
+                            {"train_images_per_second", 5.8},
+                            {"world_size", 1},
+                            {"global_batch", 1}};
       std::ofstream(dir / "summary.json") << summary.dump(2);
       std::ofstream(dir / "config.toml") << config::to_toml(run.config);
     }
@@ -149,6 +151,49 @@ TEST_F(AnalysisLayouts, EveryLayoutsTableCompilesWithPdflatex) {
   }
 }
 
+TEST_F(AnalysisLayouts, TablesHaveThePapersShape) {
+  // Table 3: mean ± std, no deltas. Tables 1, 2 and 5: the mean and its delta to the
+  // decoder-only baseline, no std (table 2's parameter count too).
+  for (const auto& spec : kTables) {
+    const bool table3 = spec.layout == "table3_layout.toml";
+    if (!table3 && spec.layout != "table1_layout.toml" && spec.layout != "table2_layout.toml" &&
+        spec.layout != "table5_layout.toml")
+      continue;
+    SCOPED_TRACE(spec.layout);
+    fs::remove_all(root_);
+    std::vector<std::string> dirs;
+    for (const auto& config : spec.configs) {
+      write_runs(config);
+      dirs.push_back((root_ / fs::path(config).stem()).string());
+    }
+    const ResultsTable table = build_results_table(read_runs(dirs), load_layout(kExperiments / spec.layout));
+    for (const auto& row : table.rows)
+      for (const auto& cell : row.cells) {
+        EXPECT_EQ(cell.has_delta, !table3 && !row.baseline) << row.name;
+        EXPECT_EQ(cell.show_std, table3) << row.name;
+      }
+  }
+}
+
+TEST_F(AnalysisLayouts, RunsOfAnotherBatchThanThePapersOneImageAreFlagged) {
+  // `mpirun -np 8` trains with 8 images per step: the layouts of the paper's tables
+  // (global_batch = 1) mark such cells instead of passing them off as the paper's setting.
+  write_runs("efficiency.toml");
+  const auto lora = root_ / "efficiency" / "lora-rank=4-targets=q+v-seed=1" / "summary.json";
+  auto summary = json::parse(std::ifstream(lora));
+  summary["world_size"] = 8;
+  summary["global_batch"] = 8;
+  std::ofstream(lora) << summary.dump();
+  const auto layout = load_layout(kExperiments / "table4_layout.toml");
+  const ResultsTable table = build_results_table(read_runs({(root_ / "efficiency").string()}), layout);
+  ASSERT_EQ(table.notes.size(), 1u);
+  EXPECT_EQ(table.notes[0].kind, NoteKind::kOtherBatch);
+  EXPECT_EQ(table.rows[table.notes[0].row].name, "LoRA");
+  EXPECT_EQ(table.notes[0].text, "trained with 8 images per step (8 ranks), not 1");
+  EXPECT_NE(render_latex(table, {PlusMinusStyle::kLatex, true}).find("$^{\\P}$ LoRA, COCO: trained with 8 images"),
+            std::string::npos);
+}
+
 TEST_F(AnalysisLayouts, Table4ShowsParametersInKAndImagesPerSecond) {
   write_runs("efficiency.toml");
   const ResultsTable table =
@@ -194,11 +239,15 @@ TEST(ExperimentConfigs, CopiesDifferOnlyInTheirDataset) {
     SCOPED_TRACE(name);
     EXPECT_EQ(settings(name, {}), coco);
   }
+  // Table 4 times whole steps: efficiency.toml alone turns the trunk cache off.
   for (const char* name : {"ablation_layers.toml", "ablation_components.toml", "efficiency.toml"}) {
     SCOPED_TRACE(name);
-    EXPECT_EQ(*settings(name, {"epochs"})["train"].as_table(), *settings("coco.toml", {"epochs"})["train"].as_table());
+    EXPECT_EQ(*settings(name, {"epochs", "trunk_cache"})["train"].as_table(),
+              *settings("coco.toml", {"epochs"})["train"].as_table());
     EXPECT_EQ(*settings(name, {})["model"].as_table(), *coco["model"].as_table());
   }
+  EXPECT_EQ(config::parse_toml_file((kExperiments / "efficiency.toml").string())["train"]["trunk_cache"].value_or(""),
+            std::string("off"));
 }
 
 }  // namespace
