@@ -13,7 +13,7 @@ namespace {
 
 using namespace sparser::prep;
 
-constexpr const char* kConverterVersion = "sparser_prep 2";
+constexpr const char* kConverterVersion = "sparser_prep 3";
 
 // Set by SIGINT/SIGTERM: the conversion stops between files and removes its staging
 // directory instead of dying with it half-written.
