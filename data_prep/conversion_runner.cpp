@@ -96,7 +96,9 @@ ConversionReport run_conversion(Plan plan, const CommonOptions& options, const s
   for (const auto& split : plan.splits)
     if (jobs_of_split[split] == 0)
       throw SourceError(plan.dataset + ": no source files for the " + split + " split (" +
-                        std::to_string(plan.jobs.size()) + " for the others); nothing written: check the input paths");
+                        std::to_string(plan.jobs.size()) +
+                        " for the others); nothing written: check the input paths, or the split options "
+                        "(such as --train-fraction) for so few files");
 
   ProgressBar progress(plan.dataset, static_cast<int64_t>(plan.jobs.size()));
   const size_t threads = static_cast<size_t>(std::max(options.threads, 1));
