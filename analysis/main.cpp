@@ -27,7 +27,8 @@ show mean ± sample std over seeds, in percent for metrics (a layout may add
 summary.json numbers such as trainable parameters or images/s). Markers:
 † missing seeds (against the layout's seeds, the runs' configs and the other
 cells of their experiment), ‡ runs left out (failed, running, duplicate seed),
-§ single seed; each is explained under the table.
+§ single seed, ¶ another batch than the layout's global_batch; each is explained
+under the table.
 
 Examples (sparser_run writes runs to <run.output_dir>/<run.name>/<run id>/):
   sparser_analyze table runs/abdomenct runs/coco runs/voc runs/nwpu runs/whu \

@@ -137,16 +137,11 @@ ResultsTable build_results_table(const std::vector<RunRecord>& runs, const Table
         notes.push_back({NoteKind::kSingleSeed, r, g, "single seed, no standard deviation"});
       // The cell's runs share one batch (select_cell_runs); summaries before global_batch lack it.
       if (layout.global_batch > 0 && !cell_runs.completed_by_seed.empty()) {
-        const auto& values = cell_runs.completed_by_seed.begin()->second->summary_values;
-        const auto batch = values.find("global_batch"), ranks = values.find("world_size");
-        if (batch != values.end() && static_cast<int64_t>(batch->second) != layout.global_batch)
+        const auto batch = batch_of(*cell_runs.completed_by_seed.begin()->second);
+        if (batch.global_batch && *batch.global_batch != layout.global_batch)
           notes.push_back({NoteKind::kOtherBatch, r, g,
-                           "trained with " + std::to_string(static_cast<int64_t>(batch->second)) +
-                               " images per step" +
-                               (ranks == values.end() ? ""
-                                                      : " (" + std::to_string(static_cast<int64_t>(ranks->second)) +
-                                                            " ranks)") +
-                               ", not " + std::to_string(layout.global_batch)});
+                           "trained with " + describe(batch) + ", not the layout's " +
+                               std::to_string(layout.global_batch) + " image(s) per step"});
       }
 
       std::set<NoteKind> kinds;

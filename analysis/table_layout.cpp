@@ -190,17 +190,19 @@ bool column_matches(const ColumnGroup& group, const RunRecord& run) {
   return run.dataset == group.dataset && (group.experiment.empty() || run.experiment == group.experiment);
 }
 
-// Images per optimizer step over all ranks: train.images_per_step is per rank, so runs of
-// one config launched on different rank counts trained differently. Older summaries
-// give the rank count alone.
-std::string batch_of(const RunRecord& run) {
-  const auto value = [&](const char* key) {
+RunBatch batch_of(const RunRecord& run) {
+  const auto value = [&](const char* key) -> std::optional<int64_t> {
     const auto found = run.summary_values.find(key);
-    return found == run.summary_values.end() ? std::string() : std::to_string(static_cast<long>(found->second));
+    if (found == run.summary_values.end()) return std::nullopt;
+    return static_cast<int64_t>(found->second);
   };
-  const auto batch = value("global_batch"), ranks = value("world_size");
-  if (!batch.empty()) return "batch " + batch + " on " + ranks + " rank(s)";
-  return ranks.empty() ? "" : ranks + " rank(s)";
+  return {value("global_batch"), value("world_size")};
+}
+
+std::string describe(const RunBatch& batch) {
+  const std::string ranks = batch.world_size ? std::to_string(*batch.world_size) + " rank(s)" : "? rank(s)";
+  if (batch.global_batch) return "batch " + std::to_string(*batch.global_batch) + " on " + ranks;
+  return batch.world_size ? ranks : "";
 }
 
 CellRuns select_cell_runs(const std::vector<RunRecord>& runs, const RowSpec& row, const ColumnGroup& column) {
@@ -210,7 +212,7 @@ CellRuns select_cell_runs(const std::vector<RunRecord>& runs, const RowSpec& row
   std::map<Configuration, const RunRecord*> configurations;
   for (const auto& run : runs) {
     if (!column_matches(column, run) || !row_matches(row, run)) continue;
-    configurations.emplace(Configuration{run.experiment, row_identity(run), batch_of(run)}, &run);
+    configurations.emplace(Configuration{run.experiment, row_identity(run), describe(batch_of(run))}, &run);
     selected.experiment = run.experiment;
     selected.expected_seeds.insert(run.configured_seeds.begin(), run.configured_seeds.end());
     selected.expected_seeds.insert(run.seed);

@@ -76,6 +76,18 @@ bool row_matches(const RowSpec& row, const RunRecord& run);
 // The run belongs to the column group: its dataset, and its experiment when the group names one.
 bool column_matches(const ColumnGroup& group, const RunRecord& run);
 
+// A run's batch, from its summary.json: images per optimizer step over all ranks
+// (global_batch; train.images_per_step is per rank, so runs of one config launched on
+// different rank counts trained differently) and the rank count (world_size). Summaries
+// written before global_batch existed give the rank count alone.
+struct RunBatch {
+  std::optional<int64_t> global_batch;
+  std::optional<int64_t> world_size;
+};
+RunBatch batch_of(const RunRecord& run);
+// "batch 8 on 8 rank(s)"; "2 rank(s)" without global_batch; "" without either.
+std::string describe(const RunBatch& batch);
+
 // The runs of one row in one column group, as tables average them and figures plot
 // them: one completed run per seed, and why every other run was left out.
 struct CellRuns {

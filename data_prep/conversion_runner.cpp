@@ -140,11 +140,10 @@ ConversionReport run_conversion(Plan plan, const CommonOptions& options, const s
     }
   }
   progress.finish();
-  int64_t images = 0;
-  for (const auto& [split, counts] : report.splits) images += counts.images;
-  if (images == 0)
-    throw SourceError(plan.dataset + ": the " + std::to_string(plan.jobs.size()) +
-                      " source files gave no image with instances (skipped, or every mask dropped); nothing written");
+  for (const auto& [split, counts] : report.splits)
+    if (counts.images == 0)
+      throw SourceError(plan.dataset + ": the " + split + " split's " + std::to_string(jobs_of_split[split]) +
+                        " source files gave no image with instances (skipped, or every mask dropped); nothing written");
   for (auto& [split, sink] : sinks) sink->finish();
   output.commit();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -155,7 +154,7 @@ void print_report(const ConversionReport& report, std::ostream& out) {
   int64_t images = 0;
   for (const auto& [split, c] : report.splits) {
     out << split << ": " << c.images << " images, " << c.instances << " instances from " << c.source_files
-        << " source files" << (c.images == 0 ? "  (warning: empty; training or evaluating on it fails)" : "") << "\n";
+        << " source files\n";
     images += c.images;
   }
   out << "masks below the minimum area (dropped): " << report.small_masks_dropped << "\n"

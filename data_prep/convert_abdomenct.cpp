@@ -105,12 +105,13 @@ Subcommand abdomenct_subcommand() {
             };
             std::vector<Case> cases;
             const auto& image_directories = vm["images"].as<std::vector<std::string>>();
+            const auto labels = fs::path(vm["labels"].as<std::string>());
+            if (!fs::is_directory(labels)) throw SourceError(labels.string() + ": missing directory (--labels)");
             for (const auto& directory : image_directories)
               for (const auto& image_path : list_files(directory, {".gz", ".nii"})) {
                 const std::string name = fs::path(image_path).filename().string();
                 if (nifti_extension(name).empty()) continue;
                 const std::string patient = patient_of(name);
-                const auto labels = fs::path(vm["labels"].as<std::string>());
                 std::string label_path;
                 for (const std::string extension : {".nii.gz", ".nii"})
                   if (fs::exists(labels / (patient + extension)))

@@ -96,8 +96,8 @@ NiftiVolume read_nifti(const std::string& path) {
     convert_voxels(datatype, raw.data(), voxels, swap, volume.voxels.data() + first);
     first += voxels;
   }
-  // As nifti1_io and nibabel read it: a zero or non-finite slope means "no scaling"
-  // (nibabel writes NaN when there is none), and a non-finite intercept counts as 0.
+  // As nifti1_io reads it (nibabel too, for the slope): a zero or non-finite slope means
+  // "no scaling" (nibabel writes NaN when there is none); a non-finite intercept counts as 0.
   const float offset = std::isfinite(intercept) ? intercept : 0.f;
   if (std::isfinite(slope) && slope != 0.f && !(slope == 1.f && offset == 0.f))
     for (auto& v : volume.voxels) v = v * slope + offset;

@@ -43,21 +43,23 @@ std::string Progress::eta(int64_t step) const {
   return text;
 }
 
-void Progress::update(int64_t step, int64_t epoch, double loss, double images_per_second) {
+void Progress::update(int64_t step, int64_t epoch, std::optional<double> loss, double images_per_second) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
+  char loss_text[32] = "-";
+  if (loss) std::snprintf(loss_text, sizeof loss_text, "%.4f", *loss);
   if (bar_) {
     const int width = 30;
     const int filled = total_ > 0 ? static_cast<int>(width * step / total_) : width;
-    std::printf("\r[%.*s%*s] step %ld/%ld  epoch %ld  loss %.4f  %.2f img/s  ETA %s ", filled,
+    std::printf("\r[%.*s%*s] step %ld/%ld  epoch %ld  loss %s  %.2f img/s  ETA %s ", filled,
                 "##############################", width - filled, "", static_cast<long>(step),
-                static_cast<long>(total_), static_cast<long>(epoch), loss, images_per_second, eta(step).c_str());
+                static_cast<long>(total_), static_cast<long>(epoch), loss_text, images_per_second, eta(step).c_str());
     std::fflush(stdout);
     bar_open_ = true;
   } else if (now - last_line_ >= std::chrono::seconds(30) || step == total_) {
     last_line_ = now;
-    std::printf("step %ld/%ld  epoch %ld  loss %.4f  %.2f img/s  ETA %s\n", static_cast<long>(step),
-                static_cast<long>(total_), static_cast<long>(epoch), loss, images_per_second, eta(step).c_str());
+    std::printf("step %ld/%ld  epoch %ld  loss %s  %.2f img/s  ETA %s\n", static_cast<long>(step),
+                static_cast<long>(total_), static_cast<long>(epoch), loss_text, images_per_second, eta(step).c_str());
     std::fflush(stdout);
   }
 }

@@ -145,6 +145,10 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
 
   std::optional<data::ShardDataset> val;
   if (!cfg.data.val.empty()) val.emplace(cfg.data.val);
+  // Evaluating nothing would record every metric as 0, after the whole training.
+  if (val && std::all_of(val->manifest().shards.begin(), val->manifest().shards.end(),
+                         [](const data::ManifestShard& shard) { return shard.num_instances == 0; }))
+    throw std::runtime_error(cfg.data.val + ": the evaluation split has no instances");
   const bool trains = cfg.method.name != methods::MethodName::ZeroShot && cfg.train.epochs > 0;
   const auto resume_from = options.resume && trains ? latest_checkpoint(spec.run_dir) : std::nullopt;
   // Without a checkpoint the run starts from step 0: records of a session killed before its
@@ -292,7 +296,8 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
         if (trained.images > 0) record["loss"] = trained.loss;
         log.record(record);
       }
-      progress.update(position.global_step, epoch, trained.loss, images_per_second);
+      progress.update(position.global_step, epoch, trained.images > 0 ? std::optional(trained.loss) : std::nullopt,
+                      images_per_second);
       if (cfg.train.checkpoint_every > 0 && position.global_step % cfg.train.checkpoint_every == 0) save();
       if (comm.any(stop_requested())) {
         save();

@@ -113,7 +113,7 @@ StepOutcome TrainingStep::run(const std::vector<TrainingExample>& examples, doub
     if (std::isfinite(loss_sum)) step.finish_backward();
     if (earlier_images.defined()) gradients_.flat().add_(earlier_images);
   }
-  // One collective gives every rank each rank's image count and loss sum.
+  // One exchange (an allgather) gives every rank each rank's image count and loss sum.
   const auto by_rank = comm_.allgather_doubles({static_cast<double>(examples.size()), loss_sum});
   StepOutcome outcome;
   double total_loss = 0;

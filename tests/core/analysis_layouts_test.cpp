@@ -189,8 +189,8 @@ TEST_F(AnalysisLayouts, RunsOfAnotherBatchThanThePapersOneImageAreFlagged) {
   ASSERT_EQ(table.notes.size(), 1u);
   EXPECT_EQ(table.notes[0].kind, NoteKind::kOtherBatch);
   EXPECT_EQ(table.rows[table.notes[0].row].name, "LoRA");
-  EXPECT_EQ(table.notes[0].text, "trained with 8 images per step (8 ranks), not 1");
-  EXPECT_NE(render_latex(table, {PlusMinusStyle::kLatex, true}).find("$^{\\P}$ LoRA, COCO: trained with 8 images"),
+  EXPECT_EQ(table.notes[0].text, "trained with batch 8 on 8 rank(s), not the layout's 1 image(s) per step");
+  EXPECT_NE(render_latex(table, {PlusMinusStyle::kLatex, true}).find("$^{\\P}$ LoRA, COCO: trained with batch 8"),
             std::string::npos);
 }
 

@@ -56,9 +56,9 @@ TEST(PrepErrors, CorruptAndHeaderOnlyNiftiAreNamed) {
   ScratchDir dir("prep_bad_nifti");
   const int nx = 4, ny = 3, nz = 2;
   std::vector<int16_t> ct(nx * ny * nz, 40), label(nx * ny * nz, 1);
-  for (const std::string patient : {"Case_00001", "Case_00002"}) {
-    sparser::test::write_nifti_int16(dir / ("Image/" + patient + "_0000.nii.gz"), nx, ny, nz, ct);
-    sparser::test::write_nifti_int16(dir / ("Mask/" + patient + ".nii.gz"), nx, ny, nz, label);
+  for (const std::string patient : {"Case_00001", "Case_00002", "Case_00003", "Case_00004"}) {
+    sparser::test::write_nifti(dir / ("Image/" + patient + "_0000.nii.gz"), nx, ny, nz, ct);
+    sparser::test::write_nifti(dir / ("Mask/" + patient + ".nii.gz"), nx, ny, nz, label);
   }
   sparser::test::write_bytes(dir / "Mask/Case_00002.nii.gz", std::vector<uint8_t>(400, 0x5a));
   const std::string arguments = "abdomenct --images " + (dir / "Image") + " --labels " + (dir / "Mask") +
@@ -68,16 +68,16 @@ TEST(PrepErrors, CorruptAndHeaderOnlyNiftiAreNamed) {
   expect_contains(log, "Mask/Case_00002.nii.gz: not NIfTI-1");
   ASSERT_EQ(run_prep(arguments + " -o " + (dir / "out") + " --on-error skip", &log), 0) << log;
   expect_contains(log, "files skipped as corrupt or missing: 1");
-  EXPECT_EQ(read_all(dir / "out/train.manifest.json").size() + read_all(dir / "out/val.manifest.json").size(), 2u);
+  EXPECT_EQ(read_all(dir / "out/train.manifest.json").size() + read_all(dir / "out/val.manifest.json").size(), 6u);
 
-  sparser::test::write_nifti_int16(dir / "Mask/Case_00002.nii.gz", nx, ny, nz, label, 1.f, 0.f, "ni1");
+  sparser::test::write_nifti(dir / "Mask/Case_00002.nii.gz", nx, ny, nz, label, 1.f, 0.f, "ni1");
   EXPECT_EQ(run_prep(arguments + " -o " + (dir / "out_ni1"), &log), 1);
   expect_contains(log, "Mask/Case_00002.nii.gz: a NIfTI-1 header whose voxels are in a separate .img file");
 
   // Truncated voxel data (a gzip stream cut short).
   const std::string whole = read_text(dir / "Image/Case_00001_0000.nii.gz");
   std::ofstream(dir / "Image/Case_00001_0000.nii.gz", std::ios::binary) << whole.substr(0, whole.size() / 2);
-  sparser::test::write_nifti_int16(dir / "Mask/Case_00002.nii.gz", nx, ny, nz, label);
+  sparser::test::write_nifti(dir / "Mask/Case_00002.nii.gz", nx, ny, nz, label);
   EXPECT_EQ(run_prep(arguments + " -o " + (dir / "out_cut"), &log), 1);
   expect_contains(log, "Image/Case_00001_0000.nii.gz: truncated");
 }
@@ -95,11 +95,17 @@ TEST(PrepErrors, ASplitWithoutSourceFilesIsAnErrorAndNothingIsWritten) {
   expect_contains(log, "whu: no source files for the val split (1 for the others); nothing written");
   EXPECT_FALSE(fs::exists(dir / "out"));
 
-  // Source files that give no image at all (every one skipped) are an error too.
+  // A split whose source files give no image with instances is an error too: here a val
+  // tile without buildings, then a train tile skipped as corrupt.
+  sparser::test::write_image(dir / "whu/val/image/b.tif", cv::Mat(8, 8, CV_8UC3, cv::Scalar(1, 2, 3)));
+  sparser::test::write_image(dir / "whu/val/label/b.tif", cv::Mat(8, 8, CV_8U, cv::Scalar(0)));
+  EXPECT_EQ(run_prep("whu --root " + (dir / "whu") + " -o " + (dir / "out"), &log), 1);
+  expect_contains(log, "whu: the val split's 1 source files gave no image with instances");
+  EXPECT_FALSE(fs::exists(dir / "out"));
   fs::remove_all(dir.path() / "whu/val");
   sparser::test::write_bytes(dir / "whu/train/label/a.tif", {1, 2, 3});
   EXPECT_EQ(run_prep("whu --root " + (dir / "whu") + " -o " + (dir / "out") + " --on-error skip", &log), 1);
-  expect_contains(log, "whu: the 1 source files gave no image with instances");
+  expect_contains(log, "whu: the train split's 1 source files gave no image with instances");
   EXPECT_FALSE(fs::exists(dir / "out"));
 }
 

@@ -142,8 +142,8 @@ TEST(PrepAbdomenCt, SlicesPerOrganWithPatientDisjointSplit) {
         }
     char name[32];
     std::snprintf(name, sizeof name, "Case_%05d", p);
-    sparser::test::write_nifti_int16(dir / ("Image/" + std::string(name) + "_0000.nii.gz"), nx, ny, nz, ct);
-    sparser::test::write_nifti_int16(dir / ("Mask/" + std::string(name) + ".nii.gz"), nx, ny, nz, label);
+    sparser::test::write_nifti(dir / ("Image/" + std::string(name) + "_0000.nii.gz"), nx, ny, nz, ct);
+    sparser::test::write_nifti(dir / ("Mask/" + std::string(name) + ".nii.gz"), nx, ny, nz, label);
   }
   sparser::test::write_bytes(dir / "Image/notes.txt.gz", {1, 2, 3});  // not a volume: ignored
   std::string log;
@@ -180,9 +180,9 @@ TEST(PrepAbdomenCt, ReleaseLayoutWithUnlabelledCasesAndNanScaling) {
     char name[16];
     std::snprintf(name, sizeof name, "Case_%05d", p);
     const std::string part = "AbdomenCT-1K-ImagePart" + std::to_string(p <= 2 ? 1 : 2);
-    sparser::test::write_nifti_int16(dir / (part + "/" + name + "_0000.nii.gz"), nx, ny, nz, ct, nan, nan);
-    if (p != 3) sparser::test::write_nifti_int16(dir / ("Mask/" + std::string(name) + ".nii.gz"), nx, ny, nz, label,
-                                                 nan, nan);
+    sparser::test::write_nifti(dir / (part + "/" + name + "_0000.nii.gz"), nx, ny, nz, ct, nan, nan);
+    if (p != 3)
+      sparser::test::write_nifti(dir / ("Mask/" + std::string(name) + ".nii.gz"), nx, ny, nz, label, nan, nan);
   }
   const std::string labels = " --labels " + (dir / "Mask") + " --min-area 1 --train-fraction 0.67";
   std::string log;
@@ -204,6 +204,18 @@ TEST(PrepAbdomenCt, ReleaseLayoutWithUnlabelledCasesAndNanScaling) {
   EXPECT_EQ(
       sparser::test::run_prep("abdomenct --images " + dir.path().string() + labels + " -o " + (dir / "root"), &log), 1);
   EXPECT_NE(log.find("give each with --images"), std::string::npos) << log;
+  // A wrong --labels is named as such.
+  EXPECT_EQ(sparser::test::run_prep("abdomenct --images " + (dir / "AbdomenCT-1K-ImagePart1") + " --labels " +
+                                    (dir / "Masks") + " -o " + (dir / "typo"), &log), 1);
+  EXPECT_NE(log.find("Masks: missing directory (--labels)"), std::string::npos) << log;
+
+  // A CT voxel that is not a number (float32 data) is an error naming it, not a black pixel.
+  std::vector<float> float_ct(ct.begin(), ct.end());
+  float_ct[7] = nan;
+  sparser::test::write_nifti(dir / "AbdomenCT-1K-ImagePart1/Case_00001_0000.nii.gz", nx, ny, nz, float_ct);
+  EXPECT_EQ(sparser::test::run_prep("abdomenct --images " + (dir / "AbdomenCT-1K-ImagePart1") + " --images " +
+                                    (dir / "AbdomenCT-1K-ImagePart2") + labels + " -o " + (dir / "nan"), &log), 1);
+  EXPECT_NE(log.find("Case_00001_0000.nii.gz: voxel (3, 1, 0) holds nan, not a CT value"), std::string::npos) << log;
 }
 
 TEST(PrepWhuAndFolder, ConnectedComponentsAndLabelValues) {

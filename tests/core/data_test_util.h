@@ -16,6 +16,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "data/shard_dataset.h"
@@ -179,15 +180,17 @@ inline void write_palette_png(const std::string& path, const cv::Mat& indices, i
   write_bytes(path, png);
 }
 
-// A gzip-compressed NIfTI-1 volume of int16 voxels (x fastest) with the given scaling and
-// magic ("n+1": single file; "ni1" claims the voxels are in a separate .img).
-inline void write_nifti_int16(const std::string& path, int nx, int ny, int nz, const std::vector<int16_t>& voxels,
-                              float slope = 1.f, float intercept = 0.f, const char* magic = "n+1") {
+// A gzip-compressed NIfTI-1 volume of int16 or float32 voxels (x fastest) with the given
+// scaling and magic ("n+1": single file; "ni1" claims the voxels are in a separate .img).
+template <typename Voxel>
+void write_nifti(const std::string& path, int nx, int ny, int nz, const std::vector<Voxel>& voxels, float slope = 1.f,
+                 float intercept = 0.f, const char* magic = "n+1") {
+  static_assert(std::is_same_v<Voxel, int16_t> || std::is_same_v<Voxel, float>);
   unsigned char header[352] = {0};  // 348-byte header + 4-byte extension flag
   const auto put = [&](size_t offset, const void* value, size_t size) { std::memcpy(header + offset, value, size); };
   const int32_t sizeof_hdr = 348;
   const int16_t dim[8] = {3, static_cast<int16_t>(nx), static_cast<int16_t>(ny), static_cast<int16_t>(nz), 1, 1, 1, 1};
-  const int16_t datatype = 4, bitpix = 16;
+  const int16_t datatype = std::is_same_v<Voxel, float> ? 16 : 4, bitpix = 8 * sizeof(Voxel);
   const float vox_offset = 352.f;
   put(0, &sizeof_hdr, 4);
   put(40, dim, sizeof dim);
@@ -200,7 +203,7 @@ inline void write_nifti_int16(const std::string& path, int nx, int ny, int nz, c
   fs::create_directories(fs::path(path).parent_path());
   gzFile file = gzopen(path.c_str(), "wb");
   gzwrite(file, header, sizeof header);
-  gzwrite(file, voxels.data(), static_cast<unsigned>(voxels.size() * sizeof(int16_t)));
+  gzwrite(file, voxels.data(), static_cast<unsigned>(voxels.size() * sizeof(Voxel)));
   gzclose(file);
 }
 

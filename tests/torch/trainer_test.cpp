@@ -181,7 +181,8 @@ TEST_F(TrainerTest, ImagesWithoutInstancesAreSkippedAlikeOnAnyRankCount) {
   remove_instances((dir_ / "data/train.manifest.json").string(), {0, 1, 2, 3});
   const auto two = run(sparser_run("--set run.output_dir=" + (dir_ / "np2").string(), 2));
   ASSERT_EQ(two.exit_code, 0) << two.output;
-  const auto one = run(sparser_run("--set run.output_dir=" + (dir_ / "np1").string() + " --set train.images_per_step=2"));
+  const auto one =
+      run(sparser_run("--set run.output_dir=" + (dir_ / "np1").string() + " --set train.images_per_step=2"));
   ASSERT_EQ(one.exit_code, 0) << one.output;
   EXPECT_LE(max_difference(trained(run_dir("np2")), trained(run_dir("np1"))), 1e-5);
 
@@ -213,8 +214,9 @@ TEST_F(TrainerTest, AStepWithoutImagesLeavesTheWeightsAsTheyAre) {
   remove_instances((dir_ / "data/train.manifest.json").string(), {0, 1, 2, 3, 4, 5, 6, 7});
   for (const auto* decay : {"0", "0.5"}) {
     const auto r = run(sparser_run("--set run.output_dir=" + (dir_ / decay).string() +
-                                   " --set train.epochs=1 --set train.weight_decay=" + decay));
+                                   " --set train.epochs=1 --set train.weight_decay=" + decay + " --progress lines"));
     ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("step 8/8  epoch 0  loss -  0.00 img/s"), std::string::npos) << r.output;
     EXPECT_EQ(summary(run_dir(decay))["trained_images"], 0);
     for (const auto& step : step_records(run_dir(decay))) {
       EXPECT_EQ(step["images"], 0) << step;
@@ -222,6 +224,16 @@ TEST_F(TrainerTest, AStepWithoutImagesLeavesTheWeightsAsTheyAre) {
     }
   }
   EXPECT_EQ(max_difference(trained(run_dir("0")), trained(run_dir("0.5"))), 0.0);
+}
+
+TEST_F(TrainerTest, AnEvaluationSplitWithoutInstancesIsRefusedBeforeTraining) {
+  // Evaluating it would record every metric as 0 after the whole training.
+  remove_instances((dir_ / "data/val.manifest.json").string(), {0, 1, 2, 3});
+  const auto r = run(sparser_run("--set run.output_dir=" + (dir_ / "runs").string()));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("val.manifest.json: the evaluation split has no instances"), std::string::npos) << r.output;
+  EXPECT_EQ(summary(run_dir("runs"))["status"], "failed");
+  EXPECT_EQ(summary(run_dir("runs"))["global_step"], 0);
 }
 
 TEST_F(TrainerTest, SameSeedGivesBitwiseIdenticalResults) {
