@@ -86,6 +86,19 @@ class AnalysisLayouts : public ::testing::Test {
     return runs;
   }
 
+  // The table of `spec`'s layout over fresh runs of its configs; `runs` gets their number.
+  ResultsTable fresh_table(const TableSpec& spec, size_t* runs = nullptr) {
+    fs::remove_all(root_);
+    size_t written = 0;
+    std::vector<std::string> dirs;
+    for (const auto& config : spec.configs) {
+      written += write_runs(config);
+      dirs.push_back((root_ / fs::path(config).stem()).string());
+    }
+    if (runs) *runs = written;
+    return build_results_table(read_runs(dirs), load_layout(kExperiments / spec.layout));
+  }
+
   // Every run in exactly one cell of every metric column, every cell complete.
   void expect_complete(const ResultsTable& table, size_t runs) const {
     for (const auto& note : table.notes)
@@ -110,14 +123,8 @@ class AnalysisLayouts : public ::testing::Test {
 TEST_F(AnalysisLayouts, EachLayoutPlacesEveryRunOfItsConfigs) {
   for (const auto& spec : kTables) {
     SCOPED_TRACE(spec.layout);
-    fs::remove_all(root_);
     size_t runs = 0;
-    std::vector<std::string> dirs;
-    for (const auto& config : spec.configs) {
-      runs += write_runs(config);
-      dirs.push_back((root_ / fs::path(config).stem()).string());
-    }
-    const ResultsTable table = build_results_table(read_runs(dirs), load_layout(kExperiments / spec.layout));
+    const ResultsTable table = fresh_table(spec, &runs);
     expect_complete(table, runs);
   }
 }
@@ -137,13 +144,7 @@ TEST_F(AnalysisLayouts, EveryLayoutsTableCompilesWithPdflatex) {
   if (std::system("command -v pdflatex > /dev/null 2>&1") != 0) GTEST_SKIP() << "pdflatex is not on PATH";
   for (const auto& spec : kTables) {
     SCOPED_TRACE(spec.layout);
-    fs::remove_all(root_);
-    std::vector<std::string> dirs;
-    for (const auto& config : spec.configs) {
-      write_runs(config);
-      dirs.push_back((root_ / fs::path(config).stem()).string());
-    }
-    const ResultsTable table = build_results_table(read_runs(dirs), load_layout(kExperiments / spec.layout));
+    const ResultsTable table = fresh_table(spec);
     std::ofstream(root_ / "table.tex") << render_latex(table, {PlusMinusStyle::kLatex, true});
     const std::string command = "cd '" + root_.string() +
                                 "' && pdflatex -interaction=nonstopmode -halt-on-error table.tex > pdflatex.log 2>&1";
@@ -160,13 +161,7 @@ TEST_F(AnalysisLayouts, TablesHaveThePapersShape) {
         spec.layout != "table5_layout.toml")
       continue;
     SCOPED_TRACE(spec.layout);
-    fs::remove_all(root_);
-    std::vector<std::string> dirs;
-    for (const auto& config : spec.configs) {
-      write_runs(config);
-      dirs.push_back((root_ / fs::path(config).stem()).string());
-    }
-    const ResultsTable table = build_results_table(read_runs(dirs), load_layout(kExperiments / spec.layout));
+    const ResultsTable table = fresh_table(spec);
     for (const auto& row : table.rows)
       for (const auto& cell : row.cells) {
         EXPECT_EQ(cell.has_delta, !table3 && !row.baseline) << row.name;
