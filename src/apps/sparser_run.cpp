@@ -199,13 +199,15 @@ int main(int argc, char** argv) {
       if (exit_code != 0) break;
     } catch (const std::exception& e) {
       // The failing rank records its error itself: MPI_Abort ends rank 0 wherever it is.
-      // Ranks that fail together each write it; the summary keeps one of them.
+      // Ranks that fail together each write it; the summary keeps one of them. A refused
+      // run is unharmed and keeps its summary (e.g. "interrupted").
+      const bool refused = dynamic_cast<const train::RunRefused*>(&e) != nullptr;
       const auto error = (env.world_size() > 1 ? "rank " + std::to_string(env.rank()) + ": " : "") + e.what();
       reached.wall_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start).count();
       try {
         fs::create_directories(spec.run_dir);
-        train::RunSummary(spec).write("failed", reached, env.world_size(), error);
-        train::append_to_train_log(spec.run_dir, "failed: " + error);
+        if (!refused) train::RunSummary(spec).write("failed", reached, env.world_size(), error);
+        train::append_to_train_log(spec.run_dir, (refused ? "refused: " : "failed: ") + error);
       } catch (const std::exception&) {
         // A full disk: the error still reaches stderr.
       }

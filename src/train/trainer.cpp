@@ -211,8 +211,8 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   if (resume_from) {
     position = load_checkpoint(*resume_from, sam, *optimizer);
     if (position.world_size != world)
-      throw std::runtime_error(*resume_from + ": saved with " + std::to_string(position.world_size) +
-                               " rank(s); resume with the same number (now " + std::to_string(world) + ")");
+      throw RunRefused(*resume_from + ": saved with " + std::to_string(position.world_size) +
+                       " rank(s); resume with the same number (now " + std::to_string(world) + ")");
     for (const auto& record : log.rewind(position.global_step))
       if (record.value("type", "") == "eval") {
         summary.note_evaluation(record["epoch"].get<int64_t>(), record["metrics"]);

@@ -3,6 +3,7 @@
 // gradient averaging, periodic evaluation, checkpoints, resume, and the run directory.
 #include <nlohmann/json.hpp>
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -28,8 +29,17 @@ struct RunOptions {
   ProgressStyle progress = ProgressStyle::Auto;
 };
 
+// A run this job cannot continue, left as it was: its checkpoint was saved on another
+// number of ranks, and a job launched with that number resumes it. sparser_run keeps the
+// run's summary.json (e.g. "interrupted") instead of recording a failure.
+class RunRefused : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Returns the process exit code: 0 completed, kInterruptedExitCode after a requested
-// stop (checkpoint saved). Throws on errors (a NaN loss names the step and samples);
+// stop (checkpoint saved). Throws RunRefused (above), or another exception on errors (a
+// NaN loss names the step and samples);
 // `reached` then says how far the run got (steps, images; wall time of earlier sessions).
 int train_run(const RunSpec& spec, distributed::Environment& env, distributed::Communicator& comm,
               const RunOptions& options, Position& reached);

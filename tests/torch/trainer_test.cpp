@@ -316,6 +316,27 @@ TEST_F(TrainerTest, MultiRankResumeAfterAnEpochsLoggedEvaluation) {
   EXPECT_EQ(max_difference(trained(run_dir("x")), reference_weights), 0.0);
 }
 
+TEST_F(TrainerTest, AResumeOnAnotherRankCountIsRefusedAndLeavesTheRunAsItWas) {
+  const std::string out = "--set run.output_dir=" + (dir_ / "runs").string();
+  ASSERT_EQ(run(sparser_run(out + " --set train.epochs=1")).exit_code, 0);
+  // As if stopped after its last checkpoint.
+  auto status = summary(run_dir("runs"));
+  status["status"] = "interrupted";
+  std::ofstream(run_dir("runs") + "/summary.json") << status.dump();
+  const auto two = run(sparser_run(out + " --set train.epochs=1", 2));
+  EXPECT_NE(two.exit_code, 0);
+  EXPECT_NE(two.output.find("saved with 1 rank(s); resume with the same number (now 2)"), std::string::npos)
+      << two.output;
+  EXPECT_EQ(summary(run_dir("runs")), status) << "the refused job changed summary.json";
+  std::ifstream log(run_dir("runs") + "/train.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("refused: rank "), std::string::npos) << text;
+  // On its own rank count the run goes on.
+  const auto one = run(sparser_run(out + " --set train.epochs=1"));
+  EXPECT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_EQ(summary(run_dir("runs"))["status"], "completed");
+}
+
 TEST_F(TrainerTest, ARunAnotherProcessTrainsIsSkipped) {
   const std::string args = "--set run.output_dir=" + (dir_ / "x").string();
   fs::create_directories(run_dir("x"));
