@@ -93,7 +93,7 @@ Subcommand abdomenct_subcommand() {
                             "a directory of CT volumes (Case_XXXXX_0000.nii[.gz]); repeat it for the release's "
                             "AbdomenCT-1K-ImagePart1, 2 and 3")(
                 "labels", po::value<std::string>()->required(), "label volumes (Case_XXXXX.nii[.gz])")(
-                "train-fraction", po::value<double>()->default_value(0.8), "share of patients in train");
+                "train-fraction", po::value<double>()->default_value(0.8, "0.8"), "share of patients in train");
           },
           [](const po::variables_map& vm, const CommonOptions& common) {
             namespace fs = std::filesystem;

@@ -90,7 +90,7 @@ Subcommand folder_subcommand() {
                             "directory with images/ and masks/ (label images: 8/16-bit grey or palette PNG)")(
                 "instances", po::value<std::string>()->default_value("label"),
                 "label: one instance per mask value; components: one per connected component of each value")(
-                "val-fraction", po::value<double>()->default_value(0.0), "share of images in val (seeded)");
+                "val-fraction", po::value<double>()->default_value(0.0, "0"), "share of images in val (seeded)");
           },
           [](const po::variables_map& vm, const CommonOptions& common) {
             namespace fs = std::filesystem;

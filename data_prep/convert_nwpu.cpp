@@ -13,7 +13,7 @@ Subcommand nwpu_subcommand() {
           [](po::options_description& o) {
             o.add_options()("images", po::value<std::string>()->required(), "VHR-10_dataset_coco's 'positive image set' directory")(
                 "annotations", po::value<std::string>()->required(), "VHR-10_dataset_coco's annotations.json")(
-                "train-fraction", po::value<double>()->default_value(0.7), "share of images in train");
+                "train-fraction", po::value<double>()->default_value(0.7, "0.7"), "share of images in train");
           },
           [](const po::variables_map& vm, const CommonOptions& common) {
             auto index = load_coco_index(vm["annotations"].as<std::string>());
