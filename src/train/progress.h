@@ -17,8 +17,8 @@ ProgressStyle parse_progress_style(const std::string& text);  // auto, bar, line
 class Progress {
  public:
   Progress(int64_t total_steps, int64_t already_done, bool enabled, ProgressStyle style);
-  // After each step: updates the bar (or prints a line every 30 s and at the end). No
-  // loss: the step had no image with instances ("loss -").
+  // After each step of `epoch` (counted from 1): updates the bar (or prints a line every
+  // 30 s and at the end). No loss: the step had no image with instances ("loss -").
   void update(int64_t step, int64_t epoch, std::optional<double> loss, double images_per_second);
   // Ends the bar's line so that other output starts on a fresh one.
   void finish();

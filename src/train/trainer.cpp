@@ -296,8 +296,8 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
         if (trained.images > 0) record["loss"] = trained.loss;
         log.record(record);
       }
-      progress.update(position.global_step, epoch, trained.images > 0 ? std::optional(trained.loss) : std::nullopt,
-                      images_per_second);
+      progress.update(position.global_step, epoch + 1,
+                      trained.images > 0 ? std::optional(trained.loss) : std::nullopt, images_per_second);
       if (cfg.train.checkpoint_every > 0 && position.global_step % cfg.train.checkpoint_every == 0) save();
       if (comm.any(stop_requested())) {
         save();
