@@ -2,11 +2,13 @@
 // (same stem): single-channel label images, 8- or 16-bit, or palette PNGs read by index
 // (label_image.h); colour masks are refused. Each non-zero mask value is a class; an
 // instance is either all pixels of one value (--instances label) or one 8-connected
-// component of each value (--instances components). Images are split train/val by a
-// seeded shuffle (--val-fraction, default 0: everything in train).
+// component of each value (--instances components); --ignore-value V leaves the pixels of
+// value V (e.g. VOC-style 255 borders) out of every instance. Images are split train/val
+// by a seeded shuffle (--val-fraction, default 0: everything in train).
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "label_image.h"
@@ -36,7 +38,7 @@ std::vector<int> label_values(const cv::Mat& label) {
 }
 
 std::vector<SourceImage> load_folder_image(const std::string& image_path, const std::string& mask_path,
-                                           bool components) {
+                                           bool components, std::optional<int> ignored_value) {
   SourceImage image = read_source_image(image_path, "images/" + std::filesystem::path(image_path).filename().string());
   const cv::Mat label = read_label_image(mask_path);
   if (label.rows != image.height || label.cols != image.width)
@@ -44,6 +46,7 @@ std::vector<SourceImage> load_folder_image(const std::string& image_path, const 
                       ", the image " + image_path + " is " + std::to_string(image.width) + "x" +
                       std::to_string(image.height));
   for (const int value : label_values(label)) {
+    if (value == ignored_value) continue;
     const cv::Mat mask = label == value;
     if (components) {
       for (auto& m : connected_component_masks(mask, value)) image.masks.push_back(std::move(m));
@@ -90,7 +93,9 @@ Subcommand folder_subcommand() {
                             "directory with images/ and masks/ (label images: 8/16-bit grey or palette PNG)")(
                 "instances", po::value<std::string>()->default_value("label"),
                 "label: one instance per mask value; components: one per connected component of each value")(
-                "val-fraction", po::value<double>()->default_value(0.0, "0"), "share of images in val (seeded)");
+                "val-fraction", po::value<double>()->default_value(0.0, "0"), "share of images in val (seeded)")(
+                "ignore-value", po::value<int>(),
+                "a mask value that is no class, e.g. 255 for VOC-style borders: its pixels belong to no instance");
           },
           [](const po::variables_map& vm, const CommonOptions& common) {
             namespace fs = std::filesystem;
@@ -103,6 +108,12 @@ Subcommand folder_subcommand() {
             std::map<std::string, std::string> masks;  // stem → path
             for (const auto& m : list_files((root / "masks").string(), {".png", ".tif", ".tiff", ".bmp"}))
               masks[fs::path(m).stem().string()] = m;
+            std::optional<int> ignored_value;
+            if (vm.count("ignore-value")) {
+              ignored_value = vm["ignore-value"].as<int>();
+              if (*ignored_value < 1 || *ignored_value > 65535)
+                throw po::error("--ignore-value must be a mask value from 1 to 65535");
+            }
             const double val_fraction = vm["val-fraction"].as<double>();
             const auto in_val = seeded_split(images.size(), val_fraction, common.seed, "--val-fraction");
             Plan plan{"folder", {"train"}, "{}", {}};
@@ -114,9 +125,10 @@ Subcommand folder_subcommand() {
               const std::string mask_path =
                   it != masks.end() ? it->second : (root / "masks" / (fs::path(image_path).stem().string() + ".png")).string();
               const bool components = mode == "components";
-              plan.jobs.push_back({in_val[i] ? "val" : "train", image_path, [image_path, mask_path, components] {
-                                     return load_folder_image(image_path, mask_path, components);
-                                   }});
+              plan.jobs.push_back(
+                  {in_val[i] ? "val" : "train", image_path, [image_path, mask_path, components, ignored_value] {
+                     return load_folder_image(image_path, mask_path, components, ignored_value);
+                   }});
             }
             return plan;
           }};

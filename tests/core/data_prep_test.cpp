@@ -460,6 +460,29 @@ TEST(PrepFolder, MasksKeepTheirLabelValues16BitAndPaletteAndColourIsRefused) {
   EXPECT_NE(log.find("masks/c.png: a 3-channel (colour) mask"), std::string::npos) << log;
 }
 
+TEST(PrepFolder, AnIgnoredValueBelongsToNoInstance) {
+  // VOC-style: an object of class 1 outlined by 255, the "void" border.
+  ScratchDir dir("prep_folder_ignore");
+  sparser::test::write_image(dir / "mine/images/a.png", cv::Mat(20, 20, CV_8UC3, cv::Scalar(5, 5, 5)));
+  cv::Mat mask(20, 20, CV_8U, cv::Scalar(0));
+  mask(cv::Rect(4, 4, 10, 10)) = 255;
+  mask(cv::Rect(5, 5, 8, 8)) = 1;
+  sparser::test::write_image(dir / "mine/masks/a.png", mask);
+  std::string log;
+  ASSERT_EQ(sparser::test::run_prep("folder --root " + (dir / "mine") + " -o " + (dir / "plain") + " --min-area 1", &log),
+            0) << log;
+  EXPECT_EQ(read_all(dir / "plain/train.manifest.json").at(0).instances.size(), 2u) << "255 is a class without it";
+  ASSERT_EQ(sparser::test::run_prep("folder --root " + (dir / "mine") + " -o " + (dir / "out") +
+                                    " --min-area 1 --ignore-value 255", &log), 0) << log;
+  const auto samples = read_all(dir / "out/train.manifest.json");
+  ASSERT_EQ(samples.at(0).instances.size(), 1u);
+  EXPECT_EQ(samples[0].instances[0].class_id, 1);
+  EXPECT_TRUE(same_mask(samples[0].instances[0].mask, rect_mask(20, 20, {5, 5, 8, 8})));
+  EXPECT_EQ(sparser::test::run_prep("folder --root " + (dir / "mine") + " -o " + (dir / "bad") + " --ignore-value 0",
+                                    &log), 2);
+  EXPECT_NE(log.find("--ignore-value must be a mask value from 1 to 65535"), std::string::npos) << log;
+}
+
 // A 12-bit image in a 16-bit PNG (values 0..4095): read as 8-bit, OpenCV kept its high byte
 // (16 grey levels, 0..15); it is rescaled by its 0.5th-99.5th percentiles instead.
 TEST(PrepFolder, ImagesOfMoreThan8BitsAreRescaledNotCutToTheirHighByte) {
