@@ -469,8 +469,9 @@ TEST(PrepFolder, AnIgnoredValueBelongsToNoInstance) {
   mask(cv::Rect(5, 5, 8, 8)) = 1;
   sparser::test::write_image(dir / "mine/masks/a.png", mask);
   std::string log;
-  ASSERT_EQ(sparser::test::run_prep("folder --root " + (dir / "mine") + " -o " + (dir / "plain") + " --min-area 1", &log),
-            0) << log;
+  ASSERT_EQ(
+      sparser::test::run_prep("folder --root " + (dir / "mine") + " -o " + (dir / "plain") + " --min-area 1", &log), 0)
+      << log;
   EXPECT_EQ(read_all(dir / "plain/train.manifest.json").at(0).instances.size(), 2u) << "255 is a class without it";
   ASSERT_EQ(sparser::test::run_prep("folder --root " + (dir / "mine") + " -o " + (dir / "out") +
                                     " --min-area 1 --ignore-value 255", &log), 0) << log;
