@@ -293,11 +293,10 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
       if (position.global_step % cfg.run.log_every == 0 || position.global_step == total_steps) {
         nlohmann::json record{{"type", "step"}, {"epoch", epoch}, {"step", position.global_step},
                               {"images", trained.images}, {"lr", lr}, {"images_per_second", images_per_second}};
-        if (trained.images > 0) record["loss"] = trained.loss;
+        if (trained.loss) record["loss"] = *trained.loss;
         log.record(record);
       }
-      progress.update(position.global_step, epoch + 1,
-                      trained.images > 0 ? std::optional(trained.loss) : std::nullopt, images_per_second);
+      progress.update(position.global_step, epoch + 1, trained.loss, images_per_second);
       if (cfg.train.checkpoint_every > 0 && position.global_step % cfg.train.checkpoint_every == 0) save();
       if (comm.any(stop_requested())) {
         save();

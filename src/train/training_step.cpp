@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <unordered_set>
 #include <utility>
 
@@ -132,10 +131,7 @@ StepOutcome TrainingStep::run(const std::vector<TrainingExample>& examples, doub
                                                       : " on this rank, samples " + samples) +
                              "; the last good checkpoint is kept");
   }
-  if (outcome.images == 0) {
-    outcome.loss = std::numeric_limits<double>::quiet_NaN();
-    return outcome;
-  }
+  if (outcome.images == 0) return outcome;
   outcome.loss = total_loss / static_cast<double>(outcome.images);
   comm_.allreduce_sum_(gradients_.flat());
   gradients_.flat().div_(static_cast<double>(outcome.images));

@@ -7,6 +7,7 @@
 // ranks skip an image that has no instances.
 #include <torch/torch.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,8 +47,8 @@ methods::NamedTensors tensors_the_loss_does_not_reach(model::SamImpl& sam, torch
 
 // What one step trained on, over all ranks.
 struct StepOutcome {
-  int64_t images = 0;  // images with instances; the others are skipped
-  double loss = 0;     // mean over those images (NaN when there were none)
+  int64_t images = 0;          // images with instances; the others are skipped
+  std::optional<double> loss;  // mean over those images; none when there were none
 };
 
 class TrainingStep {
