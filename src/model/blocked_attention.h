@@ -1,5 +1,5 @@
 #pragma once
-// The image encoder's attention, softmax(q·kᵀ·scale + decomposed relative-position
+// The image encoder's attention on a CPU, softmax(q·kᵀ·scale + decomposed relative-position
 // bias)·v, computed block of queries by block of queries: a block's attention rows
 // (at most ~1 MB) are made, normalised and used while they sit in cache, and never
 // stored. The backward pass recomputes them (scores and softmax) from q, k and v, as

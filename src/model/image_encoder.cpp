@@ -84,8 +84,10 @@ torch::Tensor EncoderAttentionImpl::forward(const torch::Tensor& x) {
   auto qkv_heads = qkv_out.reshape({3, B * num_heads, H * W, -1}).unbind(0);
   const auto &q = qkv_heads[0], &k = qkv_heads[1], &v = qkv_heads[2];
   torch::Tensor out;
-  if (torch::GradMode::is_enabled() && (rel_pos_h.requires_grad() || rel_pos_w.requires_grad())) {
-    // As the official code: the whole attention map at once (the tables then train).
+  const bool tables_train = torch::GradMode::is_enabled() && (rel_pos_h.requires_grad() || rel_pos_w.requires_grad());
+  if (tables_train || !x.is_cpu()) {
+    // As the official code: the whole attention map at once, when the tables train, and on
+    // a GPU, which wants a few large kernels (the blocks are sized for a CPU core's cache).
     auto attn = torch::matmul(q * scale, k.transpose(-2, -1));
     attn = add_decomposed_rel_pos(attn, q, rel_pos_h, rel_pos_w, {H, W}, {H, W});
     out = torch::matmul(attn.softmax(-1), v);
