@@ -106,12 +106,16 @@ std::vector<fs::path> write_sigma_figures(const RowRuns& row, const fs::path& di
     const size_t count = std::min(layer.pretrained.size(), layer.learned.size());
     std::vector<double> ratio(count);
     double ratio_sum = 0.0;
+    size_t finite = 0;  // a pretrained σ of 0 has no ratio
     for (size_t i = 0; i < count; ++i) {
       ratio[i] = layer.pretrained[i] != 0.0 ? layer.learned[i] / layer.pretrained[i] : NAN;
-      if (std::isfinite(ratio[i])) ratio_sum += ratio[i];
+      if (std::isfinite(ratio[i])) {
+        ratio_sum += ratio[i];
+        ++finite;
+      }
     }
     mean_ratio.x.push_back(static_cast<double>(l));
-    mean_ratio.y.push_back(count ? ratio_sum / count : NAN);
+    mean_ratio.y.push_back(finite ? ratio_sum / static_cast<double>(finite) : NAN);
     const std::vector<double> x = indices(count);
     std::vector<Plot> panels = {
         {"Singular values, " + order[l] + " (" + row.name + ")", "index", "sigma",
@@ -126,23 +130,32 @@ std::vector<fs::path> write_sigma_figures(const RowRuns& row, const fs::path& di
   return written;
 }
 
+// The names with a number added to each one that repeats an earlier one ("a", "a-2"), so
+// no directory's figures overwrite another's.
+std::vector<std::string> distinct(const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  std::set<std::string> taken;
+  for (const auto& name : names) {
+    std::string unique = name;
+    for (int repeat = 2; !taken.insert(unique).second; ++repeat) unique = name + "-" + std::to_string(repeat);
+    out.push_back(unique);
+  }
+  return out;
+}
+
 // A directory per column group: its dataset's name, with the group's experiment (or,
-// without one, its name) where several groups share the dataset, and a number where
-// even that repeats, so no group's figures overwrite another's.
+// without one, its name) where several groups share the dataset.
 std::vector<std::string> figure_directories(const std::vector<ColumnGroup>& groups) {
   std::map<std::string, int> groups_on_dataset;
   for (const auto& group : groups) ++groups_on_dataset[group.dataset];
-  std::vector<std::string> directories;
-  std::set<std::string> taken;
+  std::vector<std::string> names;
   for (const auto& group : groups) {
     std::string name = file_slug(group.dataset);
     if (groups_on_dataset[group.dataset] > 1)
       name += "-" + file_slug(group.experiment.empty() ? group.name : group.experiment);
-    std::string directory = name;
-    for (int repeat = 2; !taken.insert(directory).second; ++repeat) directory = name + "-" + std::to_string(repeat);
-    directories.push_back(directory);
+    names.push_back(name);
   }
-  return directories;
+  return distinct(names);
 }
 
 }  // namespace
@@ -174,7 +187,10 @@ std::vector<fs::path> write_figures(const std::vector<RunRecord>& runs, const Ta
       if (Plot plot = metric_plot(rows, group.name, metric); !plot.series.empty())
         keep(write_figure(dir / file_slug(metric.key), {plot}));
     }
-    for (const auto& row : rows) keep(write_sigma_figures(row, dir / "sigma" / file_slug(row.name)));
+    std::vector<std::string> row_slugs;
+    for (const auto& row : rows) row_slugs.push_back(file_slug(row.name));
+    row_slugs = distinct(row_slugs);  // "PARSER (conv)" and "PARSER: conv" slug alike
+    for (size_t r = 0; r < rows.size(); ++r) keep(write_sigma_figures(rows[r], dir / "sigma" / row_slugs[r]));
   }
   return written;
 }

@@ -16,6 +16,7 @@ namespace sparser::analysis {
 //   <dataset>/loss.png                 training loss vs step, one line per row
 //   <dataset>/<metric>.png             evaluation metric vs epoch, one line per row
 //   <dataset>/sigma/<row>/<layer>.png  σ pretrained and learned vs index, and their ratio
+//                                      (<row>: its slug, numbered where two rows' slugs are alike)
 //   <dataset>/sigma/<row>/ratio_by_layer.png  mean learned/pretrained ratio per layer
 // each with a pgfplots .tex beside it. Lines are means over the runs a table
 // averages (select_cell_runs: one completed run per seed). Returns the files

@@ -1,6 +1,8 @@
 #include "table_writers.h"
 
+#include <map>
 #include <sstream>
+#include <utility>
 
 namespace sparser::analysis {
 namespace {
@@ -63,11 +65,55 @@ void write_footnotes(std::ostringstream& out, const ResultsTable& table) {
   out << "  }\n";
 }
 
+// The UTF-8 sequence at text[at]: its code point and length, or length 0 when invalid.
+std::pair<char32_t, size_t> decode_utf8(const std::string& text, size_t at) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(at);
+  const size_t length = lead >= 0xF0 && lead < 0xF5 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 && lead < 0xE0 ? 2 : 0;
+  if (length == 0 || at + length > text.size()) return {0, 0};
+  char32_t code = lead & (0x7F >> length);
+  for (size_t k = 1; k < length; ++k) {
+    if ((byte(at + k) & 0xC0) != 0x80) return {0, 0};
+    code = (code << 6) | (byte(at + k) & 0x3F);
+  }
+  const char32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (code < smallest[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return {0, 0};
+  return {code, length};
+}
+
+// The commands pdflatex (default encodings, no packages) prints these characters with.
+const char* latex_for(char32_t code) {
+  static const std::map<char32_t, const char*> known = {
+      {U'≥', "$\\geq$"}, {U'≤', "$\\leq$"}, {U'±', "$\\pm$"}, {U'×', "$\\times$"}, {U'÷', "$\\div$"},
+      {U'·', "$\\cdot$"}, {U'→', "$\\rightarrow$"}, {U'←', "$\\leftarrow$"}, {U'−', "$-$"}, {U'–', "--"},
+      {U'—', "---"}, {U'…', "\\ldots{}"}, {U'¹', "$^1$"}, {U'²', "$^2$"}, {U'³', "$^3$"}, {U'°', "$^\\circ$"},
+      {U'µ', "$\\mu$"}, {U'μ', "$\\mu$"}, {U'σ', "$\\sigma$"}, {U'α', "$\\alpha$"}, {U'β', "$\\beta$"},
+      {U'γ', "$\\gamma$"}, {U'λ', "$\\lambda$"}, {U'†', "\\dag{}"}, {U'‡', "\\ddag{}"}, {U'¶', "\\P{}"},
+      {U'§', "\\S{}"}, {U'‘', "`"}, {U'’', "'"}, {U'“', "``"}, {U'”', "''"}, {0xA0, "~"}};
+  const auto found = known.find(code);
+  return found == known.end() ? nullptr : found->second;
+}
+
 }  // namespace
 
 std::string escape_latex(const std::string& text) {
   std::string out;
-  for (char c : text) {
+  for (size_t at = 0; at < text.size(); ++at) {
+    const char c = text[at];
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      const auto [code, length] = decode_utf8(text, at);
+      if (length == 0) {  // not UTF-8 (a file name in another encoding)
+        out += '?';
+        continue;
+      }
+      // The accented letters of Latin-1 print as they are, but for four that need T1 encoding.
+      const bool latin_letter = code >= 0xC0 && code <= 0xFF && code != U'Ð' && code != U'Þ' && code != U'ð' &&
+                                code != U'þ';
+      if (const char* command = latex_for(code)) out += command;
+      else out += latin_letter ? text.substr(at, length) : "?";
+      at += length - 1;
+      continue;
+    }
     switch (c) {
       case '&': case '%': case '$': case '#': case '_': case '{': case '}':
         out += '\\';
@@ -99,7 +145,8 @@ std::string render_latex(const ResultsTable& table, const LatexOptions& options)
   write_header(out, layout);
   for (const auto& row : table.rows) {
     if (row.rule_above) out << "    \\midrule\n";
-    out << "    " << escape_latex(row.name);
+    // After \\\\ or \\midrule a leading '[' would open their optional argument.
+    out << "    " << (row.name.rfind('[', 0) == 0 ? "{}" : "") << escape_latex(row.name);
     for (const auto& cell : row.cells) out << " & " << latex_cell(cell, options.plus_minus);
     out << " \\\\\n";
   }

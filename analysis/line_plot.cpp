@@ -23,6 +23,21 @@ const cv::Scalar kBlack(0, 0, 0), kGrid(225, 225, 225), kWhite(255, 255, 255);
 const cv::Scalar kPalette[] = {{180, 119, 31}, {14, 127, 255}, {44, 160, 44},  {40, 39, 214},  {189, 103, 148},
                                {75, 86, 140},  {194, 119, 227}, {127, 127, 127}, {34, 189, 188}, {207, 190, 23}};
 
+// Series i: colour i mod 10; each further ten rows a dash pattern (pixels on, off, ...),
+// so that no two of up to 40 rows look alike.
+struct LineStyle {
+  cv::Scalar colour;
+  std::vector<double> dashes;  // empty: solid
+  const char* pgfplots;        // the same pattern's pgfplots name
+};
+
+LineStyle line_style(size_t series) {
+  static const std::vector<std::pair<std::vector<double>, const char*>> patterns = {
+      {{}, "solid"}, {{10, 6}, "dashed"}, {{2, 5}, "dotted"}, {{10, 4, 2, 4}, "dashdotted"}};
+  const auto& [dashes, name] = patterns[(series / 10) % patterns.size()];
+  return {kPalette[series % 10], dashes, name};
+}
+
 struct Range {
   double low = 0.0, high = 1.0;
 };
@@ -107,9 +122,31 @@ std::vector<std::vector<cv::Point>> series_pixels(const Plot& plot, const Axes& 
   return lines;
 }
 
-void draw_series(cv::Mat& image, const std::vector<cv::Point>& points, const cv::Scalar& colour) {
-  if (points.size() == 1) cv::circle(image, points[0], 3, colour, cv::FILLED, cv::LINE_AA);
-  else cv::polylines(image, points, false, colour, 2, cv::LINE_AA);
+// The pattern runs on across the corners of the polyline, as a dashed pen would.
+void draw_dashed(cv::Mat& image, const std::vector<cv::Point>& points, const LineStyle& style) {
+  size_t dash = 0;
+  double left = style.dashes[0];  // of the current dash or gap
+  for (size_t k = 1; k < points.size(); ++k) {
+    const cv::Point2d from = points[k - 1], to = points[k];
+    const double length = cv::norm(to - from);
+    for (double at = 0.0; at < length;) {  // none for a zero-length segment, whose direction is undefined
+      const cv::Point2d direction = (to - from) / length;
+      const double step = std::min(left, length - at);
+      if (dash % 2 == 0) cv::line(image, from + direction * at, from + direction * (at + step), style.colour, 2, cv::LINE_AA);
+      at += step;
+      left -= step;
+      if (left <= 0.0) {
+        dash = (dash + 1) % style.dashes.size();
+        left = style.dashes[dash];
+      }
+    }
+  }
+}
+
+void draw_series(cv::Mat& image, const std::vector<cv::Point>& points, const LineStyle& style) {
+  if (points.size() == 1) cv::circle(image, points[0], 3, style.colour, cv::FILLED, cv::LINE_AA);
+  else if (style.dashes.empty()) cv::polylines(image, points, false, style.colour, 2, cv::LINE_AA);
+  else draw_dashed(image, points, style);
 }
 
 constexpr int kLegendLine = 20, kLegendMargin = 8;
@@ -128,7 +165,7 @@ void draw_legend(cv::Mat& image, const Plot& plot, const cv::Rect& box) {
   cv::rectangle(image, box, kBlack, 1);
   for (size_t i = 0; i < plot.series.size(); ++i) {
     const int y = box.y + 14 + kLegendLine * static_cast<int>(i);
-    cv::line(image, {box.x + 6, y}, {box.x + 28, y}, kPalette[i % 10], 2, cv::LINE_AA);
+    draw_series(image, {{box.x + 6, y}, {box.x + 28, y}}, line_style(i));
     cv::putText(image, plot.series[i].label, {box.x + 34, y + 5}, kFont, 0.45, kBlack, 1, cv::LINE_AA);
   }
 }
@@ -168,7 +205,7 @@ void draw_panel(cv::Mat& image, const Plot& plot) {
   cv::rectangle(image, area, kBlack, 1);
 
   const auto lines = series_pixels(plot, axes);
-  for (size_t i = 0; i < lines.size(); ++i) draw_series(image, lines[i], kPalette[i % 10]);
+  for (size_t i = 0; i < lines.size(); ++i) draw_series(image, lines[i], line_style(i));
 
   put_centered(image, plot.title, {image.cols / 2, kTop / 2}, 0.6, 1);
   put_centered(image, plot.x_label, {area.x + area.width / 2, image.rows - 20});
@@ -188,7 +225,7 @@ PanelLayout layout_panel(const Plot& plot, cv::Size panel) {
 
   // The pixels the lines cover, with the legend's own margin around them.
   cv::Mat covered(panel, CV_8U, cv::Scalar(0));
-  for (const auto& points : series_pixels(plot, make_axes(plot, full))) draw_series(covered, points, cv::Scalar(255));
+  for (const auto& points : series_pixels(plot, make_axes(plot, full))) draw_series(covered, points, {{255}, {}, ""});
   cv::dilate(covered, covered, cv::getStructuringElement(cv::MORPH_RECT, {2 * kLegendMargin + 1, 2 * kLegendMargin + 1}));
 
   const int left = full.x + kLegendMargin, right = full.x + full.width - box.width - kLegendMargin;
@@ -224,8 +261,11 @@ std::string render_pgfplots(const std::vector<Plot>& panels) {
     out << "\\begin{tikzpicture}\n  \\begin{axis}[width=0.9\\linewidth, height=0.55\\linewidth, grid=major,\n"
         << "    title=" << pgf_text(plot.title) << ", xlabel=" << pgf_text(plot.x_label)
         << ", ylabel=" << pgf_text(plot.y_label) << ",\n    legend pos=outer north east, legend cell align=left]\n";
-    for (const auto& series : plot.series) {
-      out << "    \\addplot+[mark=none] coordinates {";
+    for (size_t i = 0; i < plot.series.size(); ++i) {
+      const Series& series = plot.series[i];
+      const LineStyle style = line_style(i);
+      out << "    \\addplot[mark=none, thick, " << style.pgfplots << ", color={rgb,255:red," << style.colour[2]
+          << ";green," << style.colour[1] << ";blue," << style.colour[0] << "}] coordinates {";
       for (size_t k = 0; k < std::min(series.x.size(), series.y.size()); ++k)
         if (std::isfinite(series.y[k])) out << " (" << series.x[k] << "," << series.y[k] << ")";
       out << " };\n    \\addlegendentry" << pgf_text(series.label) << "\n";
@@ -240,7 +280,10 @@ std::vector<std::filesystem::path> write_figure(const std::filesystem::path& ste
   const auto png = std::filesystem::path(stem.string() + ".png");
   const auto tex = std::filesystem::path(stem.string() + ".tex");
   if (!cv::imwrite(png.string(), draw_plots(panels))) throw std::runtime_error("cannot write " + png.string());
-  std::ofstream(tex) << render_pgfplots(panels);
+  std::ofstream out(tex);
+  out << render_pgfplots(panels);
+  out.close();
+  if (!out) throw std::runtime_error("cannot write " + tex.string());
   return {png, tex};
 }
 

@@ -43,8 +43,8 @@ cv::Mat draw_plots(const std::vector<Plot>& panels);
 // One tikzpicture per panel (stacked), for \input into a document that loads pgfplots.
 std::string render_pgfplots(const std::vector<Plot>& panels);
 
-// Writes <stem>.png and <stem>.tex; returns both paths. Throws std::runtime_error
-// when the PNG cannot be written.
+// Writes <stem>.png and <stem>.tex; returns both paths. Throws std::runtime_error naming
+// the file when either cannot be written.
 std::vector<std::filesystem::path> write_figure(const std::filesystem::path& stem, const std::vector<Plot>& panels);
 
 }  // namespace sparser::analysis

@@ -65,7 +65,9 @@ void write_output(const po::variables_map& args, const std::string& text) {
   const std::filesystem::path path = args["out"].as<std::string>();
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
   std::ofstream out(path);
-  if (!(out << text)) throw std::runtime_error("cannot write " + path.string());
+  out << text;
+  out.close();  // the text may still sit in the stream's buffer: a full disk shows at the close
+  if (!out) throw std::runtime_error("cannot write " + path.string());
 }
 
 int run_table(const po::variables_map& args, const std::vector<RunRecord>& runs) {

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
+#include "config/toml_section.h"
+
 namespace sparser::analysis {
 namespace {
 
@@ -29,12 +31,28 @@ std::string as_text(const json& value) {
   return value.is_string() ? value.get<std::string>() : value.dump();
 }
 
+// A member that should be an object; sparser_run writes null for a section it has no
+// values for yet ("final" of a run stopped before its first evaluation).
+json object_member(const json& parent, const char* key) {
+  const auto found = parent.find(key);
+  return found != parent.end() && found->is_object() ? *found : json::object();
+}
+
 std::map<std::string, double> numeric_members(const json& object) {
   std::map<std::string, double> out;
   if (!object.is_object()) return out;
   for (const auto& [key, value] : object.items())
     if (value.is_number()) out[key] = value.get<double>();
   return out;
+}
+
+// A metrics section (summary "final", an eval record's "metrics"): its numbers, with the
+// per-class scores flattened to "per_class_dsc.<class>".
+std::map<std::string, double> metric_values(const json& section) {
+  auto values = numeric_members(section);
+  for (const auto& [name, value] : numeric_members(object_member(section, "per_class_dsc")))
+    values["per_class_dsc." + name] = value;
+  return values;
 }
 
 // Numbers at any depth, keyed by their dotted path; arrays are not descended into.
@@ -67,14 +85,18 @@ void read_metrics_log(const std::filesystem::path& path, RunRecord& run) {
       if (in.peek() == std::char_traits<char>::eof()) break;
       throw std::runtime_error(path.string() + ":" + std::to_string(line_number) + ": invalid JSON");
     }
-    const std::string type = entry.value("type", "");
-    if (type == "step" && entry.contains("loss")) {
-      run.losses.push_back({entry.value("step", 0L), entry["loss"].get<double>()});
-    } else if (type == "eval") {
-      run.evals.push_back({entry.value("epoch", 0), numeric_members(entry.value("metrics", json::object()))});
-    } else if (type == "sigma") {
-      run.sigmas.push_back({entry.value("layer", ""), doubles(entry.value("pretrained", json::array())),
-                            doubles(entry.value("learned", json::array()))});
+    try {
+      const std::string type = entry.value("type", "");
+      if (type == "step" && entry.contains("loss")) {
+        run.losses.push_back({entry.value("step", 0L), entry["loss"].get<double>()});
+      } else if (type == "eval") {
+        run.evals.push_back({entry.value("epoch", 0), metric_values(object_member(entry, "metrics"))});
+      } else if (type == "sigma") {
+        run.sigmas.push_back({entry.value("layer", ""), doubles(entry.value("pretrained", json::array())),
+                              doubles(entry.value("learned", json::array()))});
+      }
+    } catch (const json::exception& e) {
+      throw std::runtime_error(path.string() + ":" + std::to_string(line_number) + ": " + e.what());
     }
   }
 }
@@ -100,18 +122,17 @@ RunRecord load_run(const std::filesystem::path& dir) {
     run.seed = summary.value("seed", 0);
     run.status = summary.value("status", "");
     run.error = summary.value("error", "");
-    const json group = summary.value("group", json::object());  // iterating a temporary's items() would dangle
+    const json group = object_member(summary, "group");  // iterating a temporary's items() would dangle
     for (const auto& [key, value] : group.items()) run.group[key] = as_text(value);
-    const json final_section = summary.value("final", json::object());
-    run.final_metrics = numeric_members(final_section);
-    for (const auto& [name, value] : numeric_members(final_section.value("per_class_dsc", json::object())))
-      run.final_metrics["per_class_dsc." + name] = value;
+    run.final_metrics = metric_values(object_member(summary, "final"));
     flatten_numbers(summary, "", run.summary_values);
     for (const auto& seed : summary.value("seeds", json::array())) run.configured_seeds.push_back(seed.get<int>());
   } catch (const json::exception& e) {
     throw std::runtime_error(summary_path.string() + ": " + e.what());
   }
   read_metrics_log(dir / "metrics.jsonl", run);
+  if (const auto config = dir / "config.toml"; std::filesystem::is_regular_file(config))
+    run.config = std::make_shared<const toml::table>(config::parse_toml_file(config.string()));
   return run;
 }
 

@@ -5,8 +5,11 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include <toml++/toml.h>
 
 namespace sparser::analysis {
 
@@ -48,6 +51,8 @@ struct RunRecord {
   std::vector<LossPoint> losses;
   std::vector<EvalPoint> evals;
   std::vector<SigmaLayer> sigmas;
+  // The resolved config.toml sparser_run wrote beside the summary; null where there is none.
+  std::shared_ptr<const toml::table> config;
 
   bool completed() const { return status == "completed"; }
 };
@@ -55,7 +60,7 @@ struct RunRecord {
 // True when `dir` looks like a run directory (holds summary.json).
 bool is_run_dir(const std::filesystem::path& dir);
 
-// Reads summary.json and, when present, metrics.jsonl. Throws
+// Reads summary.json and, when present, metrics.jsonl and config.toml. Throws
 // std::runtime_error naming the file on malformed input or an unknown schema version.
 RunRecord load_run(const std::filesystem::path& dir);
 

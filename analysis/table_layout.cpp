@@ -5,7 +5,11 @@
 #include <stdexcept>
 #include <tuple>
 
+#include <nlohmann/json.hpp>
 #include <toml++/toml.h>
+
+#include "config/config_change.h"
+#include "config/toml_section.h"
 
 namespace sparser::analysis {
 namespace {
@@ -155,11 +159,13 @@ RowSpec parse_row(const toml::table& entry, const std::filesystem::path& path, s
   const auto* match = entry["match"].as_table();
   if (!match || match->empty()) layout_error(path, where + " needs a non-empty table 'match'");
   for (const auto& [key, value] : *match) {
-    // Numbers are matched by their JSON text, as the trainer writes them.
-    if (auto text = value.value<std::string>()) row.match[std::string(key.str())] = *text;
-    else if (auto integer = value.value<int64_t>()) row.match[std::string(key.str())] = std::to_string(*integer);
-    else if (auto boolean = value.value<bool>()) row.match[std::string(key.str())] = *boolean ? "true" : "false";
-    else layout_error(path, where + ".match." + std::string(key.str()) + ": use a string, integer or boolean");
+    // Numbers are matched by their JSON text, as summary.json holds them (3e-4 as 0.0003).
+    const std::string name(key.str());
+    if (auto text = value.value_exact<std::string>()) row.match[name] = *text;
+    else if (auto integer = value.value_exact<int64_t>()) row.match[name] = nlohmann::json(*integer).dump();
+    else if (auto number = value.value_exact<double>()) row.match[name] = nlohmann::json(*number).dump();
+    else if (auto boolean = value.value_exact<bool>()) row.match[name] = *boolean ? "true" : "false";
+    else layout_error(path, where + ".match." + name + ": use a string, number or boolean");
   }
   return row;
 }
@@ -205,6 +211,31 @@ std::string describe(const RunBatch& batch) {
   return batch.world_size ? ranks : "";
 }
 
+// Seeds of one group trained under configs that differ beyond the seed (the config edited
+// between two submissions) would be averaged as one configuration. sparser_run's own rule
+// decides what differs (config::result_changes); keys only one config has (written by
+// another sparser version) are not compared.
+void check_one_config(const CellRuns& selected, const RowSpec& row, const ColumnGroup& column) {
+  const RunRecord* reference = nullptr;
+  for (const auto& [seed, run] : selected.completed_by_seed) {
+    if (!run->config) continue;
+    if (!reference) {
+      reference = run;
+      continue;
+    }
+    const auto changes = config::result_changes(*reference->config, *run->config, config::AbsentKeys::kIgnored);
+    if (changes.empty()) continue;
+    std::string listed;
+    for (const auto& change : changes) listed += "\n  " + change;
+    throw std::runtime_error("row '" + row.name + "' on dataset '" + column.dataset + "': " +
+                             (reference->dir / "config.toml").string() + " and " +
+                             (run->dir / "config.toml").string() +
+                             " differ beyond the seed, so their runs must not be averaged as seeds; rerun the "
+                             "stale seeds under the current config (sparser_run --force) or leave them out:" +
+                             listed);
+  }
+}
+
 CellRuns select_cell_runs(const std::vector<RunRecord>& runs, const RowSpec& row, const ColumnGroup& column) {
   CellRuns selected;
   // The configurations (experiment, row identity, batch) the runs come from, each with one of its runs.
@@ -247,6 +278,7 @@ CellRuns select_cell_runs(const std::vector<RunRecord>& runs, const RowSpec& row
     throw std::runtime_error("row '" + row.name + "' matches several groups on dataset '" + column.dataset +
                              "', which must not be averaged as seeds; " + remedy + ":" + listed);
   }
+  check_one_config(selected, row, column);
   return selected;
 }
 
@@ -276,12 +308,7 @@ std::string default_metric_name(const std::string& key) {
 }
 
 TableLayout load_layout(const std::filesystem::path& path) {
-  toml::table document;
-  try {
-    document = toml::parse_file(path.string());
-  } catch (const toml::parse_error& e) {
-    layout_error(path, std::string(e.description()));
-  }
+  const toml::table document = config::parse_toml_file(path.string());  // errors name the line of a syntax error
   reject_unknown_keys(document, {"table", "columns", "rows"}, path, "the layout");
   TableLayout layout;
   if (const auto* table = document["table"].as_table()) {

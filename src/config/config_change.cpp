@@ -44,7 +44,7 @@ void flatten(const toml::table& table, const std::string& prefix, std::map<std::
 
 }  // namespace
 
-std::vector<std::string> result_changes(const toml::table& stored, const toml::table& current) {
+std::vector<std::string> result_changes(const toml::table& stored, const toml::table& current, AbsentKeys absent) {
   std::map<std::string, std::string> before, after;
   flatten(stored, "", before);
   flatten(current, "", after);
@@ -59,6 +59,7 @@ std::vector<std::string> result_changes(const toml::table& stored, const toml::t
   const bool fp16_cache = stores_fp16(stored) || stores_fp16(current);
   for (const auto& key : keys) {
     if (kExecutionKeys.count(key) && !(fp16_cache && kCacheUseKeys.count(key))) continue;
+    if (absent == AbsentKeys::kIgnored && (!before.count(key) || !after.count(key))) continue;
     const auto old_value = shown(before, key), new_value = shown(after, key);
     if (old_value != new_value) changes.push_back(key + ": " + old_value + " → " + new_value);
   }

@@ -13,6 +13,10 @@ namespace sparser::config {
 // the keys that only change how a run executes, not what it computes: threads, device,
 // logging interval, output directory and seed list, data loader workers and prefetch,
 // prompts per decoder pass, checkpoint spacing, and where the trunk cache lives.
-std::vector<std::string> result_changes(const toml::table& stored, const toml::table& current);
+// With AbsentKeys::kIgnored, a key only one of the two holds is no change: run directories
+// of two sparser versions, the older of which did not have the key yet, can still be compared.
+enum class AbsentKeys { kChange, kIgnored };
+std::vector<std::string> result_changes(const toml::table& stored, const toml::table& current,
+                                        AbsentKeys absent = AbsentKeys::kChange);
 
 }  // namespace sparser::config

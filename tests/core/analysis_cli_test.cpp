@@ -103,4 +103,39 @@ TEST_F(AnalysisCli, StandaloneLatexCompilesWithPdflatex) {
   EXPECT_TRUE(fs::exists(root_ / "table.pdf"));
 }
 
+TEST_F(AnalysisCli, RowNamesAndNotesOfAnyTextCompileWithPdflatex) {
+  if (std::system("command -v pdflatex > /dev/null 2>&1") != 0) GTEST_SKIP() << "pdflatex is not on PATH";
+  // sparser_run's own errors hold non-ASCII text ("PyTorch ≥ 1.6"), paths may not be UTF-8,
+  // and after \\ a row name's leading '[' would be read as an optional argument.
+  json summary;
+  std::ifstream(root_ / "runs/adapter-seed=2/summary.json") >> summary;
+  summary["error"] = "legacy checkpoint: re-save it with PyTorch \u2265 1.6 \u2014 in /data/Z\u00fcrich/\u6f22";
+  std::ofstream(root_ / "runs/adapter-seed=2/summary.json") << summary.dump() << "\n";
+  std::ofstream(root_ / "layout.toml") << R"toml(
+[[columns]]
+dataset = "coco"
+metrics = ["miou"]
+[[rows]]
+name = "Adapter"
+match = { "method.name" = "adapter" }
+[[rows]]
+name = "[Ours] SAM-PARSER"
+match = { "method.name" = "parser" }
+)toml";
+  ASSERT_EQ(analyze("table runs --layout layout.toml --standalone --out table.tex"), 0) << read("err.txt");
+  const std::string latex = read("table.tex");
+  EXPECT_NE(latex.find("PyTorch $\\geq$ 1.6 --- in /data/Z\u00fcrich/?"), std::string::npos) << latex;
+  const int rc = std::system(("cd '" + root_.string() +
+                              "' && pdflatex -interaction=nonstopmode -halt-on-error table.tex > pdflatex.log 2>&1")
+                                 .c_str());
+  EXPECT_EQ(WEXITSTATUS(rc), 0) << read("pdflatex.log");
+}
+
+TEST_F(AnalysisCli, AnOutputThatCannotBeWrittenIsAnError) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  fs::create_symlink("/dev/full", root_ / "full.tex");  // a full disk: the text fits the stream's buffer
+  EXPECT_EQ(analyze("table runs --out full.tex"), 1);
+  EXPECT_NE(read("err.txt").find("cannot write full.tex"), std::string::npos) << read("err.txt");
+}
+
 }  // namespace

@@ -242,6 +242,26 @@ TEST_F(AnalysisColumns, LayoutErrorsNameTheEntry) {
             std::string::npos);
   EXPECT_NE(metric_error("{ final = 'miou', colour = 'red' }").find("unknown key 'colour'"), std::string::npos);
   EXPECT_EQ(metric_error("{ final = 'miou', decimals = 2 }"), "no error");
+  // A syntax error names its line and column.
+  EXPECT_NE(metric_error("'miou' 'f1'").find(path.string() + ":3:"), std::string::npos) << metric_error("'miou' 'f1'");
+}
+
+TEST_F(AnalysisColumns, RowsMatchSweptNumbersWrittenAnyWay) {
+  // summary.json writes a swept lr as 0.0003; the layout may write it as 3e-4.
+  for (int seed = 1; seed <= 2; ++seed) {
+    const fs::path dir = write({"ablation", "lora", seed, 0.85, 4058340, 5.0});
+    json summary;
+    std::ifstream(dir / "summary.json") >> summary;
+    summary["group"]["train.lr"] = 0.0003;
+    summary["group"]["method.rank"] = 4;
+    std::ofstream(dir / "summary.json") << summary.dump();
+  }
+  const fs::path path = root_ / "lr.toml";
+  std::ofstream(path) << "[[columns]]\ndataset = 'nwpu'\nexperiment = 'ablation'\nmetrics = ['miou']\n"
+                      << "[[rows]]\nname = 'LoRA'\nmatch = { 'method.name' = 'lora', 'train.lr' = 3e-4, "
+                      << "'method.rank' = 4 }\n";
+  const ResultsTable table = build_results_table(runs(), load_layout(path));
+  EXPECT_EQ(table.rows[0].cells[0].seeds, 2);
 }
 
 }  // namespace

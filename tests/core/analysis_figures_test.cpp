@@ -129,6 +129,49 @@ TEST_F(AnalysisFigures, ColumnGroupsOnOneDatasetGetADirectoryEach) {
   EXPECT_FALSE(fs::exists(out / "coco"));
 }
 
+TEST_F(AnalysisFigures, RowsWhoseNamesSlugAlikeGetADirectoryEach) {
+  for (int seed = 1; seed <= 2; ++seed)
+    write_run("parser_both", {{"method.name", "parser"}, {"method.layers", "both"}}, seed, true);
+  std::vector<RunRecord> runs;
+  for (const auto& dir : find_run_dirs({(root_ / "runs").string()})) runs.push_back(load_run(dir));
+  TableLayout layout;
+  layout.columns.push_back({"coco", "", "COCO", {{"miou", "mIoU"}}});
+  layout.rows.push_back({"PARSER (conv)", {{"method.name", "parser"}, {"method.layers", "conv"}}});
+  layout.rows.push_back({"PARSER: conv", {{"method.name", "parser"}, {"method.layers", "both"}}});
+  const fs::path out = root_ / "figures";
+  const auto files = write_figures(runs, layout, out);
+  EXPECT_EQ(std::set<fs::path>(files.begin(), files.end()).size(), files.size());  // nothing written twice
+  EXPECT_TRUE(fs::exists(out / "coco/sigma/PARSER_conv/ratio_by_layer.png"));
+  EXPECT_TRUE(fs::exists(out / "coco/sigma/PARSER_conv-2/ratio_by_layer.png"));
+}
+
+TEST_F(AnalysisFigures, PerClassScoresGetCurvesAndZeroSigmasNoRatio) {
+  const fs::path dir = root_ / "organs" / "parser-seed=1";
+  fs::create_directories(dir);
+  std::ofstream(dir / "summary.json")
+      << json{{"schema", 1}, {"run_id", "parser-seed=1"}, {"dataset", "abdomenct"}, {"seed", 1},
+              {"status", "completed"}, {"group", {{"method.name", "parser"}}},
+              {"final", {{"dsc", 0.8}, {"per_class_dsc", {{"liver", 0.9}}}}}}.dump();
+  std::ofstream log(dir / "metrics.jsonl");
+  for (int epoch = 1; epoch <= 2; ++epoch)
+    log << json{{"type", "eval"}, {"epoch", epoch},
+                {"metrics", {{"dsc", 0.7}, {"per_class_dsc", {{"liver", 0.8 + 0.05 * epoch}}}}}}.dump() << "\n";
+  // σ that were 0 before fine-tuning have no ratio: the layer's mean is over the others, 2.
+  log << json{{"type", "sigma"}, {"layer", "neck.0"}, {"pretrained", {2.0, 1.0, 0.0, 0.0}},
+              {"learned", {4.0, 2.0, 0.0, 0.0}}}.dump() << "\n";
+  log.close();
+  TableLayout layout;
+  layout.columns.push_back({"abdomenct", "", "CT", {{"per_class_dsc.liver", "liver DSC"}}});
+  layout.rows.push_back({"PARSER", {{"method.name", "parser"}}});
+  const fs::path out = root_ / "figures";
+  write_figures({load_run(dir)}, layout, out);
+  std::stringstream liver, ratio;
+  liver << std::ifstream(out / "abdomenct/per_class_dsc.liver.tex").rdbuf();
+  EXPECT_NE(liver.str().find("coordinates { (1,85) (2,90) };"), std::string::npos) << liver.str();
+  ratio << std::ifstream(out / "abdomenct/sigma/PARSER/ratio_by_layer.tex").rdbuf();
+  EXPECT_NE(ratio.str().find("coordinates { (0,2) };"), std::string::npos) << ratio.str();
+}
+
 TEST(AnalysisPlot, LegendTakesAFreeCornerElseGoesOutside) {
   const cv::Size panel(kPlotWidth, kPanelHeight);
   // A line rising to the upper right (the σ ratio by layer): the legend goes upper left.
@@ -156,6 +199,25 @@ TEST(AnalysisPlot, PgfplotsHoldsEverySeriesPoint) {
   const std::string tex = render_pgfplots({plot});
   EXPECT_NE(tex.find("coordinates { (1,0.5) (2,0.25) };"), std::string::npos);
   EXPECT_NE(tex.find("\\addlegendentry{a\\_b}"), std::string::npos);
+}
+
+TEST(AnalysisPlot, SeriesBeyondTheTenColoursAreDashed) {
+  // Series 10 has series 0's colour: dashed, it covers fewer of that colour's pixels.
+  const Series line{"line", {0, 1}, {0, 1}};
+  Plot eleven{"t", "x", "y", std::vector<Series>(11, Series{"empty", {}, {}})};
+  eleven.series[10] = line;
+  const Plot one{"t", "x", "y", {line}};
+  const auto palette_0_pixels = [](const Plot& plot) {
+    cv::Mat mask;
+    cv::inRange(draw_plots({plot}), cv::Scalar(180, 119, 31), cv::Scalar(180, 119, 31), mask);
+    return cv::countNonZero(mask);
+  };
+  EXPECT_LT(palette_0_pixels(eleven), 0.9 * palette_0_pixels(one));  // 0.81 dashed, 1.0 solid
+  const std::string tex = render_pgfplots({eleven});
+  EXPECT_NE(tex.find("\\addplot[mark=none, thick, solid, color={rgb,255:red,31;green,119;blue,180}]"),
+            std::string::npos) << tex;
+  EXPECT_NE(tex.find("\\addplot[mark=none, thick, dashed, color={rgb,255:red,31;green,119;blue,180}]"),
+            std::string::npos) << tex;
 }
 
 TEST(AnalysisPlot, FileSlugKeepsNamesReadable) {

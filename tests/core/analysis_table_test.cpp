@@ -314,10 +314,65 @@ TEST_F(AnalysisTable, DuplicateSeedIsFlaggedNotAveraged) {
                                      " (seed 1 already taken from " + (root_ / "isic-lora-seed=1").string() + ")");
 }
 
+TEST_F(AnalysisTable, ARunStoppedBeforeItsFirstEvaluationIsExcludedWithTheOthersTabulated) {
+  // sparser_run writes "final": null until the first evaluation (a preempted or failed run).
+  write({"coco", {{"method.name", "decoder"}}, 4, 0.0, 0.0, "interrupted"});
+  json summary;
+  std::ifstream(root_ / "coco-decoder-seed=4" / "summary.json") >> summary;
+  summary["final"] = nullptr;
+  summary["group"] = {{"method.name", "decoder"}, {"run.dataset", "coco"}};
+  std::ofstream(root_ / "coco-decoder-seed=4" / "summary.json") << summary.dump();
+  const ResultsTable table = build_results_table(runs(), layout());
+  EXPECT_EQ(table.rows[0].cells[0].seeds, 3);
+  EXPECT_EQ(table.rows[0].cells[0].markers,
+            (std::vector<NoteKind>{NoteKind::kMissingSeeds, NoteKind::kExcludedRuns}));  // seed 4 of 4
+}
+
+TEST_F(AnalysisTable, AMalformedRecordOfTheMetricsLogNamesItsFileAndLine) {
+  const fs::path log = root_ / "coco-decoder-seed=1" / "metrics.jsonl";
+  std::ofstream(log) << R"({"type": "step", "step": 1, "loss": 0.5})" << "\n"
+                     << R"({"type": "step", "step": 2, "loss": null})" << "\n";
+  try {
+    runs();
+    ADD_FAILURE() << "no error for a step record whose loss is null";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(log.string() + ":2: ", 0), 0u) << e.what();
+  }
+}
+
+TEST_F(AnalysisTable, SeedsTrainedUnderDifferentConfigsAreNotAveraged) {
+  // Decoder on COCO: seed 3 trained after train.lr was edited in the config. Threads, seed
+  // list (execution only) and a key only one version of sparser writes are no difference.
+  const auto write_config = [&](int seed, const std::string& lr, const std::string& extra) {
+    std::ofstream(root_ / ("coco-decoder-seed=" + std::to_string(seed)) / "config.toml")
+        << "[run]\nseeds = [" << seed << "]\nthreads = " << seed << "\n[train]\nlr = " << lr << "\n" << extra;
+  };
+  write_config(1, "0.0001", "");
+  write_config(2, "0.0001", "warmup_steps = 0\n");
+  write_config(3, "0.0003", "");
+  try {
+    build_results_table(runs(), layout());
+    ADD_FAILURE() << "no error for seeds of one cell trained under different configs";
+  } catch (const std::runtime_error& e) {
+    const std::string error = e.what();
+    EXPECT_NE(error.find("row 'Decoder FT' on dataset 'coco'"), std::string::npos) << error;
+    EXPECT_NE(error.find("coco-decoder-seed=3/config.toml differ beyond the seed"), std::string::npos) << error;
+    EXPECT_NE(error.find("train.lr: 0.0001 \u2192 0.0003"), std::string::npos) << error;
+    EXPECT_EQ(error.find("warmup_steps"), std::string::npos) << error;
+    EXPECT_EQ(error.find("threads"), std::string::npos) << error;
+  }
+  write_config(3, "0.0001", "");
+  EXPECT_EQ(build_results_table(runs(), layout()).rows[0].cells[0].seeds, 3);
+}
+
 TEST(AnalysisFormatting, EscapesLatexAndPrintsSignedDeltas) {
   EXPECT_EQ(escape_latex("lr=1e-4_a&b 50% #1 {x} ~^\\"),
             "lr=1e-4\\_a\\&b 50\\% \\#1 \\{x\\} \\textasciitilde{}\\textasciicircum{}\\textbackslash{}");
   EXPECT_EQ(escape_latex("a<b>c|d"), "a\\textless{}b\\textgreater{}c\\textbar{}d");  // OT1: ¡ ¿ — otherwise
+  // Non-ASCII: a command where pdflatex needs one, Latin-1 letters as they are, '?' for the
+  // rest and for bytes that are not UTF-8 (a path in another encoding).
+  EXPECT_EQ(escape_latex("\u2265 1.6 \u00b1 \u03c3, Z\u00fcrich"), "$\\geq$ 1.6 $\\pm$ $\\sigma$, Z\u00fcrich");
+  EXPECT_EQ(escape_latex("\u6f22 \u00f0 a\xff\xc3"), "? ? a??");
   EXPECT_EQ(format_delta(1.25, 1), "+1.3");
   EXPECT_EQ(format_delta(-0.04, 1), "+0.0");
   EXPECT_EQ(format_delta(-0.2, 1), "-0.2");
