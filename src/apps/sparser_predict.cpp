@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <iostream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "checkpoint/state_dict.h"
 #include "config/method_section.h"
@@ -17,6 +19,7 @@
 #include "methods/trainable.h"
 #include "model/predictor.h"
 #include "train/model_setup.h"
+#include "util/atomic_file.h"
 
 namespace po = boost::program_options;
 using namespace sparser;
@@ -44,15 +47,22 @@ std::vector<float> parse_numbers(const std::string& text, size_t count, const st
 
 // The model of --config (`top`, read from `config_path`): `section`, and where the tensors a
 // run trained are given (--delta, or the trained.pth beside a run directory's config.toml),
-// its [method] with them.
+// its [method] with them. A --checkpoint in place of the config's takes the place of the
+// whole base model: usually sparser_export's model, which holds the trained tensors already,
+// so the trained.pth beside the config then applies only when --delta names it.
 model::Sam configured_model(const std::string& config_path, const config::TomlSection& top,
-                            const config::ModelSection& section, std::string delta_path) {
+                            const config::ModelSection& section, std::string delta_path, bool checkpoint_given) {
   const auto method = config::parse_method_section(top.section("method"));
   const bool trains = top.has("method") && method.name != methods::MethodName::ZeroShot;
   const auto beside = std::filesystem::path(config_path).parent_path() / "trained.pth";
-  if (delta_path.empty() && trains && std::filesystem::exists(beside)) delta_path = beside.string();
+  const bool run_tensors_beside = delta_path.empty() && trains && std::filesystem::exists(beside);
+  if (run_tensors_beside && !checkpoint_given) delta_path = beside.string();
   if (delta_path.empty()) {
-    if (trains)
+    if (run_tensors_beside)
+      std::cerr << "sparser_predict: note: --checkpoint " << section.checkpoint << " as it is, without the trained "
+                << "tensors beside " << config_path << " (an exported model holds them already; --delta "
+                << beside.string() << " adds them to a base SAM)\n";
+    else if (trains && !checkpoint_given)
       std::cerr << "sparser_predict: note: " << config_path << ": its [model] as it is; its [method] ("
                 << methods::to_string(method.name) << ") trains nothing here without a run's trained tensors "
                 << "(pass a run directory's config.toml, or --delta)\n";
@@ -62,6 +72,13 @@ model::Sam configured_model(const std::string& config_path, const config::TomlSe
   methods::load_delta(*setup.sam, checkpoint::read_state_dict(delta_path), delta_path);
   std::cout << "model: " << methods::to_string(method.name) << " with the trained tensors of " << delta_path << "\n";
   return setup.sam;
+}
+
+// Encoded first, then written whole or not at all: cv::imwrite reports no failed write (a full disk).
+void write_png(const std::filesystem::path& path, const cv::Mat& image) {
+  std::vector<uchar> png;
+  if (!cv::imencode(".png", image, png)) throw std::runtime_error(path.string() + ": cannot encode image");
+  util::write_file_atomically(path.string(), std::string(png.begin(), png.end()));
 }
 
 cv::Mat overlay(const cv::Mat& rgb, const torch::Tensor& masks) {
@@ -100,7 +117,9 @@ int main(int argc, char** argv) {
       "delta", po::value<std::string>(&delta_path),
       "with --config: the tensors a run trained (default: the trained.pth beside a run's config.toml)")(
       "preset", po::value<std::string>(&preset), "vit_b, vit_l or vit_h (with --checkpoint)")(
-      "checkpoint", po::value<std::string>(&checkpoint), "official or exported .pth (overrides the config's)")(
+      "checkpoint", po::value<std::string>(&checkpoint),
+      "official or exported .pth, in place of the config's base model (a run's trained.pth then applies only "
+      "with --delta)")(
       "checkpoint-key", po::value<std::string>(&checkpoint_key),
       "key of the state dict in a checkpoint that nests it (e.g. model); default: found automatically")(
       "box", po::value<std::vector<std::string>>(&box_args), "x0,y0,x1,y1 (repeatable)")(
@@ -151,7 +170,8 @@ int main(int argc, char** argv) {
     cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
 
     model::Predictor predictor(config_path.empty() ? train::build_model(section).sam
-                                                   : configured_model(config_path, top, section, delta_path));
+                                                   : configured_model(config_path, top, section, delta_path,
+                                                                      !checkpoint.empty()));
     try {
       predictor.set_image(rgb);
     } catch (const std::invalid_argument& e) {
@@ -166,7 +186,7 @@ int main(int argc, char** argv) {
         auto mask = (prediction.masks[s][k].to(torch::kUInt8) * 255).contiguous();
         const cv::Mat m(rgb.rows, rgb.cols, CV_8UC1, mask.data_ptr<uint8_t>());
         const auto name = "mask_" + std::to_string(s) + (per_set > 1 ? "_" + std::to_string(k) : "") + ".png";
-        cv::imwrite((std::filesystem::path(out_dir) / name).string(), m);
+        write_png(std::filesystem::path(out_dir) / name, m);
         std::cout << "prompt " << s << " mask " << k << " iou_prediction " << prediction.iou_predictions[s][k].item<float>()
                   << " -> " << name << "\n";
       }
@@ -176,7 +196,7 @@ int main(int argc, char** argv) {
     std::vector<torch::Tensor> chosen;
     for (int64_t s = 0; s < sets; ++s) chosen.push_back(prediction.masks[s][best[s].item<int64_t>()]);
     cv::cvtColor(overlay(rgb, torch::stack(chosen)), shown, cv::COLOR_RGB2BGR);
-    cv::imwrite((std::filesystem::path(out_dir) / "overlay.png").string(), shown);
+    write_png(std::filesystem::path(out_dir) / "overlay.png", shown);
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "sparser_predict: " << e.what() << "\n";

@@ -41,6 +41,14 @@ add_test(NAME tools.predict
            grep -c iou_prediction $out/stdout | grep -qx 3
            test -s $out/overlay.png && test -s $out/mask_0_0.png && test -s $out/mask_0_2.png")
 set_tests_properties(tools.predict PROPERTIES LABELS tools)
+# A mask that cannot be written (a directory in its place, a full disk) is an error naming
+# it, not "-> mask_0.png" and exit 0; masks are written whole or not at all.
+add_test(NAME tools.predict_unwritable_output
+         COMMAND bash -c "out=$(mktemp -d); trap 'rm -rf $out' EXIT
+           { printf 'P6\\n75 100\\n255\\n'; head -c 22500 /dev/zero; } > $out/image.ppm; mkdir $out/mask_0.png
+           $<TARGET_FILE:sparser_predict> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --checkpoint ${SPARSER_TINY}/weights.pth --image $out/image.ppm --box 10,20,60,90 --out $out 2>&1; echo exit=$?")
+set_tests_properties(tools.predict_unwritable_output PROPERTIES LABELS tools
+                     PASS_REGULAR_EXPRESSION "mask_0.png: exists and is not a regular file[^\n]*\nexit=2")
 
 # Clear errors for bad input, naming the file.
 add_test(NAME tools.predict_missing_image

@@ -2,6 +2,7 @@
 // processes, real MPI launches, real files.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -732,6 +733,22 @@ TEST_F(TrainerTest, PredictWithARunsConfigUsesTheTrainedModel) {
   const double from_delta = iou_of("--config " + run_dir("x") + "/config.toml --delta " + run_dir("x") +
                                    "/trained.pth", "delta");
   EXPECT_EQ(from_delta, from_run);
+  // The run's config with its exported model: the trained tensors count once (they were
+  // added a second time on top of the exported model), and with a base SAM and --delta.
+  const std::string run_config = "--config " + run_dir("x") + "/config.toml --checkpoint ";
+  EXPECT_NEAR(iou_of(run_config + exported, "run_and_export"), from_run, 1e-4);
+  EXPECT_EQ(iou_of(run_config + fixtures::fixture_dir() + "/weights.pth --delta " + run_dir("x") + "/trained.pth",
+                   "run_base_delta"),
+            from_run);
+  // An output that is no file (a pipe, a device) is refused: the rename would put a file in its place.
+  const auto fifo = dir_ / "pipe.pth";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const auto to_pipe = run(kBin + "/sparser_export --config " + run_dir("x") + "/config.toml --delta " + run_dir("x") +
+                           "/trained.pth --out " + fifo.string());
+  EXPECT_NE(to_pipe.exit_code, 0);
+  EXPECT_NE(to_pipe.output.find(fifo.string() + ": exists and is not a regular file"), std::string::npos)
+      << to_pipe.output;
+  EXPECT_EQ(fs::symlink_status(fifo).type(), fs::file_type::fifo);
 }
 
 TEST_F(TrainerTest, ExportedModelLoadsInPythonWithTheOfficialKeys) {
