@@ -61,12 +61,11 @@ run_and_requeue() {
 }
 
 # requeue SCRIPT: after a checkpoint (exit 75), puts the job — an array task: only that
-# task (its own SLURM_JOB_ID names the same task) — back in the queue and exits 0;
-# exits 75 where it must not or cannot.
+# task — back in the queue and exits 0; exits 75 where it must not or cannot. An array
+# task's own SLURM_JOB_ID names it; the SLURM_ARRAY_* variables would not be safe: a job
+# submitted from inside an array task inherits the parent's (sbatch exports the environment).
 requeue() {
-  local script=$1 job
-  job=${SLURM_ARRAY_JOB_ID:+${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}}
-  job=${job:-${SLURM_JOB_ID:-}}
+  local script=$1 job=${SLURM_JOB_ID:-}
   if [ -z "$job" ]; then
     echo "$script: interrupted (checkpoint saved); not in a Slurm job, nothing to requeue" >&2; exit 75
   fi

@@ -6,11 +6,14 @@ usage() {
   cat <<USAGE
 Usage: slurm/submit_sweep.sh CONFIG [--throttle K] [--set KEY=VALUE]... [--dry-run] [-- sbatch options]
 
-Counts the runs of CONFIG's grid (sparser_run CONFIG --count, N) and submits
+Lists the runs of CONFIG's grid (sparser_run CONFIG --list, N runs) and submits
   sbatch --array=0-(N-1)[%K] [sbatch options] slurm/sweep.sbatch CONFIG
-so that array task i trains run i (sparser_run --index i). Prints the array job id
-on stdout (the summary goes to stderr): jid=\$(slurm/submit_sweep.sh CONFIG).
-Submit from the directory the config's paths are relative to (the repository root).
+so that array task i trains the run listed i-th now, found by its id when the task
+starts (SPARSER_SWEEP_RUN_IDS, exported): editing CONFIG while the array waits cannot
+make a task train another run. Prints the array job id on stdout (the summary goes
+to stderr): jid=\$(slurm/submit_sweep.sh CONFIG).
+Submit from the repository root (the config's paths are relative to it, and the
+tasks find slurm/common.sh there).
 
   --throttle K     at most K tasks of the array run at a time (sbatch --array=...%K)
   --set KEY=VALUE  a sparser_run override, given to --count and to every task (repeatable)
@@ -49,13 +52,19 @@ done
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${SPARSER_BIN:-$here/build/bin/sparser_run}
 [ -x "$bin" ] || { echo "submit_sweep.sh: $bin is not an executable (build it, or set SPARSER_BIN)" >&2; exit 2; }
-count=$("$bin" "$config" "${sets[@]}" --count) || {
-  echo "submit_sweep.sh: '$bin $config ${sets[*]} --count' failed" >&2; exit 2; }
-[[ "$count" =~ ^[1-9][0-9]*$ ]] || { echo "submit_sweep.sh: unexpected run count '$count' for $config" >&2; exit 2; }
+[ -f "$PWD/slurm/common.sh" ] || {
+  echo "submit_sweep.sh: submit from the repository root (cd $here): the tasks look for slurm/common.sh in" \
+       "the directory sbatch is called in" >&2; exit 2; }
+listed=$("$bin" "$config" "${sets[@]}" --list) || {
+  echo "submit_sweep.sh: '$bin $config ${sets[*]} --list' failed" >&2; exit 2; }
+# "INDEX ID" lines; ids hold no whitespace (sparser_run makes them directory names).
+mapfile -t ids < <(awk '{ print $2 }' <<< "$listed")
+count=${#ids[@]}
+[ "$count" -gt 0 ] || { echo "submit_sweep.sh: $config has no runs" >&2; exit 2; }
 
 array="0-$(( count - 1 ))${throttle:+%$throttle}"
-# The tasks use this same binary (sbatch passes the environment on by default).
-export SPARSER_BIN=$bin
+# The tasks use this same binary and train these runs (sbatch passes the environment on by default).
+export SPARSER_BIN=$bin SPARSER_SWEEP_RUN_IDS="${ids[*]}"
 sbatch=${SBATCH:-sbatch}
 args=(--array="$array" "${sbatch_extra[@]}" "$here/slurm/sweep.sbatch" "$config" "${sets[@]}")
 echo "submit_sweep.sh: $config has $count run(s): array $array" >&2

@@ -3,6 +3,7 @@
 #include <boost/program_options.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -62,6 +63,19 @@ std::string summary_status(const std::string& run_dir) {
 
 // In each run directory, held by the job that trains the run.
 const char* const kRunLockFile = ".lock";
+// In a run directory --force started over under Slurm: the job's SLURM_JOB_ID.
+const char* const kForcedByJobFile = ".forced_by_job";
+
+// A requeued Slurm job restarts with its arguments, --force included, under the same
+// SLURM_JOB_ID: the runs it already started over are continued (or skipped, completed),
+// not discarded again, so preemption neither loses their progress nor retrains them.
+bool started_over_by_this_job(const std::string& run_dir) {
+  const char* job = std::getenv("SLURM_JOB_ID");
+  if (!job || !*job) return false;
+  std::ifstream in(run_dir + "/" + kForcedByJobFile);
+  std::string forced_by;
+  return std::getline(in, forced_by) && forced_by == job;
+}
 
 std::string run_dir_of(const config::SweepRun& run) {
   return (fs::path(run.config.run.output_dir) / run.config.run.name / run.id).string();
@@ -102,7 +116,8 @@ int main(int argc, char** argv) {
       "dry-run", "print each run's resolved config and trainable counts, then exit")(
       "list", "print the index and id of every run of the grid")("count", "print the number of runs")(
       "index", po::value<int64_t>(&index), "run only run N of the grid (a Slurm array task)")(
-      "force", "rerun runs that completed, discarding their directory")(
+      "force", "discard each run's directory (completed or with checkpoints) and train it again; a requeued Slurm "
+               "job (the same SLURM_JOB_ID) continues the runs it already started over")(
       "resume", "require a checkpoint to continue from (fail if there is none)")(
       "threads", po::value<int64_t>(&threads)->default_value(0), "CPU threads per rank (0: run.threads or cores/ranks)")(
       "progress", po::value<std::string>(&progress)->default_value("auto"),
@@ -167,7 +182,9 @@ int main(int argc, char** argv) {
     train::Position reached;
     const auto session_start = std::chrono::steady_clock::now();
     try {
-      if (summary_status(spec.run_dir) == "completed" && !vm.count("force")) {
+      // Read by every rank before the communicator (collective) is made, hence before rank 0 changes the directory.
+      const bool start_over = vm.count("force") && !started_over_by_this_job(spec.run_dir);
+      if (summary_status(spec.run_dir) == "completed" && !start_over) {
         if (env.is_root()) std::cout << "skipping " << run.id << ": completed (rerun with --force)\n";
         continue;
       }
@@ -185,16 +202,19 @@ int main(int argc, char** argv) {
                     << kRunLockFile << ")\n";
         continue;
       }
-      if (vm.count("force")) {
-        if (env.is_root())
+      if (start_over) {
+        if (env.is_root()) {
           for (const auto& entry : fs::directory_iterator(spec.run_dir))
             if (entry.path().filename() != kRunLockFile) fs::remove_all(entry.path());
+          if (const char* job = std::getenv("SLURM_JOB_ID"); job && *job)
+            util::write_file_atomically(spec.run_dir + "/" + kForcedByJobFile, std::string(job) + "\n");
+        }
         comm->barrier();
       }
       const bool has_checkpoint = train::latest_checkpoint(spec.run_dir).has_value();
       if (vm.count("resume") && !has_checkpoint)
         throw std::runtime_error(spec.run_dir + ": --resume, but the run has no checkpoint");
-      run_options.resume = !vm.count("force");
+      run_options.resume = !start_over;
       exit_code = train::train_run(spec, env, *comm, run_options, reached);
       if (exit_code != 0) break;
     } catch (const std::exception& e) {

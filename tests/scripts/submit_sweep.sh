@@ -12,7 +12,7 @@ count=$("$bin" experiments/demo.toml --count)
 check_eq "sparser_run --count of demo.toml" 6 "$count"
 
 fake sbatch <<'BODY'
-echo "SPARSER_BIN=$SPARSER_BIN" > "${0%/bin/*}/sbatch.env"
+printf 'SPARSER_BIN=%s\nSPARSER_SWEEP_RUN_IDS=%s\n' "$SPARSER_BIN" "$SPARSER_SWEEP_RUN_IDS" > "${0%/bin/*}/sbatch.env"
 for a in "$@"; do [ "$a" != --test-only ] || { echo "sbatch: test-only ok" >&2; exit 0; }; done
 echo "4242;cluster"
 BODY
@@ -29,6 +29,8 @@ check "submits sweep.sbatch" has_line "$args" "$ROOT/slurm/sweep.sbatch"
 check "passes the config" has_seq "$args" "$ROOT/slurm/sweep.sbatch" experiments/demo.toml
 check "summary on stderr" grep -qF "6 run(s)" "$TMP/err"
 check "the tasks get the same binary" grep -qxF "SPARSER_BIN=$bin" "$TMP/sbatch.env"
+ids=$("$bin" experiments/demo.toml --list | awk '{ print $2 }' | tr '\n' ' ')
+check "... and the ids of the runs submitted, in order" grep -qxF "SPARSER_SWEEP_RUN_IDS=${ids% }" "$TMP/sbatch.env"
 
 # Throttle, sbatch options after --, overrides given to --count and to the tasks.
 out=$(slurm/submit_sweep.sh experiments/demo.toml --throttle 2 --set 'run.seeds=[1]' -- --time=1:00:00 --partition=gpu 2>/dev/null)
@@ -54,6 +56,9 @@ SBATCH=$TMP/no-such-sbatch slurm/submit_sweep.sh experiments/demo.toml --dry-run
 check "dry run without sbatch installed exits 0" test $? -eq 0
 
 # Errors.
+out=$(cd "$TMP" && "$ROOT/slurm/submit_sweep.sh" "$ROOT/experiments/demo.toml" 2>&1); rc=$?
+check_eq "submitted outside the repository root: exits 2" 2 "$rc"
+check "... saying where to submit from" contains "$out" "submit from the repository root"
 slurm/submit_sweep.sh experiments/no-such.toml >/dev/null 2>&1
 check "missing config fails" test $? -ne 0
 slurm/submit_sweep.sh experiments/demo.toml --throttle 0 >/dev/null 2>&1

@@ -40,13 +40,27 @@ check "... as given" has_line "$args" --progress=bar
 SRUN_ARGS="--mpi=pmix --label" bash slurm/sweep.sbatch experiments/demo.toml >/dev/null 2>&1
 check "SRUN_ARGS passed to srun" has_line "$args" --mpi=pmix
 
+# Submitted by submit_sweep.sh: task 1 trains the run listed second at submission, by its
+# id, though the config gained a run before it while the array waited; a run the grid lost fails.
+cat > "$TMP/sparser_run_listing" <<'STUB'
+#!/bin/sh
+for a in "$@"; do [ "$a" != --list ] || { printf '0 a-seed=1\n1 new-seed=1\n2 b-seed=1\n3 c-seed=1\n'; exit 0; }; done
+exit 0
+STUB
+chmod +x "$TMP/sparser_run_listing"
+SPARSER_BIN=$TMP/sparser_run_listing SPARSER_SWEEP_RUN_IDS="a-seed=1 b-seed=1 c-seed=1" SLURM_ARRAY_TASK_ID=1 \
+  bash slurm/sweep.sbatch experiments/demo.toml >/dev/null 2>&1; rc=$?
+check_eq "the submitted run found by its id: exits 0" 0 "$rc"
+check "... and trains its index now" has_seq "$args" --index 2
+out=$(SPARSER_BIN=$TMP/sparser_run_listing SPARSER_SWEEP_RUN_IDS="a-seed=1 gone-seed=1" SLURM_ARRAY_TASK_ID=1 \
+  bash slurm/sweep.sbatch experiments/demo.toml 2>&1); rc=$?
+check_eq "a submitted run no longer in the grid: exits 2" 2 "$rc"
+check "... naming it" contains "$out" "run gone-seed=1 (task 1 when submitted) is no longer in the grid"
+
 # Exit 75: the run saved a checkpoint; the array task requeues itself.
 FAKE_SRUN_RC=75 bash slurm/sweep.sbatch experiments/demo.toml >"$TMP/out" 2>&1; rc=$?
 check_eq "interrupted run: script exits 0" 0 "$rc"
-check_eq "requeues the array task" "requeue 1000_4" "$(requeues)"
-rm -f "$TMP/scontrol.calls"
-(unset SLURM_ARRAY_JOB_ID; FAKE_SRUN_RC=75 bash slurm/sweep.sbatch experiments/demo.toml >/dev/null 2>&1)
-check_eq "without an array job id: requeues SLURM_JOB_ID" "requeue 1007" "$(requeues)"
+check_eq "requeues the array task (its own SLURM_JOB_ID)" "requeue 1007" "$(requeues)"
 rm -f "$TMP/scontrol.calls"
 FAKE_SRUN_RC=75 SLURM_RESTART_COUNT=3 SPARSER_MAX_REQUEUES=3 bash slurm/sweep.sbatch experiments/demo.toml >/dev/null 2>&1; rc=$?
 check_eq "past SPARSER_MAX_REQUEUES: exits 75" 75 "$rc"
@@ -54,7 +68,7 @@ check "... without requeueing" test -z "$(requeues)"
 FAKE_SRUN_RC=75 FAKE_JOB_STATE=CANCELLED bash slurm/sweep.sbatch experiments/demo.toml >/dev/null 2>&1; rc=$?
 check_eq "cancelled job (scancel sends TERM too): exits 75" 75 "$rc"
 check "... without requeueing" test -z "$(requeues)"
-check "... after asking for the task's state" grep -qxF "show job -o 1000_4" "$TMP/scontrol.calls"
+check "... after asking for the task's state" grep -qxF "show job -o 1007" "$TMP/scontrol.calls"
 fake_scontrol 1
 FAKE_SRUN_RC=75 bash slurm/sweep.sbatch experiments/demo.toml >/dev/null 2>&1; rc=$?
 check_eq "failed requeue: exits 75" 75 "$rc"
@@ -101,6 +115,6 @@ for sig in USR1 TERM; do
   fi
   check_eq "$sig to the batch shell: srun got it" "$sig" "$(cat "$TMP/srun.signal" 2>/dev/null)"
   check_eq "$sig to the batch shell: exits 0 after the requeue" 0 "$rc"
-  check_eq "$sig to the batch shell: requeued the task" "requeue 1000_4" "$(requeues)"
+  check_eq "$sig to the batch shell: requeued the task" "requeue 1007" "$(requeues)"
 done
 summary

@@ -702,6 +702,30 @@ TEST_F(TrainerTest, SweepListsStableIdsAndRunsOneIndex) {
   EXPECT_EQ(run(sparser_run("--index 9")).exit_code, 2);
 }
 
+// A requeued Slurm job restarts with its arguments, --force included: each run is started
+// over once per job (SLURM_JOB_ID stays across requeues), so a restart continues or skips
+// what the job already started over instead of discarding it again.
+TEST_F(TrainerTest, ForceStartsARunOverOncePerSlurmJob) {
+  const std::string args = "--index 0 --set train.epochs=1 --set run.output_dir=" + (dir_ / "f").string();
+  const auto listed = run(sparser_run("--list"));
+  ASSERT_EQ(listed.output.rfind("0 ", 0), 0u) << listed.output;
+  const std::string id = listed.output.substr(2, listed.output.find('\n') - 2);
+  ASSERT_EQ(run(sparser_run(args)).exit_code, 0);
+  const auto in_job = [&](const std::string& job) {
+    return run("SLURM_JOB_ID=" + job + " " + sparser_run(args + " --force"));
+  };
+  const auto skipped = "skipping " + id + ": completed";
+  const auto first = in_job("77");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_EQ(first.output.find(skipped), std::string::npos) << first.output;  // started over
+  const auto restarted = in_job("77");
+  ASSERT_EQ(restarted.exit_code, 0) << restarted.output;
+  EXPECT_NE(restarted.output.find(skipped), std::string::npos) << restarted.output;  // not again
+  const auto another_job = in_job("78");
+  ASSERT_EQ(another_job.exit_code, 0) << another_job.output;
+  EXPECT_EQ(another_job.output.find(skipped), std::string::npos) << another_job.output;
+}
+
 // sparser_predict on a run's config.toml predicts with the run's fine-tuned model, as its
 // export does; it used the base checkpoint of [model] alone, silently.
 TEST_F(TrainerTest, PredictWithARunsConfigUsesTheTrainedModel) {
