@@ -145,8 +145,9 @@ std::string render_latex(const ResultsTable& table, const LatexOptions& options)
   write_header(out, layout);
   for (const auto& row : table.rows) {
     if (row.rule_above) out << "    \\midrule\n";
-    // After \\\\ or \\midrule a leading '[' would open their optional argument.
-    out << "    " << (row.name.rfind('[', 0) == 0 ? "{}" : "") << escape_latex(row.name);
+    // After \\ or \midrule a leading '[' would open their optional argument, a '*' make \\*.
+    const bool shield = !row.name.empty() && (row.name.front() == '[' || row.name.front() == '*');
+    out << "    " << (shield ? "{}" : "") << escape_latex(row.name);
     for (const auto& cell : row.cells) out << " & " << latex_cell(cell, options.plus_minus);
     out << " \\\\\n";
   }

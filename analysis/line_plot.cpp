@@ -132,7 +132,8 @@ void draw_dashed(cv::Mat& image, const std::vector<cv::Point>& points, const Lin
     for (double at = 0.0; at < length;) {  // none for a zero-length segment, whose direction is undefined
       const cv::Point2d direction = (to - from) / length;
       const double step = std::min(left, length - at);
-      if (dash % 2 == 0) cv::line(image, from + direction * at, from + direction * (at + step), style.colour, 2, cv::LINE_AA);
+      if (dash % 2 == 0)
+        cv::line(image, from + direction * at, from + direction * (at + step), style.colour, 2, cv::LINE_AA);
       at += step;
       left -= step;
       if (left <= 0.0) {

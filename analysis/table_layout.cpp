@@ -213,8 +213,8 @@ std::string describe(const RunBatch& batch) {
 
 // Seeds of one group trained under configs that differ beyond the seed (the config edited
 // between two submissions) would be averaged as one configuration. sparser_run's own rule
-// decides what differs (config::result_changes); keys only one config has (written by
-// another sparser version) are not compared.
+// decides what differs (config::result_changes), as for runs from other machines: file
+// paths and keys only one config has (written by another sparser version) are not compared.
 void check_one_config(const CellRuns& selected, const RowSpec& row, const ColumnGroup& column) {
   const RunRecord* reference = nullptr;
   for (const auto& [seed, run] : selected.completed_by_seed) {
@@ -223,7 +223,7 @@ void check_one_config(const CellRuns& selected, const RowSpec& row, const Column
       reference = run;
       continue;
     }
-    const auto changes = config::result_changes(*reference->config, *run->config, config::AbsentKeys::kIgnored);
+    const auto changes = config::result_changes(*reference->config, *run->config, config::Comparison::kAcrossMachines);
     if (changes.empty()) continue;
     std::string listed;
     for (const auto& change : changes) listed += "\n  " + change;

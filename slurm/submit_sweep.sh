@@ -7,16 +7,16 @@ usage() {
 Usage: slurm/submit_sweep.sh CONFIG [--throttle K] [--set KEY=VALUE]... [--dry-run] [-- sbatch options]
 
 Lists the runs of CONFIG's grid (sparser_run CONFIG --list, N runs) and submits
-  sbatch --array=0-(N-1)[%K] [sbatch options] slurm/sweep.sbatch CONFIG
+  sbatch --array=0-(N-1)[%K] [sbatch options] slurm/sweep.sbatch --run-ids "ID..." CONFIG
 so that array task i trains the run listed i-th now, found by its id when the task
-starts (SPARSER_SWEEP_RUN_IDS, exported): editing CONFIG while the array waits cannot
-make a task train another run. Prints the array job id on stdout (the summary goes
+starts (sweep.sbatch --run-ids): editing CONFIG while the array waits cannot make a
+task train another run. Prints the array job id on stdout (the summary goes
 to stderr): jid=\$(slurm/submit_sweep.sh CONFIG).
 Submit from the repository root (the config's paths are relative to it, and the
 tasks find slurm/common.sh there).
 
   --throttle K     at most K tasks of the array run at a time (sbatch --array=...%K)
-  --set KEY=VALUE  a sparser_run override, given to --count and to every task (repeatable)
+  --set KEY=VALUE  a sparser_run override, given to --list and to every task (repeatable)
   --dry-run        print the sbatch command instead of submitting it; where sbatch
                    exists, also check it with sbatch --test-only (submits nothing)
   -h, --help       this help
@@ -63,10 +63,11 @@ count=${#ids[@]}
 [ "$count" -gt 0 ] || { echo "submit_sweep.sh: $config has no runs" >&2; exit 2; }
 
 array="0-$(( count - 1 ))${throttle:+%$throttle}"
-# The tasks use this same binary and train these runs (sbatch passes the environment on by default).
-export SPARSER_BIN=$bin SPARSER_SWEEP_RUN_IDS="${ids[*]}"
+# The tasks use this same binary (sbatch passes the environment on by default) and train
+# these runs (an argument, which no sbatch --export setting drops).
+export SPARSER_BIN=$bin
 sbatch=${SBATCH:-sbatch}
-args=(--array="$array" "${sbatch_extra[@]}" "$here/slurm/sweep.sbatch" "$config" "${sets[@]}")
+args=(--array="$array" "${sbatch_extra[@]}" "$here/slurm/sweep.sbatch" --run-ids "${ids[*]}" "$config" "${sets[@]}")
 echo "submit_sweep.sh: $config has $count run(s): array $array" >&2
 
 if [ "$dry_run" = 1 ]; then

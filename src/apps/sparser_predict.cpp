@@ -47,34 +47,35 @@ std::vector<float> parse_numbers(const std::string& text, size_t count, const st
 
 // The model of --config (`top`, read from `config_path`): `section`, and where the tensors a
 // run trained are given (--delta, or the trained.pth beside a run directory's config.toml),
-// its [method] with them. A --checkpoint in place of the config's takes the place of the
-// whole base model: usually sparser_export's model, which holds the trained tensors already,
-// so the trained.pth beside the config then applies only when --delta names it.
+// its [method] with them; --delta none: `section` alone. `other_checkpoint`: --checkpoint
+// names another file than the config's. That may be the run's base SAM at another path or
+// sparser_export's model, which holds the trained tensors already, and the two cannot be
+// told apart: with trained.pth beside the config, --delta must then say which.
 model::Sam configured_model(const std::string& config_path, const config::TomlSection& top,
-                            const config::ModelSection& section, std::string delta_path, bool checkpoint_given) {
+                            const config::ModelSection& section, std::string delta_path, bool other_checkpoint) {
   const auto method = config::parse_method_section(top.section("method"));
   const bool trains = top.has("method") && method.name != methods::MethodName::ZeroShot;
   const auto beside = std::filesystem::path(config_path).parent_path() / "trained.pth";
-  const bool run_tensors_beside = delta_path.empty() && trains && std::filesystem::exists(beside);
-  if (run_tensors_beside && !checkpoint_given) delta_path = beside.string();
-  if (delta_path.empty()) {
-    if (run_tensors_beside)
-      std::cerr << "sparser_predict: note: --checkpoint " << section.checkpoint << " as it is, without the trained "
-                << "tensors beside " << config_path << " (an exported model holds them already; --delta "
-                << beside.string() << " adds them to a base SAM)\n";
-    else if (trains && !checkpoint_given)
-      std::cerr << "sparser_predict: note: " << config_path << ": its [model] as it is; its [method] ("
-                << methods::to_string(method.name) << ") trains nothing here without a run's trained tensors "
-                << "(pass a run directory's config.toml, or --delta)\n";
-    return train::build_model(section).sam;
+  if (delta_path.empty() && trains && std::filesystem::exists(beside)) {
+    if (other_checkpoint)
+      throw std::invalid_argument("--checkpoint " + section.checkpoint + " in place of the checkpoint of " +
+                                  config_path + ", whose run's trained tensors lie beside it: pass --delta " +
+                                  beside.string() + " if it is the run's base SAM, --delta none if it is an " +
+                                  "exported model (which holds them already)");
+    delta_path = beside.string();
   }
+  if (delta_path.empty() && trains)
+    std::cerr << "sparser_predict: note: " << config_path << ": its [model] as it is; its [method] ("
+              << methods::to_string(method.name) << ") trains nothing here without a run's trained tensors "
+              << "(pass a run directory's config.toml, or --delta)\n";
+  if (delta_path.empty() || delta_path == "none") return train::build_model(section).sam;
   auto setup = train::build_model(section, method);
   methods::load_delta(*setup.sam, checkpoint::read_state_dict(delta_path), delta_path);
   std::cout << "model: " << methods::to_string(method.name) << " with the trained tensors of " << delta_path << "\n";
   return setup.sam;
 }
 
-// Encoded first, then written whole or not at all: cv::imwrite reports no failed write (a full disk).
+// Encoded first, then written whole or not at all: a mask cut short by a full disk is no mask.
 void write_png(const std::filesystem::path& path, const cv::Mat& image) {
   std::vector<uchar> png;
   if (!cv::imencode(".png", image, png)) throw std::runtime_error(path.string() + ": cannot encode image");
@@ -115,11 +116,12 @@ int main(int argc, char** argv) {
       "config", po::value<std::string>(&config_path),
       "a run's config.toml (the fine-tuned model), or a config whose [model] gives SAM and its checkpoint")(
       "delta", po::value<std::string>(&delta_path),
-      "with --config: the tensors a run trained (default: the trained.pth beside a run's config.toml)")(
+      "with --config: the tensors a run trained (default: the trained.pth beside a run's config.toml; "
+      "none: without them, e.g. for --checkpoint of an exported model)")(
       "preset", po::value<std::string>(&preset), "vit_b, vit_l or vit_h (with --checkpoint)")(
       "checkpoint", po::value<std::string>(&checkpoint),
-      "official or exported .pth, in place of the config's base model (a run's trained.pth then applies only "
-      "with --delta)")(
+      "official or exported .pth, in place of the config's (with a run's config.toml, --delta says whether its "
+      "trained.pth applies)")(
       "checkpoint-key", po::value<std::string>(&checkpoint_key),
       "key of the state dict in a checkpoint that nests it (e.g. model); default: found automatically")(
       "box", po::value<std::vector<std::string>>(&box_args), "x0,y0,x1,y1 (repeatable)")(
@@ -144,6 +146,9 @@ int main(int argc, char** argv) {
     config::ModelSection section;
     if (!config_path.empty()) section = config::parse_model_section(top.section("model"));
     else section.sam = model::sam_preset(preset);
+    std::error_code unknown;  // a path that is not there is another file
+    const bool other_checkpoint =
+        !checkpoint.empty() && !std::filesystem::equivalent(checkpoint, section.checkpoint, unknown);
     if (!checkpoint.empty()) section.checkpoint = checkpoint;
     if (!checkpoint_key.empty()) section.checkpoint_key = checkpoint_key;
     if (section.checkpoint.empty()) throw std::invalid_argument("no checkpoint: pass --checkpoint");
@@ -171,7 +176,7 @@ int main(int argc, char** argv) {
 
     model::Predictor predictor(config_path.empty() ? train::build_model(section).sam
                                                    : configured_model(config_path, top, section, delta_path,
-                                                                      !checkpoint.empty()));
+                                                                      other_checkpoint));
     try {
       predictor.set_image(rgb);
     } catch (const std::invalid_argument& e) {

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
 
 #include "config/config_change.h"
 #include "config/sweep.h"
@@ -63,32 +64,48 @@ std::string summary_status(const std::string& run_dir) {
 
 // In each run directory, held by the job that trains the run.
 const char* const kRunLockFile = ".lock";
-// In a run directory --force started over under Slurm: the job's SLURM_JOB_ID.
+// In a run directory --force started over under Slurm: "<SLURM_JOB_ID> <SLURM_RESTART_COUNT>".
 const char* const kForcedByJobFile = ".forced_by_job";
 
-// A requeued Slurm job restarts with its arguments, --force included, under the same
-// SLURM_JOB_ID: the runs it already started over are continued (or skipped, completed),
-// not discarded again, so preemption neither loses their progress nor retrains them.
-bool started_over_by_this_job(const std::string& run_dir) {
+// The Slurm job this process runs in and how often it was requeued; "" outside Slurm.
+std::string slurm_attempt() {
   const char* job = std::getenv("SLURM_JOB_ID");
-  if (!job || !*job) return false;
+  if (!job || !*job) return "";
+  const char* restarts = std::getenv("SLURM_RESTART_COUNT");
+  return std::string(job) + " " + (restarts && *restarts ? restarts : "0");
+}
+
+// Whether --force discards the run directory. A requeued Slurm job restarts with its
+// arguments, --force included: the runs an earlier attempt of the same job started over
+// are continued (or skipped, completed), not discarded again, so preemption neither loses
+// their progress nor retrains them. A second --force within one attempt (one salloc) does
+// start over.
+bool starts_over(bool force, const std::string& run_dir) {
+  if (!force) return false;
+  std::istringstream now(slurm_attempt());
+  std::string job;
+  long restart = 0;
+  if (!(now >> job >> restart)) return true;
   std::ifstream in(run_dir + "/" + kForcedByJobFile);
-  std::string forced_by;
-  return std::getline(in, forced_by) && forced_by == job;
+  std::string forced_job;
+  long forced_restart = 0;
+  return !(in >> forced_job >> forced_restart) || forced_job != job || restart <= forced_restart;
 }
 
 std::string run_dir_of(const config::SweepRun& run) {
   return (fs::path(run.config.run.output_dir) / run.config.run.name / run.id).string();
 }
 
-// A run directory holding a completed run or a checkpoint is skipped or continued; if its
-// config.toml says it was made with other settings, that would put two configurations into
-// one result. Throws naming every such directory and what changed.
-void refuse_changed_configs(const std::vector<config::SweepRun>& runs, int64_t index) {
+// A run directory holding a completed run or a checkpoint is skipped or continued (unless
+// --force starts it over); if its config.toml says it was made with other settings, that
+// would put two configurations into one result. Throws naming every such directory and
+// what changed.
+void refuse_changed_configs(const std::vector<config::SweepRun>& runs, int64_t index, bool force) {
   std::string conflicts;
   for (size_t i = 0; i < runs.size(); ++i) {
     if (index >= 0 && static_cast<int64_t>(i) != index) continue;
     const auto dir = run_dir_of(runs[i]);
+    if (starts_over(force, dir)) continue;
     const auto stored = dir + "/config.toml";
     if (!fs::exists(stored) || (summary_status(dir) != "completed" && !train::latest_checkpoint(dir))) continue;
     const auto changes =
@@ -117,7 +134,7 @@ int main(int argc, char** argv) {
       "list", "print the index and id of every run of the grid")("count", "print the number of runs")(
       "index", po::value<int64_t>(&index), "run only run N of the grid (a Slurm array task)")(
       "force", "discard each run's directory (completed or with checkpoints) and train it again; a requeued Slurm "
-               "job (the same SLURM_JOB_ID) continues the runs it already started over")(
+               "job's restart (same SLURM_JOB_ID, higher SLURM_RESTART_COUNT) continues the runs it started over")(
       "resume", "require a checkpoint to continue from (fail if there is none)")(
       "threads", po::value<int64_t>(&threads)->default_value(0), "CPU threads per rank (0: run.threads or cores/ranks)")(
       "progress", po::value<std::string>(&progress)->default_value("auto"),
@@ -159,7 +176,7 @@ int main(int argc, char** argv) {
         if (index < 0 || static_cast<int64_t>(i) == index) print_dry_run(runs[i]);
       return 0;
     }
-    if (!vm.count("force")) refuse_changed_configs(runs, index);
+    refuse_changed_configs(runs, index, vm.count("force") > 0);
   } catch (const std::exception& e) {
     std::cerr << "sparser_run: " << e.what() << "\n";
     return 2;
@@ -183,9 +200,11 @@ int main(int argc, char** argv) {
     const auto session_start = std::chrono::steady_clock::now();
     try {
       // Read by every rank before the communicator (collective) is made, hence before rank 0 changes the directory.
-      const bool start_over = vm.count("force") && !started_over_by_this_job(spec.run_dir);
+      const bool start_over = starts_over(vm.count("force") > 0, spec.run_dir);
       if (summary_status(spec.run_dir) == "completed" && !start_over) {
-        if (env.is_root()) std::cout << "skipping " << run.id << ": completed (rerun with --force)\n";
+        if (env.is_root())
+          std::cout << "skipping " << run.id << ": completed"
+                    << (vm.count("force") ? " since this job started it over" : " (rerun with --force)") << "\n";
         continue;
       }
       auto comm = distributed::make_communicator(env, train::choose_device(run.config.run.device, env));
@@ -206,8 +225,8 @@ int main(int argc, char** argv) {
         if (env.is_root()) {
           for (const auto& entry : fs::directory_iterator(spec.run_dir))
             if (entry.path().filename() != kRunLockFile) fs::remove_all(entry.path());
-          if (const char* job = std::getenv("SLURM_JOB_ID"); job && *job)
-            util::write_file_atomically(spec.run_dir + "/" + kForcedByJobFile, std::string(job) + "\n");
+          if (const auto attempt = slurm_attempt(); !attempt.empty())
+            util::write_file_atomically(spec.run_dir + "/" + kForcedByJobFile, attempt + "\n");
         }
         comm->barrier();
       }

@@ -14,6 +14,8 @@ const std::set<std::string> kExecutionKeys{
     "run.log_every",         "data.workers",      "data.prefetch",        "train.prompts_per_pass",
     "train.checkpoint_every", "train.trunk_cache", "train.trunk_cache_memory_gb",
     "train.trunk_cache_disk_gb", "train.trunk_cache_dir"};
+// Where the data and the weights are: the same files may sit at other paths on another machine.
+const std::set<std::string> kPathKeys{"data.train", "data.val", "model.checkpoint"};
 // Whether the trunk cache is used: execution only with fp32 storage, which gives the
 // uncached results exactly; fp16 storage rounds the features, so there it changes results.
 const std::set<std::string> kCacheUseKeys{"train.trunk_cache", "train.trunk_cache_memory_gb",
@@ -44,7 +46,8 @@ void flatten(const toml::table& table, const std::string& prefix, std::map<std::
 
 }  // namespace
 
-std::vector<std::string> result_changes(const toml::table& stored, const toml::table& current, AbsentKeys absent) {
+std::vector<std::string> result_changes(const toml::table& stored, const toml::table& current,
+                                        Comparison comparison) {
   std::map<std::string, std::string> before, after;
   flatten(stored, "", before);
   flatten(current, "", after);
@@ -59,7 +62,8 @@ std::vector<std::string> result_changes(const toml::table& stored, const toml::t
   const bool fp16_cache = stores_fp16(stored) || stores_fp16(current);
   for (const auto& key : keys) {
     if (kExecutionKeys.count(key) && !(fp16_cache && kCacheUseKeys.count(key))) continue;
-    if (absent == AbsentKeys::kIgnored && (!before.count(key) || !after.count(key))) continue;
+    if (comparison == Comparison::kAcrossMachines && (kPathKeys.count(key) || !before.count(key) || !after.count(key)))
+      continue;
     const auto old_value = shown(before, key), new_value = shown(after, key);
     if (old_value != new_value) changes.push_back(key + ": " + old_value + " → " + new_value);
   }

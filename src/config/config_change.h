@@ -13,10 +13,14 @@ namespace sparser::config {
 // the keys that only change how a run executes, not what it computes: threads, device,
 // logging interval, output directory and seed list, data loader workers and prefetch,
 // prompts per decoder pass, checkpoint spacing, and where the trunk cache lives.
-// With AbsentKeys::kIgnored, a key only one of the two holds is no change: run directories
-// of two sparser versions, the older of which did not have the key yet, can still be compared.
-enum class AbsentKeys { kChange, kIgnored };
+//
+// Comparison::kSameMachine compares every such key, as sparser_run does with the run
+// directory it continues. Comparison::kAcrossMachines is for runs that may come from other
+// machines and sparser versions (the seeds sparser_analyze averages): file paths
+// (data.train, data.val, model.checkpoint) and keys only one of the two configs holds (one
+// an older version did not have yet) are not compared.
+enum class Comparison { kSameMachine, kAcrossMachines };
 std::vector<std::string> result_changes(const toml::table& stored, const toml::table& current,
-                                        AbsentKeys absent = AbsentKeys::kChange);
+                                        Comparison comparison = Comparison::kSameMachine);
 
 }  // namespace sparser::config

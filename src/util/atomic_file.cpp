@@ -32,12 +32,14 @@ std::runtime_error write_error(const std::string& path, int error) {
 }
 }  // namespace
 
-void produce_file_atomically(const std::string& path, const std::function<void(const std::string&)>& write) {
+void produce_file_atomically(const std::string& named, const std::function<void(const std::string&)>& write) {
+  // Through a link, the file it points to is replaced, not the link.
+  const std::string path =
+      std::filesystem::is_symlink(named) ? std::filesystem::weakly_canonical(named).string() : named;
   // The rename would put a file in the place of a device or pipe (--out /dev/null).
-  const auto existing = std::filesystem::symlink_status(path).type();
-  if (existing != std::filesystem::file_type::not_found && existing != std::filesystem::file_type::regular &&
-      existing != std::filesystem::file_type::symlink)
-    throw std::runtime_error(path + ": exists and is not a regular file; name a file to write");
+  const auto existing = std::filesystem::status(path).type();
+  if (existing != std::filesystem::file_type::not_found && existing != std::filesystem::file_type::regular)
+    throw std::runtime_error(named + ": exists and is not a regular file; name a file to write");
   const auto tmp = temporary_name(path);
   try {
     write(tmp);

@@ -10,8 +10,9 @@ namespace sparser::util {
 // Writes `content` to `path` atomically.
 void write_file_atomically(const std::string& path, const std::string& content);
 // Lets `write` produce the file at a temporary path, then renames it to `path`;
-// the temporary file is removed if `write` throws. A `path` that is there but neither a
-// regular file nor a link (a directory, device or pipe) is an error.
+// the temporary file is removed if `write` throws. A link is followed: the file it points
+// to is replaced. A `path` that is there but no regular file (a directory, device or pipe,
+// or a link to one) is an error.
 void produce_file_atomically(const std::string& path, const std::function<void(const std::string& tmp_path)>& write);
 
 // A file opened (created if need be) for appending. An append that cannot be written

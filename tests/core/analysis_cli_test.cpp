@@ -106,7 +106,7 @@ TEST_F(AnalysisCli, StandaloneLatexCompilesWithPdflatex) {
 TEST_F(AnalysisCli, RowNamesAndNotesOfAnyTextCompileWithPdflatex) {
   if (std::system("command -v pdflatex > /dev/null 2>&1") != 0) GTEST_SKIP() << "pdflatex is not on PATH";
   // sparser_run's own errors hold non-ASCII text ("PyTorch ≥ 1.6"), paths may not be UTF-8,
-  // and after \\ a row name's leading '[' would be read as an optional argument.
+  // and after \\ a row name's leading '[' would be read as an optional argument, a '*' as \\*.
   json summary;
   std::ifstream(root_ / "runs/adapter-seed=2/summary.json") >> summary;
   summary["error"] = "legacy checkpoint: re-save it with PyTorch \u2265 1.6 \u2014 in /data/Z\u00fcrich/\u6f22";
@@ -121,10 +121,14 @@ match = { "method.name" = "adapter" }
 [[rows]]
 name = "[Ours] SAM-PARSER"
 match = { "method.name" = "parser" }
+[[rows]]
+name = "*Adapter again"
+match = { "method.name" = "adapter" }
 )toml";
   ASSERT_EQ(analyze("table runs --layout layout.toml --standalone --out table.tex"), 0) << read("err.txt");
   const std::string latex = read("table.tex");
   EXPECT_NE(latex.find("PyTorch $\\geq$ 1.6 --- in /data/Z\u00fcrich/?"), std::string::npos) << latex;
+  EXPECT_NE(latex.find("    {}*Adapter again &"), std::string::npos) << latex;  // \\* would eat the star
   const int rc = std::system(("cd '" + root_.string() +
                               "' && pdflatex -interaction=nonstopmode -halt-on-error table.tex > pdflatex.log 2>&1")
                                  .c_str());

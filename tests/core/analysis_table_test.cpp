@@ -342,14 +342,16 @@ TEST_F(AnalysisTable, AMalformedRecordOfTheMetricsLogNamesItsFileAndLine) {
 
 TEST_F(AnalysisTable, SeedsTrainedUnderDifferentConfigsAreNotAveraged) {
   // Decoder on COCO: seed 3 trained after train.lr was edited in the config. Threads, seed
-  // list (execution only) and a key only one version of sparser writes are no difference.
+  // list (execution only), a key only one version of sparser writes and where the data
+  // were (another machine's paths) are no difference.
   const auto write_config = [&](int seed, const std::string& lr, const std::string& extra) {
     std::ofstream(root_ / ("coco-decoder-seed=" + std::to_string(seed)) / "config.toml")
         << "[run]\nseeds = [" << seed << "]\nthreads = " << seed << "\n[train]\nlr = " << lr << "\n" << extra;
   };
-  write_config(1, "0.0001", "");
-  write_config(2, "0.0001", "warmup_steps = 0\n");
-  write_config(3, "0.0003", "");
+  const std::string data = "[data]\ntrain = '/data/coco/train.manifest.json'\n";
+  write_config(1, "0.0001", data);
+  write_config(2, "0.0001", "warmup_steps = 0\n[data]\ntrain = '/scratch/7/coco/train.manifest.json'\n");
+  write_config(3, "0.0003", data);
   try {
     build_results_table(runs(), layout());
     ADD_FAILURE() << "no error for seeds of one cell trained under different configs";
@@ -360,8 +362,9 @@ TEST_F(AnalysisTable, SeedsTrainedUnderDifferentConfigsAreNotAveraged) {
     EXPECT_NE(error.find("train.lr: 0.0001 \u2192 0.0003"), std::string::npos) << error;
     EXPECT_EQ(error.find("warmup_steps"), std::string::npos) << error;
     EXPECT_EQ(error.find("threads"), std::string::npos) << error;
+    EXPECT_EQ(error.find("data.train"), std::string::npos) << error;
   }
-  write_config(3, "0.0001", "");
+  write_config(3, "0.0001", data);
   EXPECT_EQ(build_results_table(runs(), layout()).rows[0].cells[0].seeds, 3);
 }
 

@@ -12,7 +12,7 @@ count=$("$bin" experiments/demo.toml --count)
 check_eq "sparser_run --count of demo.toml" 6 "$count"
 
 fake sbatch <<'BODY'
-printf 'SPARSER_BIN=%s\nSPARSER_SWEEP_RUN_IDS=%s\n' "$SPARSER_BIN" "$SPARSER_SWEEP_RUN_IDS" > "${0%/bin/*}/sbatch.env"
+echo "SPARSER_BIN=$SPARSER_BIN" > "${0%/bin/*}/sbatch.env"
 for a in "$@"; do [ "$a" != --test-only ] || { echo "sbatch: test-only ok" >&2; exit 0; }; done
 echo "4242;cluster"
 BODY
@@ -20,17 +20,18 @@ export SBATCH=$TMP/bin/sbatch
 args=$TMP/sbatch.args
 
 # Plain submission: array 0-5, the job id alone on stdout.
+ids=$("$bin" experiments/demo.toml --list | awk '{ print $2 }' | tr '\n' ' ')
 out=$(slurm/submit_sweep.sh experiments/demo.toml 2>"$TMP/err"); rc=$?
 check_eq "submit exits 0" 0 "$rc"
 check_eq "prints the job id" 4242 "$out"
 check "array sized from --count" has_line "$args" --array=0-5
 check "asks for a parsable answer" has_line "$args" --parsable
 check "submits sweep.sbatch" has_line "$args" "$ROOT/slurm/sweep.sbatch"
-check "passes the config" has_seq "$args" "$ROOT/slurm/sweep.sbatch" experiments/demo.toml
+check "passes the config" has_seq "$args" "${ids% }" experiments/demo.toml
 check "summary on stderr" grep -qF "6 run(s)" "$TMP/err"
 check "the tasks get the same binary" grep -qxF "SPARSER_BIN=$bin" "$TMP/sbatch.env"
-ids=$("$bin" experiments/demo.toml --list | awk '{ print $2 }' | tr '\n' ' ')
-check "... and the ids of the runs submitted, in order" grep -qxF "SPARSER_SWEEP_RUN_IDS=${ids% }" "$TMP/sbatch.env"
+check "... and the ids of the runs submitted" has_seq "$args" "$ROOT/slurm/sweep.sbatch" --run-ids
+check "... in order" has_seq "$args" --run-ids "${ids% }"
 
 # Throttle, sbatch options after --, overrides given to --count and to the tasks.
 out=$(slurm/submit_sweep.sh experiments/demo.toml --throttle 2 --set 'run.seeds=[1]' -- --time=1:00:00 --partition=gpu 2>/dev/null)
@@ -48,7 +49,8 @@ rm -f "$TMP/sbatch.calls"
 out=$(slurm/submit_sweep.sh experiments/demo.toml --throttle 4 --dry-run 2>"$TMP/err"); rc=$?
 check_eq "dry run exits 0" 0 "$rc"
 check "dry run prints the sbatch command" contains "$out" "--array=0-5%4"
-check "dry run prints the script" contains "$out" "slurm/sweep.sbatch experiments/demo.toml"
+check "dry run prints the script" contains "$out" "slurm/sweep.sbatch --run-ids"
+check "... and the config" contains "$out" " experiments/demo.toml"
 check_eq "dry run calls sbatch once" 1 "$(wc -l < "$TMP/sbatch.calls")"
 check "... and only with --test-only" has_line "$args" --test-only
 check "dry run submits nothing" test "$(grep -c -- --parsable "$TMP/sbatch.calls")" = 0

@@ -40,20 +40,20 @@ check "... as given" has_line "$args" --progress=bar
 SRUN_ARGS="--mpi=pmix --label" bash slurm/sweep.sbatch experiments/demo.toml >/dev/null 2>&1
 check "SRUN_ARGS passed to srun" has_line "$args" --mpi=pmix
 
-# Submitted by submit_sweep.sh: task 1 trains the run listed second at submission, by its
-# id, though the config gained a run before it while the array waited; a run the grid lost fails.
+# --run-ids (submit_sweep.sh): task 1 trains the run listed second at submission, by its id,
+# though the config gained a run before it while the array waited; a run the grid lost fails.
 cat > "$TMP/sparser_run_listing" <<'STUB'
 #!/bin/sh
 for a in "$@"; do [ "$a" != --list ] || { printf '0 a-seed=1\n1 new-seed=1\n2 b-seed=1\n3 c-seed=1\n'; exit 0; }; done
 exit 0
 STUB
 chmod +x "$TMP/sparser_run_listing"
-SPARSER_BIN=$TMP/sparser_run_listing SPARSER_SWEEP_RUN_IDS="a-seed=1 b-seed=1 c-seed=1" SLURM_ARRAY_TASK_ID=1 \
-  bash slurm/sweep.sbatch experiments/demo.toml >/dev/null 2>&1; rc=$?
+SPARSER_BIN=$TMP/sparser_run_listing SLURM_ARRAY_TASK_ID=1 \
+  bash slurm/sweep.sbatch --run-ids "a-seed=1 b-seed=1 c-seed=1" experiments/demo.toml >/dev/null 2>&1; rc=$?
 check_eq "the submitted run found by its id: exits 0" 0 "$rc"
 check "... and trains its index now" has_seq "$args" --index 2
-out=$(SPARSER_BIN=$TMP/sparser_run_listing SPARSER_SWEEP_RUN_IDS="a-seed=1 gone-seed=1" SLURM_ARRAY_TASK_ID=1 \
-  bash slurm/sweep.sbatch experiments/demo.toml 2>&1); rc=$?
+out=$(SPARSER_BIN=$TMP/sparser_run_listing SLURM_ARRAY_TASK_ID=1 \
+  bash slurm/sweep.sbatch --run-ids "a-seed=1 gone-seed=1" experiments/demo.toml 2>&1); rc=$?
 check_eq "a submitted run no longer in the grid: exits 2" 2 "$rc"
 check "... naming it" contains "$out" "run gone-seed=1 (task 1 when submitted) is no longer in the grid"
 

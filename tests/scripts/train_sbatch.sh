@@ -42,7 +42,8 @@ check_eq "interrupted run: exits 0" 0 "$rc"
 check_eq "requeues the job" "requeue 2001" "$(requeues)"
 rm -f "$TMP/scontrol.calls"
 # Submitted from inside an array task, the job inherits that task's SLURM_ARRAY_* variables.
-SLURM_ARRAY_JOB_ID=500 SLURM_ARRAY_TASK_ID=3 FAKE_SRUN_RC=75 bash slurm/train.sbatch experiments/demo.toml >/dev/null 2>&1
+SLURM_ARRAY_JOB_ID=500 SLURM_ARRAY_TASK_ID=3 FAKE_SRUN_RC=75 \
+  bash slurm/train.sbatch experiments/demo.toml >/dev/null 2>&1
 check_eq "array variables of the submitting task: requeues its own job" "requeue 2001" "$(requeues)"
 rm -f "$TMP/scontrol.calls"
 (unset SLURM_JOB_ID; FAKE_SRUN_RC=75 bash slurm/train.sbatch experiments/demo.toml >/dev/null 2>&1); rc=$?

@@ -702,28 +702,34 @@ TEST_F(TrainerTest, SweepListsStableIdsAndRunsOneIndex) {
   EXPECT_EQ(run(sparser_run("--index 9")).exit_code, 2);
 }
 
-// A requeued Slurm job restarts with its arguments, --force included: each run is started
-// over once per job (SLURM_JOB_ID stays across requeues), so a restart continues or skips
-// what the job already started over instead of discarding it again.
-TEST_F(TrainerTest, ForceStartsARunOverOncePerSlurmJob) {
+// A requeued Slurm job restarts with its arguments, --force included: a restart (same
+// SLURM_JOB_ID, higher SLURM_RESTART_COUNT) continues or skips what an earlier attempt
+// started over instead of discarding it again, and checks its config as any resume does.
+TEST_F(TrainerTest, ForceStartsARunOverOncePerAttemptOfASlurmJob) {
   const std::string args = "--index 0 --set train.epochs=1 --set run.output_dir=" + (dir_ / "f").string();
   const auto listed = run(sparser_run("--list"));
   ASSERT_EQ(listed.output.rfind("0 ", 0), 0u) << listed.output;
   const std::string id = listed.output.substr(2, listed.output.find('\n') - 2);
   ASSERT_EQ(run(sparser_run(args)).exit_code, 0);
-  const auto in_job = [&](const std::string& job) {
-    return run("SLURM_JOB_ID=" + job + " " + sparser_run(args + " --force"));
+  const auto forced = [&](const std::string& job, int restart, const std::string& more = "") {
+    return run("SLURM_JOB_ID=" + job + " SLURM_RESTART_COUNT=" + std::to_string(restart) + " " +
+               sparser_run(args + more + " --force"));
   };
   const auto skipped = "skipping " + id + ": completed";
-  const auto first = in_job("77");
+  const auto first = forced("77", 0);
   ASSERT_EQ(first.exit_code, 0) << first.output;
   EXPECT_EQ(first.output.find(skipped), std::string::npos) << first.output;  // started over
-  const auto restarted = in_job("77");
-  ASSERT_EQ(restarted.exit_code, 0) << restarted.output;
-  EXPECT_NE(restarted.output.find(skipped), std::string::npos) << restarted.output;  // not again
-  const auto another_job = in_job("78");
-  ASSERT_EQ(another_job.exit_code, 0) << another_job.output;
-  EXPECT_EQ(another_job.output.find(skipped), std::string::npos) << another_job.output;
+  const auto requeued = forced("77", 1);
+  ASSERT_EQ(requeued.exit_code, 0) << requeued.output;
+  EXPECT_NE(requeued.output.find(skipped), std::string::npos) << requeued.output;  // not again
+  const auto edited = forced("77", 2, " --set train.lr=0.005");  // the config changed meanwhile
+  EXPECT_EQ(edited.exit_code, 2) << edited.output;
+  EXPECT_NE(edited.output.find("train.lr"), std::string::npos) << edited.output;
+  for (const auto& [job, restart] : {std::pair<std::string, int>{"78", 0}, {"78", 0}}) {  // another job; salloc
+    const auto again = forced(job, restart);
+    ASSERT_EQ(again.exit_code, 0) << again.output;
+    EXPECT_EQ(again.output.find(skipped), std::string::npos) << job << " " << restart << ": " << again.output;
+  }
 }
 
 // sparser_predict on a run's config.toml predicts with the run's fine-tuned model, as its
@@ -757,21 +763,40 @@ TEST_F(TrainerTest, PredictWithARunsConfigUsesTheTrainedModel) {
   const double from_delta = iou_of("--config " + run_dir("x") + "/config.toml --delta " + run_dir("x") +
                                    "/trained.pth", "delta");
   EXPECT_EQ(from_delta, from_run);
-  // The run's config with its exported model: the trained tensors count once (they were
-  // added a second time on top of the exported model), and with a base SAM and --delta.
+  // The run's config with another checkpoint: an exported model (the trained tensors count
+  // once: they were added a second time) or its base SAM elsewhere, which --delta tells apart.
   const std::string run_config = "--config " + run_dir("x") + "/config.toml --checkpoint ";
-  EXPECT_NEAR(iou_of(run_config + exported, "run_and_export"), from_run, 1e-4);
-  EXPECT_EQ(iou_of(run_config + fixtures::fixture_dir() + "/weights.pth --delta " + run_dir("x") + "/trained.pth",
-                   "run_base_delta"),
-            from_run);
+  EXPECT_NEAR(iou_of(run_config + exported + " --delta none", "run_and_export"), from_run, 1e-4);
+  fs::copy_file(fixtures::fixture_dir() + "/weights.pth", dir_ / "moved_base.pth");
+  const auto base_elsewhere = run_config + (dir_ / "moved_base.pth").string();
+  EXPECT_EQ(iou_of(base_elsewhere + " --delta " + run_dir("x") + "/trained.pth", "moved_base"), from_run);
+  const auto undecided = run(kBin + "/sparser_predict " + base_elsewhere + " --image " + (dir_ / "image.ppm").string() +
+                             " --box 5,6,30,33 --out " + (dir_ / "undecided").string());
+  EXPECT_EQ(undecided.exit_code, 2) << undecided.output;
+  EXPECT_NE(undecided.output.find("--delta none if it is an exported model"), std::string::npos) << undecided.output;
+  // The config's own checkpoint, named again: the run's model.
+  EXPECT_EQ(iou_of(run_config + fixtures::fixture_dir() + "/weights.pth", "same_base"), from_run);
   // An output that is no file (a pipe, a device) is refused: the rename would put a file in its place.
+  const auto export_to = [&](const fs::path& out) {
+    return run(kBin + "/sparser_export --config " + run_dir("x") + "/config.toml --delta " + run_dir("x") +
+               "/trained.pth --out " + out.string());
+  };
   const auto fifo = dir_ / "pipe.pth";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  const auto to_pipe = run(kBin + "/sparser_export --config " + run_dir("x") + "/config.toml --delta " + run_dir("x") +
-                           "/trained.pth --out " + fifo.string());
+  const auto to_pipe = export_to(fifo);
   EXPECT_NE(to_pipe.exit_code, 0);
   EXPECT_NE(to_pipe.output.find(fifo.string() + ": exists and is not a regular file"), std::string::npos)
       << to_pipe.output;
+  EXPECT_EQ(fs::symlink_status(fifo).type(), fs::file_type::fifo);
+  // Through a link: the file it points to is written, the link stays (a link to a pipe is refused).
+  fs::create_directories(dir_ / "shared");
+  std::ofstream(dir_ / "shared" / "latest.pth") << "old";
+  fs::create_symlink(dir_ / "shared" / "latest.pth", dir_ / "latest.pth");
+  fs::create_symlink(fifo, dir_ / "pipe_link.pth");
+  ASSERT_EQ(export_to(dir_ / "latest.pth").exit_code, 0);
+  EXPECT_TRUE(fs::is_symlink(dir_ / "latest.pth"));
+  EXPECT_EQ(fs::file_size(dir_ / "shared" / "latest.pth"), fs::file_size(exported));
+  EXPECT_NE(export_to(dir_ / "pipe_link.pth").exit_code, 0);
   EXPECT_EQ(fs::symlink_status(fifo).type(), fs::file_type::fifo);
 }
 
