@@ -16,6 +16,15 @@ int64_t Manifest::num_samples() const {
   return n;
 }
 
+std::string contents_identity(const Manifest& manifest) {
+  std::string text = "data: dataset=" + manifest.dataset + " split=" + manifest.split +
+                     " schema=" + std::to_string(manifest.schema_version) + " converter=" +
+                     manifest.converter_version + " samples=" + std::to_string(manifest.num_samples()) + "\n";
+  for (const auto& s : manifest.shards)
+    text += "shard: " + s.file + " samples=" + std::to_string(s.num_samples) + " crc32=" + crc32_hex(s.crc32) + "\n";
+  return text;
+}
+
 std::string crc32_hex(uint32_t crc) {
   char buffer[9];
   std::snprintf(buffer, sizeof buffer, "%08x", crc);

@@ -30,6 +30,11 @@ struct Manifest {
   int64_t num_samples() const;
 };
 
+// What the split holds, one line each: dataset, split, schema, converter and sample count;
+// every shard's file, sample count and CRC-32. Equal text, equal samples: a split prepared
+// again (other images, another seed) differs.
+std::string contents_identity(const Manifest& manifest);
+
 // Throws DataError naming the file on unreadable JSON, a wrong format or schema version,
 // or a missing key.
 Manifest read_manifest(const std::string& path);

@@ -3,6 +3,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "data/eight_bit_image.h"
 #include "data/shard_format.h"
 
 namespace sparser::data {
@@ -28,7 +29,10 @@ Sample decode_sample(const EncodedSample& encoded, const std::string& where) {
   Sample sample;
   sample.file_name = encoded.file_name;
   // The masks were drawn on the stored pixel array: an EXIF orientation tag must not rotate it.
-  const cv::Mat bgr = cv::imdecode(encoded.image, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
+  // sparser_prep stores 8 bits; a hand-made shard's deeper image is brought down as
+  // sparser_prep and sparser_predict do (read as 8-bit, only its high byte would remain).
+  const cv::Mat bgr = to_eight_bit(
+      cv::imdecode(encoded.image, cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH | cv::IMREAD_IGNORE_ORIENTATION));
   if (bgr.empty()) throw DataError(where + " (" + encoded.file_name + "): image bytes do not decode");
   if (bgr.rows != encoded.height || bgr.cols != encoded.width)
     throw DataError(where + " (" + encoded.file_name + "): image is " + std::to_string(bgr.cols) + "x" +
@@ -38,10 +42,12 @@ Sample decode_sample(const EncodedSample& encoded, const std::string& where) {
   for (size_t k = 0; k < encoded.instances.size(); ++k) {
     const auto& e = encoded.instances[k];
     Instance instance;
-    instance.mask = cv::imdecode(e.mask_png, cv::IMREAD_GRAYSCALE);
-    if (instance.mask.empty() || instance.mask.size() != bgr.size())
+    // Any non-zero value is the mask, at any bit depth: a 16-bit 0/1 mask read as 8 bits would be empty.
+    const cv::Mat stored = cv::imdecode(e.mask_png, cv::IMREAD_GRAYSCALE | cv::IMREAD_ANYDEPTH);
+    if (stored.empty() || stored.size() != bgr.size())
       throw DataError(where + " (" + encoded.file_name + "): mask of instance " + std::to_string(k) +
                       " does not decode to the image size");
+    instance.mask = (stored != 0) / 255;
     instance.box = e.box;
     instance.class_id = e.class_id;
     sample.instances.push_back(std::move(instance));

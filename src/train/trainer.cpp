@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <set>
+#include <sstream>
 
 #include "checkpoint/state_dict.h"
 #include "data/distributed_sampler.h"
@@ -33,6 +35,24 @@ using Clock = std::chrono::steady_clock;
 // Keeps the model's noise (TrainingExample::noise_seed) apart from the data pipeline's
 // stream, which is seeded from the same run seed, epoch and sample.
 constexpr uint64_t kModelNoiseStream = 1;
+
+// The lines of `before` that `after` lacks and the other way round: "was 'a', 'b'; now 'c'".
+std::string changed_lines(const std::string& before, const std::string& after) {
+  const auto lines = [](const std::string& text) {
+    std::set<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) out.insert(line);
+    return out;
+  };
+  const auto only_in = [](const std::set<std::string>& a, const std::set<std::string>& b) {
+    std::string listed;
+    for (const auto& line : a)
+      if (!b.count(line)) listed += (listed.empty() ? "'" : ", '") + line + "'";
+    return listed;
+  };
+  const auto was = lines(before), now = lines(after);
+  return "was " + only_in(was, now) + "; now " + only_in(now, was);
+}
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
@@ -208,11 +228,18 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   const SigmaRecord sigma(setup.hooked_layers);
   auto optimizer = make_optimizer(trainable, cfg.train);
 
+  const data::ShardDataset train_set(cfg.data.train);
+  const auto train_data = data::contents_identity(train_set.manifest());
   if (resume_from) {
     position = load_checkpoint(*resume_from, sam, *optimizer);
     if (position.world_size != world)
       throw RunRefused(*resume_from + ": saved with " + std::to_string(position.world_size) +
                        " rank(s); resume with the same number (now " + std::to_string(world) + ")");
+    // A position means nothing in other samples (the split prepared again while the run was stopped).
+    if (!position.train_data.empty() && position.train_data != train_data)
+      throw RunRefused(cfg.data.train + " holds other samples than the split " + *resume_from + " was trained on " +
+                       "(prepared again since?): " + changed_lines(position.train_data, train_data) +
+                       "; restore that split, or start the run over (--force)");
     for (const auto& record : log.rewind(position.global_step))
       if (record.value("type", "") == "eval") {
         summary.note_evaluation(record["epoch"].get<int64_t>(), record["metrics"]);
@@ -231,7 +258,7 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
       return interrupted("during the evaluation");
   }
 
-  const data::ShardDataset train_set(cfg.data.train);
+  position.train_data = train_data;
   data::DistributedSampler sampler(
       train_set.size(), {world, rank, cfg.data.shuffle, static_cast<uint64_t>(spec.seed), cfg.data.uneven == "drop"});
   const auto ips = cfg.train.images_per_step;

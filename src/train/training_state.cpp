@@ -78,7 +78,8 @@ void save_checkpoint(const std::string& run_dir, const methods::NamedTensors& tr
                                {"world_size", position.world_size},
                                {"trained_images", position.trained_images},
                                {"training_seconds", position.training_seconds},
-                               {"wall_seconds", position.wall_seconds}};
+                               {"wall_seconds", position.wall_seconds},
+                               {"train_data", position.train_data}};
     util::write_file_atomically((tmp_dir / "state.json").string(), state.dump(2) + "\n");
   } catch (...) {
     std::error_code ignored;
@@ -112,7 +113,7 @@ Position load_checkpoint(const std::string& checkpoint_dir, model::SamImpl& sam,
     return {state.at("epoch").get<int64_t>(),          state.at("step_in_epoch").get<int64_t>(),
             state.at("global_step").get<int64_t>(),    state.at("world_size").get<int64_t>(),
             state.value("trained_images", int64_t{0}), state.value("training_seconds", 0.0),
-            state.value("wall_seconds", 0.0)};
+            state.value("wall_seconds", 0.0),          state.value("train_data", "")};
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error((dir / "state.json").string() + ": damaged checkpoint state: " + e.what());
   }

@@ -21,6 +21,9 @@ struct Position {
   int64_t trained_images = 0;  // images of all ranks
   double training_seconds = 0;  // time inside training steps
   double wall_seconds = 0;      // time of the earlier sessions, up to their last checkpoint
+  // data::contents_identity of the train split the position is in; "" in checkpoints
+  // written before it was recorded.
+  std::string train_data;
 };
 
 // <run>/checkpoints/step_<N>/{trained.pth, optimizer.pt, state.json}, written to a

@@ -118,11 +118,7 @@ TrunkCacheKey make_trunk_cache_key(const model::SamConfig& c, uint64_t trunk, co
       << c.mlp_ratio << "\n"
       << "preprocess: resize-longest-side + normalise(123.675,116.28,103.53 / 58.395,57.12,57.375) + pad, version "
       << kTrunkPreprocessVersion << ", path " << role << "\n"
-      << "data: dataset=" << manifest.dataset << " split=" << manifest.split << " schema=" << manifest.schema_version
-      << " converter=" << manifest.converter_version << " samples=" << manifest.num_samples() << "\n";
-  for (const auto& s : manifest.shards)
-    out << "shard: " << s.file << " samples=" << s.num_samples << " crc32=" << data::crc32_hex(s.crc32) << "\n";
-  out << "compute: device=" << device << " precision=" << precision << " torch=" << TORCH_VERSION << "\n"
+      << data::contents_identity(manifest) << "compute: device=" << device << " precision=" << precision << " torch=" << TORCH_VERSION << "\n"
       << "storage: " << to_string(dtype) << "\n";
   return {out.str()};
 }

@@ -39,7 +39,8 @@ std::string to_string(TrunkCacheDtype dtype);
 
 // Bumped when the image pre-processing (ResizeLongestSide, normalisation, padding) or
 // the trunk computation changes in a way that changes trunk outputs.
-inline constexpr int kTrunkPreprocessVersion = 1;
+// 2: shard images of more than 8 bits rescaled to 8 (data::to_eight_bit), not cut to their high byte.
+inline constexpr int kTrunkPreprocessVersion = 2;
 // Bumped when the on-disk layout changes (2: per-row CRC-32s).
 inline constexpr int kTrunkCacheFormatVersion = 2;
 

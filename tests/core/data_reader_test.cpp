@@ -132,6 +132,31 @@ TEST(ShardDataset, IntactSplitPassesTheBackgroundCheck) {
   EXPECT_EQ(dataset.get(6).file_name, "img_6.png");
 }
 
+TEST(SampleCodec, HandMadeSamplesOfMoreThanEightBitsDecodeAsSparserPrepWouldStoreThem) {
+  // A 12-bit ramp in a 16-bit PNG, with a 16-bit 0/1 mask (shards written by one's own
+  // h5py script): read as 8 bits the image kept 16 grey levels and the mask was empty.
+  cv::Mat image(4, 64, CV_16UC1);
+  for (int x = 0; x < 64; ++x) image.col(x).setTo(x * 64);
+  cv::Mat mask = cv::Mat::zeros(4, 64, CV_16UC1);
+  mask(cv::Rect(10, 1, 5, 2)).setTo(1);
+  EncodedSample encoded;
+  cv::imencode(".png", image, encoded.image);
+  encoded.height = 4;
+  encoded.width = 64;
+  encoded.instances.emplace_back();
+  cv::imencode(".png", mask, encoded.instances.back().mask_png);
+  const auto sample = decode_sample(encoded, "hand-made sample");
+  ASSERT_EQ(sample.image.type(), CV_8UC3);
+  double low = 0, high = 0;
+  cv::minMaxLoc(sample.image.reshape(1), &low, &high);
+  EXPECT_EQ(low, 0);
+  EXPECT_EQ(high, 255);  // stretched over 0..255 as data::to_eight_bit does, not 0..15
+  ASSERT_EQ(sample.instances.size(), 1u);
+  EXPECT_EQ(cv::countNonZero(sample.instances[0].mask), 10);
+  cv::minMaxLoc(sample.instances[0].mask, &low, &high);
+  EXPECT_EQ(high, 1);  // 0/1, as the masks sparser_prep stores
+}
+
 TEST(Manifest, MissingKeysAreNamed) {
   ScratchDir dir("manifest_keys");
   nlohmann::json good = nlohmann::json::parse(sparser::test::read_text(write_split(dir, 2, 2)));

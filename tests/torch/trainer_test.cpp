@@ -338,6 +338,25 @@ TEST_F(TrainerTest, AResumeOnAnotherRankCountIsRefusedAndLeavesTheRunAsItWas) {
   EXPECT_EQ(summary(run_dir("runs"))["status"], "completed");
 }
 
+// A checkpoint's position (epoch, step) means nothing in other samples: a split prepared
+// again while the run was stopped is refused, naming what changed; it was trained on.
+TEST_F(TrainerTest, AResumeOnASplitPreparedAgainIsRefused) {
+  const std::string out = "--set run.output_dir=" + (dir_ / "runs").string() + " --set train.epochs=1";
+  ASSERT_EQ(run(sparser_run(out)).exit_code, 0);
+  auto status = summary(run_dir("runs"));  // as if stopped after its last checkpoint
+  status["status"] = "interrupted";
+  std::ofstream(run_dir("runs") + "/summary.json") << status.dump();
+  const auto prep = run(kBin + "/sparser_prep synthetic --overwrite --out " + (dir_ / "data").string() +
+                        " --train-images 8 --val-images 4 --image-size 64 --seed 4");
+  ASSERT_EQ(prep.exit_code, 0) << prep.output;
+  const auto resumed = run(sparser_run(out));
+  EXPECT_NE(resumed.exit_code, 0);
+  EXPECT_NE(resumed.output.find("train.manifest.json holds other samples than the split"), std::string::npos)
+      << resumed.output;
+  EXPECT_NE(resumed.output.find("shard: train-00000.h5 samples=8 crc32="), std::string::npos) << resumed.output;
+  EXPECT_EQ(summary(run_dir("runs")), status) << "the refused job changed summary.json";
+}
+
 TEST_F(TrainerTest, ARunAnotherProcessTrainsIsSkipped) {
   const std::string args = "--set run.output_dir=" + (dir_ / "x").string();
   fs::create_directories(run_dir("x"));
