@@ -8,7 +8,6 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
-#include <sstream>
 
 #include "config/config_change.h"
 #include "config/sweep.h"
@@ -67,12 +66,16 @@ const char* const kRunLockFile = ".lock";
 // In a run directory --force started over under Slurm: "<SLURM_JOB_ID> <SLURM_RESTART_COUNT>".
 const char* const kForcedByJobFile = ".forced_by_job";
 
-// The Slurm job this process runs in and how often it was requeued; "" outside Slurm.
-std::string slurm_attempt() {
+// The Slurm job this process runs in and how often it was requeued; none outside Slurm.
+struct SlurmAttempt {
+  std::string job;
+  long restart = 0;
+};
+std::optional<SlurmAttempt> slurm_attempt() {
   const char* job = std::getenv("SLURM_JOB_ID");
-  if (!job || !*job) return "";
+  if (!job || !*job) return std::nullopt;
   const char* restarts = std::getenv("SLURM_RESTART_COUNT");
-  return std::string(job) + " " + (restarts && *restarts ? restarts : "0");
+  return SlurmAttempt{job, restarts && *restarts ? std::atol(restarts) : 0};
 }
 
 // Whether --force discards the run directory. A requeued Slurm job restarts with its
@@ -82,14 +85,11 @@ std::string slurm_attempt() {
 // start over.
 bool starts_over(bool force, const std::string& run_dir) {
   if (!force) return false;
-  std::istringstream now(slurm_attempt());
-  std::string job;
-  long restart = 0;
-  if (!(now >> job >> restart)) return true;
+  const auto now = slurm_attempt();
+  if (!now) return true;
   std::ifstream in(run_dir + "/" + kForcedByJobFile);
-  std::string forced_job;
-  long forced_restart = 0;
-  return !(in >> forced_job >> forced_restart) || forced_job != job || restart <= forced_restart;
+  SlurmAttempt forced;
+  return !(in >> forced.job >> forced.restart) || forced.job != now->job || now->restart <= forced.restart;
 }
 
 std::string run_dir_of(const config::SweepRun& run) {
@@ -225,8 +225,9 @@ int main(int argc, char** argv) {
         if (env.is_root()) {
           for (const auto& entry : fs::directory_iterator(spec.run_dir))
             if (entry.path().filename() != kRunLockFile) fs::remove_all(entry.path());
-          if (const auto attempt = slurm_attempt(); !attempt.empty())
-            util::write_file_atomically(spec.run_dir + "/" + kForcedByJobFile, attempt + "\n");
+          if (const auto attempt = slurm_attempt())
+            util::write_file_atomically(spec.run_dir + "/" + kForcedByJobFile,
+                                        attempt->job + " " + std::to_string(attempt->restart) + "\n");
         }
         comm->barrier();
       }

@@ -47,7 +47,8 @@ Sample decode_sample(const EncodedSample& encoded, const std::string& where) {
     if (stored.empty() || stored.size() != bgr.size())
       throw DataError(where + " (" + encoded.file_name + "): mask of instance " + std::to_string(k) +
                       " does not decode to the image size");
-    instance.mask = (stored != 0) / 255;
+    cv::min(stored, 1, instance.mask);  // one pass; sparser_prep's 0/1 masks stay as they are
+    if (instance.mask.depth() != CV_8U) instance.mask.convertTo(instance.mask, CV_8U);
     instance.box = e.box;
     instance.class_id = e.class_id;
     sample.instances.push_back(std::move(instance));

@@ -118,7 +118,8 @@ TrunkCacheKey make_trunk_cache_key(const model::SamConfig& c, uint64_t trunk, co
       << c.mlp_ratio << "\n"
       << "preprocess: resize-longest-side + normalise(123.675,116.28,103.53 / 58.395,57.12,57.375) + pad, version "
       << kTrunkPreprocessVersion << ", path " << role << "\n"
-      << data::contents_identity(manifest) << "compute: device=" << device << " precision=" << precision << " torch=" << TORCH_VERSION << "\n"
+      << data::contents_identity(manifest)
+      << "compute: device=" << device << " precision=" << precision << " torch=" << TORCH_VERSION << "\n"
       << "storage: " << to_string(dtype) << "\n";
   return {out.str()};
 }
