@@ -1,6 +1,7 @@
 #include "config/method_section.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace sparser::config {
 
@@ -17,7 +18,7 @@ int64_t positive_int(const TomlSection& t, const std::string& key, int64_t fallb
 
 double positive_double(const TomlSection& t, const std::string& key, double fallback) {
   const auto v = t.get_double(key, fallback);
-  if (!(v > 0)) t.fail(key, "must be positive (got " + std::to_string(v) + ")");
+  if (!(v > 0 && std::isfinite(v))) t.fail(key, "must be a finite number > 0");
   return v;
 }
 

@@ -15,7 +15,7 @@ struct ModelSection {
 };
 
 ModelSection parse_model_section(const TomlSection& table);
-// Reads the [model] table of a config file (e.g. a fixture's config.toml).
+// Reads the [model] table of a config file (e.g. a fixture's config.toml), which must have one.
 ModelSection load_model_section(const std::string& config_path);
 
 }  // namespace sparser::config

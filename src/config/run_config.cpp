@@ -1,9 +1,11 @@
 #include "config/run_config.h"
 
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 
 #include "config/method_section.h"
+#include "methods/layer_pattern.h"
 
 namespace sparser::config {
 
@@ -17,7 +19,7 @@ int64_t at_least(const TomlSection& t, const std::string& key, int64_t fallback,
 
 double non_negative(const TomlSection& t, const std::string& key, double fallback) {
   const auto v = t.get_double(key, fallback);
-  if (!(v >= 0)) t.fail(key, "must be >= 0");
+  if (!(v >= 0 && std::isfinite(v))) t.fail(key, "must be a finite number >= 0");
   return v;
 }
 
@@ -59,7 +61,7 @@ TrainSection parse_train(const TomlSection& t) {
   s.images_per_step = at_least(t, "images_per_step", s.images_per_step, 1);
   s.optimizer = t.get_choice("optimizer", {"adam", "adamw"}, s.optimizer);
   s.lr = t.get_double("lr", s.lr);
-  if (!(s.lr > 0)) t.fail("lr", "must be > 0");
+  if (!(s.lr > 0 && std::isfinite(s.lr))) t.fail("lr", "must be a finite number > 0");
   s.weight_decay = non_negative(t, "weight_decay", s.weight_decay);
   s.schedule = t.get_choice("schedule", {"constant", "cosine", "step"}, s.schedule);
   s.warmup_steps = at_least(t, "warmup_steps", s.warmup_steps, 0);
@@ -87,6 +89,7 @@ EvalSection parse_eval(const TomlSection& t) {
   EvalSection e;
   e.every = at_least(t, "every", e.every, 1);
   e.metrics = t.get_string_list("metrics", e.metrics);
+  if (e.metrics.empty()) t.fail("metrics", "needs at least one metric (the first one selects the best epoch)");
   for (const auto& m : e.metrics)
     if (m != "miou" && m != "f1" && m != "dsc") t.fail("metrics", "'" + m + "' is not one of: miou, f1, dsc");
   e.per_class = t.get_bool("per_class", e.per_class);
@@ -159,6 +162,21 @@ RunConfig parse_run_config(const toml::table& root, const std::string& source) {
   c.train = parse_train(top.section("train"));
   c.eval = parse_eval(top.section("eval"));
   // Checked here, not when the run starts, so that a sweep is refused before any of its runs.
+  const bool trains = c.method.name != methods::MethodName::ZeroShot && c.train.epochs > 0;
+  if (trains && c.data.train.empty())
+    top.section("data").fail("train", "missing: method " + methods::to_string(c.method.name) + " trains for " +
+                                          std::to_string(c.train.epochs) +
+                                          " epoch(s) and needs a train manifest (sparser_prep writes "
+                                          "<split>.manifest.json)");
+  if (c.method.name == methods::MethodName::Parser) {
+    std::string unmatched;
+    for (const auto& pattern : methods::unmatched_patterns(methods::expand_parser_layers(c.method.parser_layers),
+                                                          model::image_encoder_layer_names(c.model.sam)))
+      unmatched += (unmatched.empty() ? "'" : ", '") + pattern + "'";
+    if (!unmatched.empty())
+      top.section("method").fail("layers", unmatched + " matches no Linear/Conv2d layer of this model's image encoder "
+                                           "(list them with: sparser_inspect --config " + source + ")");
+  }
   if ((c.train.trunk_cache == "memory" || c.train.trunk_cache == "disk") && !methods::leaves_trunk_frozen(c.method))
     top.section("train").fail("trunk_cache", "\"" + c.train.trunk_cache + "\" with method " +
                                                  methods::to_string(c.method.name) +

@@ -49,6 +49,8 @@ std::string float_text(double value) {
 std::string value_text(const toml::node& node) {
   if (auto s = node.value_exact<std::string>()) return *s;
   if (auto f = node.value_exact<double>()) return float_text(*f);
+  // In decimal whatever the notation (0x10, 1_000), so that equal values give one id.
+  if (auto i = node.value_exact<int64_t>()) return std::to_string(*i);
   if (const auto* a = node.as_array()) {
     std::string joined;
     for (const auto& element : *a) joined += (joined.empty() ? "" : "+") + value_text(element);
@@ -96,6 +98,23 @@ void reject_overrides_of_swept_keys(const toml::table& root, const TomlSection& 
   }
 }
 
+// 1 and 1.0 are one value written twice: two runs of the same config under two ids. (Equal
+// texts, 1e-3 and 0.001, are left to the id check, which names the runs.)
+void reject_equal_numbers(const TomlSection& sweep, const Axis& axis) {
+  const auto number = [](const toml::node& n) -> std::optional<double> {
+    if (n.is_integer() || n.is_floating_point()) return n.value<double>();
+    return std::nullopt;
+  };
+  for (size_t i = 0; i < axis.values->size(); ++i)
+    for (size_t j = 0; j < i; ++j) {
+      const auto &first = *axis.values->get(j), &second = *axis.values->get(i);
+      const auto a = number(first), b = number(second);
+      if (a && b && *a == *b && value_text(first) != value_text(second))
+        sweep.fail(axis.key, "entries " + std::to_string(j) + " and " + std::to_string(i) + " are the same number (" +
+                                 value_text(first) + " and " + value_text(second) + ")");
+    }
+}
+
 std::vector<Axis> axes_of(const toml::table& root, const TomlSection& top) {
   std::vector<Axis> axes;
   const auto* sweep = root.get("sweep");
@@ -108,11 +127,14 @@ std::vector<Axis> axes_of(const toml::table& root, const TomlSection& top) {
     if (std::find(axis.path.begin(), axis.path.end(), "") != axis.path.end())
       section.fail(axis.key, "expected a dotted key such as \"train.lr\"");
     if (axis.key == "run.seeds") section.fail(axis.key, "seeds come from run.seeds, not the sweep");
-    if (axis.key == "run") section.fail(axis.key, "sweep single keys of [run] (\"run.dataset\" = [...]), not [run]");
+    if (axis.path.size() == 1 && axis.key != "method")
+      section.fail(axis.key, "sweep single keys of [" + axis.key + "] (\"" + axis.key +
+                                 ".key\" = [...]); only [method] can be swept as whole tables");
     if (axis.path.front() == "sweep") section.fail(axis.key, "the sweep cannot set itself");
     if (axis.key == "method")
       for (const auto& value : *axis.values)
         if (!value.is_table()) section.fail(axis.key, "entries must be method tables ({ name = \"lora\", ... })");
+    reject_equal_numbers(section, axis);
     axes.push_back(std::move(axis));
   }
   return axes;
@@ -134,6 +156,9 @@ std::string method_name_of(const toml::table& point) {
     if (const auto* name = method->as_table()->get("name")) return value_text(*name);
   return "parser";  // the [method] default
 }
+
+// NAME_MAX of Linux file systems: an id is one directory name.
+constexpr size_t kMaxIdBytes = 255;
 
 // An id as one directory name: '/', '\', whitespace and control characters become '_'.
 // (An id starts with the method's name, never with '.'.)
@@ -200,6 +225,12 @@ std::vector<SweepRun> expand_runs(const toml::table& root, const std::string& so
       for (const auto& [k, v] : fragments) id += "-" + k + "=" + v;
       run.id = safe_directory_name(id + "-seed=" + std::to_string(seeds[s]));
       positions.push_back(point_position + "run.seeds[" + std::to_string(s) + "]");
+      // Found here rather than by the run's mkdir, after a Slurm array was submitted.
+      if (run.id.size() > kMaxIdBytes)
+        throw ConfigError(source + ": run id '" + run.id + "' (" + positions.back() + ") has " +
+                          std::to_string(run.id.size()) + " bytes, more than a directory name may have (" +
+                          std::to_string(kMaxIdBytes) + "); shorten the swept values, e.g. fewer or shorter layer "
+                          "patterns");
       const auto [first, unique] = run_of_id.emplace(run.id, runs.size());
       if (!unique)
         throw ConfigError(source + ": runs " + std::to_string(first->second) + " and " + std::to_string(runs.size()) +

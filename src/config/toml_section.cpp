@@ -1,6 +1,7 @@
 #include "config/toml_section.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -23,6 +24,8 @@ KeyParent key_parent(toml::table& root, const std::vector<std::string>& path, co
 }
 
 toml::table parse_toml_file(const std::string& path) {
+  // An ifstream opens a directory and reads it as an empty file: every key would take its default.
+  if (std::filesystem::is_directory(path)) throw ConfigError(path + ": is a directory, not a config file");
   std::ifstream in(path);
   if (!in) throw ConfigError(path + ": cannot open config file");
   std::stringstream text;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "methods/layer_pattern.h"
 #include "model/hooked_layers.h"
 
 namespace sparser::methods {
@@ -13,9 +14,6 @@ struct NamedLayer {
   std::string name;  // e.g. "image_encoder.blocks.3.attn.qkv"
   std::shared_ptr<model::HookedLayer> layer;
 };
-
-// Glob match on dotted names: `*` matches within one component, `**` across components.
-bool matches_pattern(const std::string& name, const std::string& pattern);
 
 // Every hookable layer whose name matches one of `patterns`, in model order. Throws
 // naming each pattern that matched no layer (a typo must not train nothing).

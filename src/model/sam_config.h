@@ -2,6 +2,7 @@
 // Every dimension of a SAM model. The presets reproduce the official build_sam.py;
 // `custom` takes each value from the [model] table of a config.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,9 +30,20 @@ struct SamConfig {
 
   // Side of the image-embedding grid (64 for the official models).
   int64_t embedding_size() const { return image_size / patch_size; }
+  // The first inconsistent dimension: its key (as in a [model] table) and what is wrong.
+  struct Problem {
+    std::string key;
+    std::string message;
+  };
+  std::optional<Problem> problem() const;
   // Throws std::invalid_argument naming the first inconsistent dimension.
   void validate() const;
 };
+
+// The dotted names of the image encoder's Linear and Conv2d layers, in model order
+// ("image_encoder.patch_embed.proj", "image_encoder.blocks.0.attn.qkv", ...): what a
+// PARSER layer pattern can select, known without building the model.
+std::vector<std::string> image_encoder_layer_names(const SamConfig& config);
 
 // The official vit_b / vit_l / vit_h dimensions; throws for any other name.
 SamConfig sam_preset(const std::string& name);

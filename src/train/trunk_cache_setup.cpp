@@ -61,7 +61,7 @@ TrunkCaches open_trunk_caches(const config::RunConfig& cfg, model::SamImpl& sam,
   const auto dtype = t.trunk_cache_dtype == "fp16" ? TrunkCacheDtype::Fp16 : TrunkCacheDtype::Fp32;
   const double per_image = static_cast<double>(g * g * c.encoder_embed_dim * (dtype == TrunkCacheDtype::Fp16 ? 2 : 4));
   std::optional<data::Manifest> train_manifest;
-  if (trains && !cfg.data.train.empty()) train_manifest = data::read_manifest(cfg.data.train);
+  if (trains) train_manifest = data::read_manifest(cfg.data.train);
   const int64_t images = (train_manifest ? train_manifest->num_samples() : 0) + (val ? val->size() : 0);
   const double total = per_image * static_cast<double>(images);
   const auto cache_dir = t.trunk_cache_dir.empty() ? cfg.run.output_dir + "/.trunk_cache" : t.trunk_cache_dir;

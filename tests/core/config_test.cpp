@@ -2,6 +2,7 @@
 // table both ways.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -17,9 +18,18 @@ namespace {
 
 const std::string kSource = "test.toml";
 
+// A config text as parsed, with a train split where it names none: a config that trains
+// needs one, and the tests here are about other keys.
+toml::table parsed(const std::string& text) {
+  auto root = toml::parse(text, kSource);
+  const auto data = config::key_parent(root, {"data", "train"});
+  if (data.table && !data.table->contains("train")) data.table->insert("train", "train.manifest.json");
+  return root;
+}
+
 // The runs of a config text, with overrides applied as sparser_run applies them.
 std::vector<config::SweepRun> runs_of(const std::string& text, const std::vector<std::string>& overrides = {}) {
-  auto root = toml::parse(text, kSource);
+  auto root = parsed(text);
   config::apply_overrides(root, overrides);
   return config::expand_runs(root, kSource);
 }
@@ -49,8 +59,8 @@ TEST(Sweep, KeyThroughAValueIsAnErrorNamingFileLineAndKey) {
   const auto through_a_string = error_of("[run]\nname = \"t\"\n\n[sweep]\n\"run.name.x\" = [1, 2]\n");
   EXPECT_EQ(through_a_string, "test.toml:5: sweep.run.name.x: 'run.name' is not a table, so it has no key 'x'");
   // The value on the way may come from another entry of the sweep.
-  const auto through_an_entry = error_of("[sweep]\ntrain = [1]\n\"train.lr\" = [0.1]\n");
-  EXPECT_EQ(through_an_entry, "test.toml:3: sweep.train.lr: 'train' is not a table, so it has no key 'lr'");
+  const auto through_an_entry = error_of("[sweep]\n\"train.lr\" = [1e-3]\n\"train.lr.x\" = [0.1]\n");
+  EXPECT_EQ(through_an_entry, "test.toml:3: sweep.train.lr.x: 'train.lr' is not a table, so it has no key 'x'");
 }
 
 TEST(Sweep, AnErrorInASweptValueNamesTheEntryItCameFrom) {
@@ -63,6 +73,10 @@ TEST(Sweep, EntriesThatCannotBeSweptAreErrors) {
   EXPECT_EQ(error_of("[sweep]\n\"run.seeds\" = [[1]]\n"),
             "test.toml:2: sweep.run.seeds: seeds come from run.seeds, not the sweep");
   EXPECT_TRUE(contains(error_of("[sweep]\nrun = [{ name = \"a\" }]\n"), "test.toml:2: sweep.run: sweep single keys"));
+  // A whole table would replace the file's (data.train, epochs, ...) with the entry's few keys.
+  EXPECT_EQ(error_of("[sweep]\ndata = [{ max_instances = 1 }]\n"),
+            "test.toml:2: sweep.data: sweep single keys of [data] (\"data.key\" = [...]); only [method] can be swept "
+            "as whole tables");
   EXPECT_TRUE(contains(error_of("[sweep]\nmethod = [\"lora\"]\n"), "test.toml:2: sweep.method: entries must be"));
   EXPECT_TRUE(contains(error_of("[sweep]\n\"train..lr\" = [1]\n"), "sweep.train..lr: expected a dotted key"));
   EXPECT_TRUE(contains(error_of("[sweep]\n\"train.\" = [1]\n"), "sweep.train.: expected a dotted key"));
@@ -176,7 +190,7 @@ TEST(Overrides, CanReplaceTheSweepsEntries) {
 
 TEST(Overrides, ErrorsNameTheOverride) {
   auto parse_with = [](const std::string& text, const std::vector<std::string>& overrides) -> std::string {
-    auto root = toml::parse(text, kSource);
+    auto root = parsed(text);
     try {
       config::apply_overrides(root, overrides);
       config::parse_run_config(root, kSource);
@@ -204,7 +218,7 @@ TEST(Overrides, ErrorsNameTheOverride) {
 }
 
 TEST(Overrides, BareWordsAreStrings) {
-  auto root = toml::parse("", kSource);
+  auto root = parsed("");
   config::apply_overrides(root, {"run.dataset=coco val/2017 'x' \"y\"", "method.name=lora", "method.targets=[\"k\"]"});
   const auto c = config::parse_run_config(root, kSource);
   EXPECT_EQ(c.run.dataset, "coco val/2017 'x' \"y\"");
@@ -245,7 +259,7 @@ std::vector<std::string> method_tables_to_round_trip() {
 TEST(MethodTable, ResolvedConfigGivesTheSameMethodBack) {
   for (const auto& method : method_tables_to_round_trip()) {
     SCOPED_TRACE(method);
-    const auto written = config::parse_run_config(toml::parse("method = " + method, kSource), kSource);
+    const auto written = config::parse_run_config(parsed("method = " + method), kSource);
     const std::string resolved = "resolved.toml";
     const auto read_back = config::parse_run_config(toml::parse(config::to_toml(written), resolved), resolved);
     expect_same_method(read_back.method, written.method);
@@ -266,12 +280,12 @@ TEST(MethodTable, HoldsEveryKeyOfTheMethod) {
 }
 
 TEST(TrainSection, PromptsPerPassDefaultsToTwoAndRefusesNegatives) {
-  EXPECT_EQ(config::parse_run_config(toml::parse("[train]\nepochs = 1\n", kSource), kSource).train.prompts_per_pass, 2);
-  EXPECT_EQ(config::parse_run_config(toml::parse("[train]\nprompts_per_pass = 0\n", kSource), kSource)
+  EXPECT_EQ(config::parse_run_config(parsed("[train]\nepochs = 1\n"), kSource).train.prompts_per_pass, 2);
+  EXPECT_EQ(config::parse_run_config(parsed("[train]\nprompts_per_pass = 0\n"), kSource)
                 .train.prompts_per_pass,
             0);
   try {
-    config::parse_run_config(toml::parse("[train]\nprompts_per_pass = -2\n", kSource), kSource);
+    config::parse_run_config(parsed("[train]\nprompts_per_pass = -2\n"), kSource);
     ADD_FAILURE() << "no error";
   } catch (const config::ConfigError& e) {
     EXPECT_EQ(std::string(e.what()), "test.toml:2: train.prompts_per_pass: must be >= 0 (got -2)");
@@ -294,4 +308,122 @@ TEST(ConfigChange, TheTrunkCachesUseChangesResultsOnlyWithFp16Storage) {
   EXPECT_TRUE(changes("trunk_cache_dtype = \"fp16\"\ntrunk_cache_dir = \"a\"",
                       "trunk_cache_dtype = \"fp16\"\ntrunk_cache_dir = \"b\"").empty());
   EXPECT_EQ(changes("trunk_cache_dtype = \"fp32\"", "trunk_cache_dtype = \"fp16\"").size(), 1u);
+}
+
+namespace {
+
+// The ConfigError of parsing `text` as one run's config, as written (no train split added).
+std::string run_config_error(const std::string& text) {
+  try {
+    config::parse_run_config(toml::parse(text, kSource), kSource);
+  } catch (const config::ConfigError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no error for:\n" << text;
+  return "";
+}
+
+// A config with the sam_tiny fixture's [model] table, `line` replaced by `replacement`.
+std::string tiny_model(const std::string& line = "", const std::string& replacement = "") {
+  std::string text =
+      "[data]\ntrain = \"t.json\"\n[model]\npreset = \"custom\"\nimage_size = 128\npatch_size = 16\n"
+      "encoder_embed_dim = 48\nencoder_depth = 4\nencoder_num_heads = 4\nwindow_size = 4\n"
+      "encoder_global_attn_indexes = [1, 3]\nmlp_ratio = 4.0\nprompt_embed_dim = 32\nmask_in_chans = 16\n"
+      "decoder_depth = 2\ndecoder_mlp_dim = 64\ndecoder_num_heads = 4\niou_head_hidden_dim = 32\n"
+      "num_multimask_outputs = 3\n";
+  if (!line.empty()) text.replace(text.find(line), line.size(), replacement);
+  return text;
+}
+
+}  // namespace
+
+TEST(RunConfig, ARunThatTrainsNeedsATrainSplit) {
+  EXPECT_EQ(run_config_error("[train]\nepochs = 2\n"),
+            "test.toml: data.train: missing: method parser trains for 2 epoch(s) and needs a train manifest "
+            "(sparser_prep writes <split>.manifest.json)");
+  // Evaluating only needs none.
+  EXPECT_NO_THROW(config::parse_run_config(toml::parse("[train]\nepochs = 0\n"), kSource));
+  EXPECT_NO_THROW(config::parse_run_config(toml::parse("[method]\nname = \"zero_shot\"\n"), kSource));
+}
+
+TEST(RunConfig, EmptyMetricsAndInfiniteNumbersAreRefused) {
+  // No metric left nothing to select the best epoch by; the run crashed.
+  EXPECT_EQ(error_of("[eval]\nmetrics = []\n"),
+            "test.toml:2: eval.metrics: needs at least one metric (the first one selects the best epoch)");
+  EXPECT_EQ(error_of("[train]\nlr = inf\n"), "test.toml:2: train.lr: must be a finite number > 0");
+  EXPECT_EQ(error_of("[train]\nweight_decay = inf\n"), "test.toml:2: train.weight_decay: must be a finite number >= 0");
+  EXPECT_EQ(error_of("[train]\nloss_dice = inf\n"), "test.toml:2: train.loss_dice: must be a finite number >= 0");
+  EXPECT_EQ(error_of("[method]\nname = \"lora\"\nalpha = inf\n"),
+            "test.toml:3: method.alpha: must be a finite number > 0");
+}
+
+TEST(RunConfig, ParserLayerPatternsMustMatchTheModelsImageEncoder) {
+  EXPECT_EQ(error_of("[method]\nname = \"parser\"\nlayers = [\"image_encoder.blocks.*.attn.qkv\", \"nonexistent\"]\n"),
+            "test.toml:3: method.layers: 'nonexistent' matches no Linear/Conv2d layer of this model's image encoder "
+            "(list them with: sparser_inspect --config test.toml)");
+  // vit_b has blocks 0..11; vit_l has a block 12.
+  const std::string block_12 = "[method]\nname = \"parser\"\nlayers = [\"image_encoder.blocks.12.mlp.lin1\"]\n";
+  EXPECT_TRUE(contains(error_of(block_12), "'image_encoder.blocks.12.mlp.lin1' matches no"));
+  EXPECT_EQ(runs_of(block_12 + "[model]\npreset = \"vit_l\"\n").size(), 1u);
+  // The mask decoder trains whole: its layers are no PARSER target. In a sweep, the run is named
+  // before a single run of the grid trains.
+  const auto swept = error_of("[sweep]\n\"method.layers\" = [[\"conv\"], [\"mask_decoder.**\"]]\n");
+  EXPECT_TRUE(contains(swept, "run parser-layers=mask_decoder.**-seed=1 (values of test.toml:2: "
+                              "sweep.method.layers[1]): test.toml: method.layers: 'mask_decoder.**' matches no"))
+      << swept;
+}
+
+TEST(ModelSection, CustomModelsNameEveryDimension) {
+  // A forgotten key took ViT-B's value.
+  EXPECT_EQ(run_config_error("[data]\ntrain = \"t.json\"\n[model]\npreset = \"custom\"\nimage_size = 128\n"),
+            "test.toml:3: model.patch_size: missing: preset = \"custom\" takes every dimension from [model] "
+            "(docs/config.md)");
+  // iou_head_depth and attention_downsample_rate have the official defaults.
+  EXPECT_NO_THROW(config::parse_run_config(toml::parse(tiny_model()), kSource));
+}
+
+TEST(ModelSection, InconsistentDimensionsNameTheirLine) {
+  EXPECT_EQ(run_config_error(tiny_model("mlp_ratio = 4.0", "mlp_ratio = 0.0")),
+            "test.toml:12: model.mlp_ratio: must be a finite number > 0");
+  EXPECT_EQ(run_config_error(tiny_model("encoder_num_heads = 4", "encoder_num_heads = 5")),
+            "test.toml:9: model.encoder_num_heads: must divide encoder_embed_dim");
+  EXPECT_EQ(run_config_error(tiny_model("[1, 3]", "[1, 4]")),
+            "test.toml:11: model.encoder_global_attn_indexes: entry 4 is outside [0, encoder_depth = 4)");
+  // An override is named as such.
+  auto root = toml::parse(tiny_model(), kSource);
+  config::apply_overrides(root, {"model.image_size=100"});
+  try {
+    config::parse_run_config(root, kSource);
+    ADD_FAILURE() << "no error";
+  } catch (const config::ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "--set model.image_size=100: model.image_size: must be a multiple of patch_size");
+  }
+}
+
+TEST(ConfigFile, ADirectoryIsNoConfig) {
+  // An ifstream reads a directory as an empty file: a run with every default.
+  EXPECT_THROW(
+      try { config::parse_toml_file(std::filesystem::temp_directory_path().string()); } catch (
+          const config::ConfigError& e) {
+        EXPECT_TRUE(contains(e.what(), ": is a directory, not a config file")) << e.what();
+        throw;
+      },
+      config::ConfigError);
+}
+
+TEST(Sweep, EqualNumbersAreOneValue) {
+  EXPECT_EQ(error_of("[sweep]\n\"train.lr\" = [1, 1.0]\n"),
+            "test.toml:2: sweep.train.lr: entries 0 and 1 are the same number (1 and 1.0)");
+  // Integers show in decimal, however written: equal ones give one id.
+  EXPECT_EQ(ids_of(runs_of("[sweep]\n\"train.epochs\" = [0x10, 1_000]\n")),
+            (std::vector<std::string>{"parser-epochs=16-seed=1", "parser-epochs=1000-seed=1"}));
+  EXPECT_TRUE(contains(error_of("[sweep]\n\"train.epochs\" = [2, 0x2]\n"), "would both write run id 'parser-epochs=2"));
+}
+
+TEST(Sweep, AnIdLongerThanADirectoryNameIsAnError) {
+  // Found when the grid is listed, not by the run's mkdir after a Slurm array was submitted.
+  const auto error = error_of("[sweep]\n\"run.dataset\" = [\"" + std::string(250, 'd') + "\"]\n");
+  EXPECT_TRUE(contains(error, "(sweep.\"run.dataset\"[0], run.seeds[0]) has 272 bytes, more than a directory name may "
+                              "have (255)"))
+      << error;
 }

@@ -1,9 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 
 #include "checkpoint/state_dict.h"
 #include "model/fixture_parity.h"
+#include "model/hooked_layers.h"
 #include "model/image_encoder.h"
 #include "model/shifted_conv2d.h"
 #include "test_models.h"
@@ -51,6 +55,45 @@ TEST(ModelParity, TinyFixtureWithinTolerance) {
   // input, encoder_trunk, image_embeddings, dense_pe, and 5 outputs for each of the 4 cases.
   EXPECT_EQ(results.size(), 4u + 5 * 4);
   for (const auto& r : results) EXPECT_LE(r.max_abs_error, 1e-4) << r.output;
+}
+
+// A fixture's prompt set that cannot be run (labels without coordinates) is named, with
+// LibTorch's reason but not its backtrace.
+TEST(ModelParity, AMalformedCaseIsNamed) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / ("sparser_parity_case_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const char* file : {"config.toml", "weights.pth", "cases.h5"})
+    fs::copy_file(fs::path(fixtures::fixture_dir()) / file, dir / file);
+  {
+    io::Hdf5File cases((dir / "cases.h5").string(), io::Hdf5File::Mode::ReadWrite);
+    cases.write<float>("cases/zz_coordinates_only/point_coords", {10.f, 20.f}, {1, 1, 2});
+    cases.write_int_attribute("cases/zz_coordinates_only", "multimask_output", 0);
+  }
+  try {
+    model::run_fixture_parity(dir.string());
+    ADD_FAILURE() << "no error";
+  } catch (const std::exception& e) {
+    const std::string message = e.what();
+    EXPECT_EQ(message.rfind((dir / "cases.h5").string() + ": cases/zz_coordinates_only: ", 0), 0u) << message;
+    EXPECT_NE(message.find("point prompts need both coordinates and labels"), std::string::npos) << message;
+    EXPECT_EQ(message.find("frame #"), std::string::npos) << message;
+  }
+  fs::remove_all(dir);
+}
+
+// The names PARSER's layer patterns are checked against when a config is read, before any
+// model is built: those of the model itself.
+TEST(ImageEncoderLayerNames, AreTheModelsHookableEncoderLayers) {
+  for (const auto& config : {fixtures::tiny_model_section().sam, model::sam_preset("vit_b")}) {
+    model::Sam sam(config);
+    std::vector<std::string> built;
+    for (const auto& item : sam->named_modules("", /*include_self=*/false))
+      if (std::dynamic_pointer_cast<model::HookedLayer>(item.value()) && item.key().rfind("image_encoder.", 0) == 0)
+        built.push_back(item.key());
+    EXPECT_EQ(model::image_encoder_layer_names(config), built) << config.preset;
+  }
 }
 
 TEST(WindowPartition, PadsToWholeWindowsAndRoundTrips) {
