@@ -2,6 +2,7 @@
 // the official implementation; exits 1 if any output differs by more than the tolerance.
 #include <boost/program_options.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 
@@ -35,6 +36,8 @@ int main(int argc, char** argv) {
     }
     po::notify(vm);
     if (fixture_dir.empty()) throw po::error("missing FIXTURE_DIR (see --help)");
+    if (!(tolerance >= 0 && std::isfinite(tolerance)))
+      throw po::error("--tolerance must be a finite number >= 0");
 
     const auto results = sparser::model::run_fixture_parity(fixture_dir);
     int failures = 0;

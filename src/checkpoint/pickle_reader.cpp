@@ -550,7 +550,8 @@ torch::Tensor TensorReader::read(const PickleTensor& tensor) {
   if (!storage.defined()) {
     const auto bytes = load_storage_(key);
     const auto element_size = int64_t(c10::elementSize(dtype));
-    if (bytes.numel() != storage_numel * element_size)
+    // Divided, not multiplied: a size near 2^63 elements would wrap around to the bytes there are.
+    if (bytes.numel() % element_size != 0 || bytes.numel() / element_size != storage_numel)
       throw CheckpointError(source_ + ": storage " + key + " holds " + std::to_string(bytes.numel()) +
                             " bytes, expected " + std::to_string(storage_numel) + " elements of " +
                             std::to_string(element_size) + " bytes");

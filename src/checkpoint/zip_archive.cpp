@@ -281,7 +281,7 @@ std::string ZipReader::read(const ZipEntry& entry) const {
 }
 
 ZipWriter::ZipWriter(const std::string& path) : path_(path), out_(path, std::ios::binary | std::ios::trunc) {
-  if (!out_) fail("cannot create file");
+  if (!out_) fail(std::string("cannot create file: ") + std::strerror(errno));
 }
 
 void ZipWriter::fail(const std::string& problem) const { throw CheckpointError(path_ + ": " + problem); }

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <functional>
 
 #include "checkpoint/state_dict.h"
 #include "config/model_section.h"
@@ -32,6 +33,28 @@ double max_abs_error(const torch::Tensor& ours, const torch::Tensor& reference, 
   }
   if (ours.numel() == 0) return 0.0;
   return (ours.to(torch::kDouble) - reference.to(torch::kDouble)).abs().max().item<double>();
+}
+
+// One prompt set of the fixture: its inputs through the prompt encoder and mask decoder.
+void compare_case(Sam& sam, const io::Hdf5File& cases, const std::string& group, const torch::Tensor& embeddings,
+                  const torch::Tensor& dense_pe, const ImageSize& input_hw, const ImageSize& original_hw,
+                  const std::function<void(const std::string&, const torch::Tensor&)>& compare) {
+  auto optional_input = [&](const std::string& field, torch::ScalarType type) -> std::optional<torch::Tensor> {
+    if (!cases.exists(group + "/" + field)) return std::nullopt;
+    return read_tensor(cases, group + "/" + field, type);
+  };
+  Prompts prompts{optional_input("point_coords", torch::kFloat), optional_input("point_labels", torch::kLong),
+                  optional_input("boxes", torch::kFloat), optional_input("mask_inputs", torch::kFloat)};
+  const bool multimask = cases.read_int_attribute(group, "multimask_output") != 0;
+
+  const auto prompt_embeddings = sam->prompt_encoder(prompts);
+  compare(group + "/sparse_embeddings", prompt_embeddings.sparse);
+  compare(group + "/dense_embeddings", prompt_embeddings.dense);
+  const auto prediction =
+      sam->mask_decoder(embeddings, dense_pe, prompt_embeddings.sparse, prompt_embeddings.dense, multimask);
+  compare(group + "/low_res_logits", prediction.low_res_logits);
+  compare(group + "/iou_predictions", prediction.iou_predictions);
+  compare(group + "/mask_logits", sam->postprocess_masks(prediction.low_res_logits, input_hw, original_hw));
 }
 
 }  // namespace
@@ -85,22 +108,12 @@ std::vector<ParityResult> run_fixture_parity(const std::string& fixture_dir) {
 
   for (const auto& name : cases.members("cases")) {
     const std::string group = "cases/" + name;
-    auto optional_input = [&](const std::string& field, torch::ScalarType type) -> std::optional<torch::Tensor> {
-      if (!cases.exists(group + "/" + field)) return std::nullopt;
-      return read_tensor(cases, group + "/" + field, type);
-    };
-    Prompts prompts{optional_input("point_coords", torch::kFloat), optional_input("point_labels", torch::kLong),
-                    optional_input("boxes", torch::kFloat), optional_input("mask_inputs", torch::kFloat)};
-    const bool multimask = cases.read_int_attribute(group, "multimask_output") != 0;
-
-    const auto prompt_embeddings = sam->prompt_encoder(prompts);
-    compare(group + "/sparse_embeddings", prompt_embeddings.sparse);
-    compare(group + "/dense_embeddings", prompt_embeddings.dense);
-    const auto prediction = sam->mask_decoder(embeddings, dense_pe, prompt_embeddings.sparse,
-                                              prompt_embeddings.dense, multimask);
-    compare(group + "/low_res_logits", prediction.low_res_logits);
-    compare(group + "/iou_predictions", prediction.iou_predictions);
-    compare(group + "/mask_logits", sam->postprocess_masks(prediction.low_res_logits, input_hw, original_hw));
+    // A malformed case (labels without coordinates, say) is named, without LibTorch's backtrace.
+    try {
+      compare_case(sam, cases, group, embeddings, dense_pe, input_hw, original_hw, compare);
+    } catch (const c10::Error& e) {
+      throw std::runtime_error((dir / "cases.h5").string() + ": " + group + ": " + e.what_without_backtrace());
+    }
   }
   return results;
 }

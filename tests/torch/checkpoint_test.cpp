@@ -420,6 +420,16 @@ TEST(CheckpointErrors, TensorsMustFitTheirStorage) {
   bad_stride.replace(bad_stride.find(strides), strides.size(), "K\x05K\x01\x86");
   write_archive(dir.file("bad_stride.pth"), bad_stride, {tensor_bytes(state[0].second)});
   EXPECT_CONTAINS(error_of([&] { checkpoint::read_state_dict(dir.file("bad_stride.pth")); }), "past its storage");
+
+  // A storage of 2^62 + 1 float32 elements: its byte count wrapped around to 4, the bytes there
+  // are, and as_strided failed without naming the file.
+  auto huge = checkpoint::pickle_state_dict({{"w", torch::ones({1})}}, "test");
+  const std::string one_element = "cpuK\x01";
+  ASSERT_NE(huge.find(one_element), std::string::npos);
+  huge.replace(huge.find(one_element), one_element.size(), "cpu\x8a\x08\x01\0\0\0\0\0\0\x40"s);
+  write_archive(dir.file("huge.pth"), huge, {tensor_bytes(torch::ones({1}))});
+  EXPECT_CONTAINS(error_of([&] { checkpoint::read_state_dict(dir.file("huge.pth")); }),
+                  "huge.pth: storage 0 holds 4 bytes, expected 4611686018427387905 elements");
 }
 
 // Random corruption of the real pickle and of the archive's directory: every outcome must
