@@ -123,6 +123,9 @@ void refuse_changed_configs(const std::vector<config::SweepRun>& runs, int64_t i
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First: a stop (Slurm preemption) while the grid is read or MPI starts must still end in
+  // kInterruptedExitCode, which requeues, rather than in the signal's default death.
+  train::install_stop_handlers();
   util::keep_freed_memory_for_reuse();
   po::options_description visible(kUsage);
   std::vector<std::string> overrides;
@@ -156,6 +159,7 @@ int main(int argc, char** argv) {
       std::cout << visible << "\n";
       return vm.count("help") ? 0 : 2;
     }
+    if (threads < 0) throw std::invalid_argument("--threads " + std::to_string(threads) + ": must be >= 0");
     run_options.progress = train::parse_progress_style(progress);
     auto root = config::parse_toml_file(config_path);
     config::apply_overrides(root, overrides);
@@ -190,7 +194,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto& env = *started;
-  train::install_stop_handlers();
   int exit_code = 0;
   for (size_t i = 0; i < runs.size(); ++i) {
     if (index >= 0 && static_cast<int64_t>(i) != index) continue;
@@ -214,6 +217,8 @@ int main(int argc, char** argv) {
       if (env.is_root()) {
         fs::create_directories(spec.run_dir);
         run_lock = util::FileLock::try_acquire(spec.run_dir + "/" + kRunLockFile);
+        // Left by a process killed mid-write; the lock says none is writing now.
+        if (run_lock) util::remove_stale_temporaries(spec.run_dir);
       }
       if (comm->any(env.is_root() && !run_lock)) {
         if (env.is_root())

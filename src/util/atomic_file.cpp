@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -13,8 +14,15 @@
 namespace sparser::util {
 
 namespace {
-std::string temporary_name(const std::string& path) {
-  return path + ".tmp." + std::to_string(::getpid());
+constexpr const char* kTemporaryInfix = ".tmp.";
+
+std::string temporary_name(const std::string& path) { return path + kTemporaryInfix + std::to_string(::getpid()); }
+
+bool is_temporary_name(const std::string& name) {
+  const auto infix = name.rfind(kTemporaryInfix);
+  if (infix == std::string::npos || infix == 0) return false;
+  const auto pid = name.substr(infix + std::strlen(kTemporaryInfix));
+  return !pid.empty() && std::all_of(pid.begin(), pid.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // fsync so that a crash right after the rename cannot leave an empty file behind.
@@ -40,6 +48,10 @@ void produce_file_atomically(const std::string& named, const std::function<void(
   const auto existing = std::filesystem::status(path).type();
   if (existing != std::filesystem::file_type::not_found && existing != std::filesystem::file_type::regular)
     throw std::runtime_error(named + ": exists and is not a regular file; name a file to write");
+  // Said here, or the writer would name its temporary file.
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty() && !std::filesystem::is_directory(parent))
+    throw std::runtime_error(named + ": cannot write: " + parent.string() + " is not a directory");
   const auto tmp = temporary_name(path);
   try {
     write(tmp);
@@ -50,6 +62,13 @@ void produce_file_atomically(const std::string& named, const std::function<void(
     std::filesystem::remove(tmp, ignored);
     throw;
   }
+}
+
+void remove_stale_temporaries(const std::string& dir) {
+  std::error_code ignored;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ignored))
+    if (entry.is_regular_file(ignored) && is_temporary_name(entry.path().filename().string()))
+      std::filesystem::remove(entry.path(), ignored);
 }
 
 void write_file_atomically(const std::string& path, const std::string& content) {

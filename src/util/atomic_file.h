@@ -15,6 +15,10 @@ void write_file_atomically(const std::string& path, const std::string& content);
 // or a link to one) is an error.
 void produce_file_atomically(const std::string& path, const std::function<void(const std::string& tmp_path)>& write);
 
+// Removes the temporary files that produce_file_atomically left in `dir` (not below it)
+// when its process was killed mid-write. Only for a directory no other process writes to.
+void remove_stale_temporaries(const std::string& dir);
+
 // A file opened (created if need be) for appending. An append that cannot be written
 // completely (a full disk) is cut off the file again and throws naming the file, so a
 // reader never sees half of it and the writer never loses one silently.

@@ -33,6 +33,29 @@ add_test(NAME tools.inspect_one_source
            refused \"--checkpoint $tiny --trainable\" \"$trainable\"")
 set_tests_properties(tools.inspect_one_source PROPERTIES LABELS tools)
 
+# Inputs that were taken for something else are refused, exit 2: a directory as the config
+# (read as an empty one: ViT-B, every default), --preset custom (answered "expected ... or
+# custom"), a negative --threads (ignored) or --tolerance (every output "FAIL").
+add_test(NAME tools.refused_inputs
+         COMMAND bash -c "dir=$(mktemp -d); trap 'rm -rf $dir' EXIT
+           refused() {
+             local expected=$1 output status; shift
+             output=$(\"$@\" 2>&1); status=$?
+             test $status = 2 && test \"$output\" = \"$expected\" || { echo \"$*: exit $status: $output\"; return 1; }
+           }
+           demo=${CMAKE_SOURCE_DIR}/experiments/demo.toml
+           inspect=$<TARGET_FILE:sparser_inspect> parity=$<TARGET_FILE:sparser_parity>
+           custom=\"unknown model preset 'custom' (expected vit_b, vit_l or vit_h; a custom model's dimensions\"
+           custom=\"$custom are given by a config's [model] table)\"
+           tolerance='sparser_parity: --tolerance must be a finite number >= 0'
+           refused \"sparser_inspect: $dir: is a directory, not a config file\" $inspect --config $dir &&
+           refused \"sparser_run: $dir: is a directory, not a config file\" $<TARGET_FILE:sparser_run> $dir --list &&
+           refused \"sparser_inspect: $custom\" $inspect --preset custom &&
+           refused 'sparser_run: --threads -1: must be >= 0' $<TARGET_FILE:sparser_run> $demo --threads -1 &&
+           refused \"$tolerance\" $parity --tolerance -1 ${SPARSER_TINY} &&
+           refused \"$tolerance\" $parity --tolerance nan ${SPARSER_TINY}")
+set_tests_properties(tools.refused_inputs PROPERTIES LABELS tools)
+
 # sparser_predict: an image and a box → mask PNGs, an overlay and IoU predictions.
 add_test(NAME tools.predict
          COMMAND bash -c "set -e; out=$(mktemp -d); trap 'rm -rf $out' EXIT
