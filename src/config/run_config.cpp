@@ -162,12 +162,6 @@ RunConfig parse_run_config(const toml::table& root, const std::string& source) {
   c.train = parse_train(top.section("train"));
   c.eval = parse_eval(top.section("eval"));
   // Checked here, not when the run starts, so that a sweep is refused before any of its runs.
-  const bool trains = c.method.name != methods::MethodName::ZeroShot && c.train.epochs > 0;
-  if (trains && c.data.train.empty())
-    top.section("data").fail("train", "missing: method " + methods::to_string(c.method.name) + " trains for " +
-                                          std::to_string(c.train.epochs) +
-                                          " epoch(s) and needs a train manifest (sparser_prep writes "
-                                          "<split>.manifest.json)");
   if (c.method.name == methods::MethodName::Parser) {
     std::string unmatched;
     for (const auto& pattern : methods::unmatched_patterns(methods::expand_parser_layers(c.method.parser_layers),
@@ -183,6 +177,15 @@ RunConfig parse_run_config(const toml::table& root, const std::string& source) {
                                                  ", which trains the image encoder's trunk, whose features therefore "
                                                  "cannot be cached; use \"auto\" or \"off\"");
   return c;
+}
+
+void require_train_split(const toml::table& root, const RunConfig& c, const std::string& source) {
+  if (c.method.name == methods::MethodName::ZeroShot || c.train.epochs == 0 || !c.data.train.empty()) return;
+  TomlSection(&root, source, "")
+      .section("data")
+      .fail("train", "missing: method " + methods::to_string(c.method.name) + " trains for " +
+                         std::to_string(c.train.epochs) +
+                         " epoch(s) and needs a train manifest (sparser_prep writes <split>.manifest.json)");
 }
 
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {

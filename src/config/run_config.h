@@ -79,6 +79,9 @@ struct RunConfig {
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides = {});
 // Parses an already loaded table (e.g. one point of a sweep).
 RunConfig parse_run_config(const toml::table& root, const std::string& source);
+// For a config that is to be trained (a run of sparser_run, not one that only describes a
+// model, as sparser_export reads): throws naming data.train when the run trains without it.
+void require_train_split(const toml::table& root, const RunConfig& config, const std::string& source);
 // Applies "section.key=value" overrides to a table: the key in TOML's dotted syntax
 // (`sweep."method.layers"` is one key of [sweep]), the value in TOML syntax, bare words
 // taken as strings. Errors about these values, here or when the table is parsed, name

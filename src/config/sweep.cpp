@@ -240,6 +240,7 @@ std::vector<SweepRun> expand_runs(const toml::table& root, const std::string& so
       run.group["method.name"] = method_name;
       try {
         run.config = parse_run_config(point, source);
+        require_train_split(point, run.config, source);
       } catch (const ConfigError& e) {
         // The swept values are copies, which have no line: name the entries they came from.
         throw ConfigError("run " + run.id + (point_sources.empty() ? "" : " (values of " + point_sources + ")") + ": " +
