@@ -167,6 +167,7 @@ int main(int argc, char** argv) {
     if (index >= static_cast<int64_t>(runs.size()) || (vm.count("index") && index < 0))
       throw std::invalid_argument("--index " + std::to_string(index) + " is outside the grid of " +
                                   std::to_string(runs.size()) + " runs");
+    if (vm.count("count") || vm.count("list") || vm.count("dry-run")) train::restore_default_stop_actions();
     if (vm.count("count")) {
       std::cout << runs.size() << "\n";
       return 0;

@@ -1,5 +1,7 @@
 #include "config/model_section.h"
 
+#include <algorithm>
+
 namespace sparser::config {
 
 namespace {
@@ -11,7 +13,7 @@ const std::vector<std::string> kDimensionKeys{
     "attention_downsample_rate"};
 }  // namespace
 
-ModelSection parse_model_section(const TomlSection& t) {
+ModelSection parse_model_section(const TomlSection& t, Checks checks) {
   std::vector<std::string> allowed{"preset", "checkpoint", "checkpoint_key"};
   allowed.insert(allowed.end(), kDimensionKeys.begin(), kDimensionKeys.end());
   t.reject_unknown_keys(allowed);
@@ -22,7 +24,7 @@ ModelSection parse_model_section(const TomlSection& t) {
     out.sam = model::sam_preset(preset);
     for (const auto& key : kDimensionKeys)
       if (t.has(key)) t.fail(key, "dimensions are fixed by preset '" + preset + "'; use preset = \"custom\"");
-  } else {
+  } else if (checks == Checks::kWholeRun) {
     // A forgotten key would otherwise take ViT-B's value, a model nobody asked for.
     for (const auto& key : kDimensionKeys)
       if (!t.has(key) && key != "iou_head_depth" && key != "attention_downsample_rate")
@@ -47,7 +49,12 @@ ModelSection parse_model_section(const TomlSection& t) {
   c.iou_head_depth = t.get_int("iou_head_depth", c.iou_head_depth);
   c.num_multimask_outputs = t.get_int("num_multimask_outputs", c.num_multimask_outputs);
   c.attention_downsample_rate = t.get_int("attention_downsample_rate", c.attention_downsample_rate);
-  if (const auto problem = c.problem()) t.fail(problem->key, problem->message);
+  if (const auto problem = c.problem(); problem && checks == Checks::kWholeRun) {
+    // Of the keys a rule relates, the one a --set changed is the likelier culprit.
+    const auto culprit = std::find_if(problem->keys.begin(), problem->keys.end(),
+                                      [&](const std::string& key) { return t.overridden(key); });
+    t.fail(culprit != problem->keys.end() ? *culprit : problem->keys.front(), problem->message);
+  }
   out.checkpoint = t.get_string("checkpoint", "");
   out.checkpoint_key = t.get_string("checkpoint_key", "");
   return out;

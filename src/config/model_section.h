@@ -14,7 +14,7 @@ struct ModelSection {
   std::string checkpoint_key;  // the state dict's key in a nested checkpoint; empty: found automatically
 };
 
-ModelSection parse_model_section(const TomlSection& table);
+ModelSection parse_model_section(const TomlSection& table, Checks checks = Checks::kWholeRun);
 // Reads the [model] table of a config file (e.g. a fixture's config.toml), which must have one.
 ModelSection load_model_section(const std::string& config_path);
 

@@ -23,6 +23,13 @@ double non_negative(const TomlSection& t, const std::string& key, double fallbac
   return v;
 }
 
+// A size limit in GB: inf is no limit.
+double budget(const TomlSection& t, const std::string& key, double fallback) {
+  const auto v = t.get_double(key, fallback);
+  if (!(v >= 0)) t.fail(key, "must be >= 0 (inf: no limit)");
+  return v;
+}
+
 RunSection parse_run(const TomlSection& t, const std::string& source) {
   t.reject_unknown_keys({"name", "output_dir", "seeds", "dataset", "threads", "device", "log_every"});
   RunSection r;
@@ -78,8 +85,8 @@ TrainSection parse_train(const TomlSection& t) {
   s.checkpoint_every = at_least(t, "checkpoint_every", s.checkpoint_every, 0);
   s.trunk_cache = t.get_choice("trunk_cache", {"auto", "off", "memory", "disk"}, s.trunk_cache);
   s.trunk_cache_dtype = t.get_choice("trunk_cache_dtype", {"fp32", "fp16"}, s.trunk_cache_dtype);
-  s.trunk_cache_memory_gb = non_negative(t, "trunk_cache_memory_gb", s.trunk_cache_memory_gb);
-  s.trunk_cache_disk_gb = non_negative(t, "trunk_cache_disk_gb", s.trunk_cache_disk_gb);
+  s.trunk_cache_memory_gb = budget(t, "trunk_cache_memory_gb", s.trunk_cache_memory_gb);
+  s.trunk_cache_disk_gb = budget(t, "trunk_cache_disk_gb", s.trunk_cache_disk_gb);
   s.trunk_cache_dir = t.get_string("trunk_cache_dir", s.trunk_cache_dir);
   return s;
 }
@@ -150,19 +157,19 @@ void apply_overrides(toml::table& root, const std::vector<std::string>& override
   for (const auto& o : overrides) apply_override(root, o);
 }
 
-RunConfig parse_run_config(const toml::table& root, const std::string& source) {
+RunConfig parse_run_config(const toml::table& root, const std::string& source, Checks checks) {
   const TomlSection top(&root, source, "");
   top.reject_unknown_keys({"run", "model", "method", "data", "train", "eval", "sweep"});
   RunConfig c;
   c.source = source;
   c.run = parse_run(top.section("run"), source);
-  c.model = parse_model_section(top.section("model"));
+  c.model = parse_model_section(top.section("model"), checks);
   c.method = parse_method_section(top.section("method"));
   c.data = parse_data(top.section("data"));
   c.train = parse_train(top.section("train"));
   c.eval = parse_eval(top.section("eval"));
   // Checked here, not when the run starts, so that a sweep is refused before any of its runs.
-  if (c.method.name == methods::MethodName::Parser) {
+  if (c.method.name == methods::MethodName::Parser && checks == Checks::kWholeRun) {
     std::string unmatched;
     for (const auto& pattern : methods::unmatched_patterns(methods::expand_parser_layers(c.method.parser_layers),
                                                           model::image_encoder_layer_names(c.model.sam)))

@@ -180,8 +180,9 @@ std::vector<SweepRun> expand_runs(const toml::table& root, const std::string& so
   // the file's own [method].
   reject_overrides_of_swept_keys(root, sweep, axes);
   // The file as written is checked next: copies of a table lose their line numbers,
-  // and errors should point at the line.
-  parse_run_config(root, source);
+  // and errors should point at the line. Key by key only where a sweep may complete the
+  // run (a swept preset, a dimension only the sweep gives); each run is checked whole below.
+  parse_run_config(root, source, axes.empty() ? Checks::kWholeRun : Checks::kEachKey);
   toml::table base = root;
   base.erase("sweep");
   const auto seeds = top.section("run").get_int_list("seeds", std::vector<int64_t>{1});

@@ -44,6 +44,11 @@ TomlSection::TomlSection(const toml::table* table, std::string file, std::string
 
 bool TomlSection::has(const std::string& key) const { return node(key) != nullptr; }
 
+bool TomlSection::overridden(const std::string& key) const {
+  const auto* n = node(key);
+  return n && override_of(*n).has_value();
+}
+
 const toml::node* TomlSection::node(const std::string& key) const {
   return table_ ? table_->get(key) : nullptr;
 }

@@ -18,6 +18,11 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// How much of a config to check: each key on its own (type, range), or also how the keys
+// make one run (a custom model's complete dimensions, PARSER's layer patterns against the
+// model), which a [sweep] may complete or change.
+enum class Checks { kEachKey, kWholeRun };
+
 class TomlSection {
  public:
   // `table` may be null (section absent): every key then takes its default.
@@ -25,6 +30,8 @@ class TomlSection {
 
   bool present() const { return table_ != nullptr; }
   bool has(const std::string& key) const;
+  // Whether the key's value came from a --set override.
+  bool overridden(const std::string& key) const;
 
   int64_t get_int(const std::string& key, std::optional<int64_t> fallback = std::nullopt) const;
   double get_double(const std::string& key, std::optional<double> fallback = std::nullopt) const;

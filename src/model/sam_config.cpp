@@ -35,42 +35,51 @@ SamConfig sam_preset(const std::string& name) {
 std::optional<SamConfig::Problem> SamConfig::problem() const {
   const auto positive = [](double v) { return v > 0 && std::isfinite(v); };
   const std::vector<std::pair<bool, Problem>> rules{
-      {positive(image_size), {"image_size", "must be positive"}},
-      {positive(patch_size), {"patch_size", "must be positive"}},
-      {image_size % std::max<int64_t>(patch_size, 1) == 0, {"image_size", "must be a multiple of patch_size"}},
-      {positive(encoder_embed_dim), {"encoder_embed_dim", "must be positive"}},
-      {positive(encoder_depth), {"encoder_depth", "must be positive"}},
-      {positive(encoder_num_heads), {"encoder_num_heads", "must be positive"}},
+      {positive(image_size), {{"image_size"}, "must be positive"}},
+      {positive(patch_size), {{"patch_size"}, "must be positive"}},
+      {image_size % std::max<int64_t>(patch_size, 1) == 0,
+       {{"image_size", "patch_size"}, "image_size " + std::to_string(image_size) + " is not a multiple of patch_size " +
+                                          std::to_string(patch_size)}},
+      {positive(encoder_embed_dim), {{"encoder_embed_dim"}, "must be positive"}},
+      {positive(encoder_depth), {{"encoder_depth"}, "must be positive"}},
+      {positive(encoder_num_heads), {{"encoder_num_heads"}, "must be positive"}},
       {encoder_embed_dim % std::max<int64_t>(encoder_num_heads, 1) == 0,
-       {"encoder_num_heads", "must divide encoder_embed_dim"}},
-      {window_size >= 0, {"window_size", "must be >= 0 (0 = global attention everywhere)"}},
-      {positive(mlp_ratio), {"mlp_ratio", "must be a finite number > 0"}},
+       {{"encoder_num_heads", "encoder_embed_dim"}, "encoder_num_heads " + std::to_string(encoder_num_heads) +
+                                                        " does not divide encoder_embed_dim " +
+                                                        std::to_string(encoder_embed_dim)}},
+      {window_size >= 0, {{"window_size"}, "must be >= 0 (0 = global attention everywhere)"}},
+      {positive(mlp_ratio), {{"mlp_ratio"}, "must be a finite number > 0"}},
       {positive(prompt_embed_dim) && prompt_embed_dim % 8 == 0,
-       {"prompt_embed_dim", "must be a positive multiple of 8"}},
-      {positive(mask_in_chans) && mask_in_chans % 4 == 0, {"mask_in_chans", "must be a positive multiple of 4"}},
-      {positive(decoder_depth), {"decoder_depth", "must be positive"}},
-      {positive(decoder_mlp_dim), {"decoder_mlp_dim", "must be positive"}},
-      {positive(decoder_num_heads), {"decoder_num_heads", "must be positive"}},
-      {positive(iou_head_hidden_dim), {"iou_head_hidden_dim", "must be positive"}},
-      {positive(iou_head_depth), {"iou_head_depth", "must be positive"}},
-      {positive(num_multimask_outputs), {"num_multimask_outputs", "must be positive"}},
+       {{"prompt_embed_dim"}, "must be a positive multiple of 8"}},
+      {positive(mask_in_chans) && mask_in_chans % 4 == 0, {{"mask_in_chans"}, "must be a positive multiple of 4"}},
+      {positive(decoder_depth), {{"decoder_depth"}, "must be positive"}},
+      {positive(decoder_mlp_dim), {{"decoder_mlp_dim"}, "must be positive"}},
+      {positive(decoder_num_heads), {{"decoder_num_heads"}, "must be positive"}},
+      {positive(iou_head_hidden_dim), {{"iou_head_hidden_dim"}, "must be positive"}},
+      {positive(iou_head_depth), {{"iou_head_depth"}, "must be positive"}},
+      {positive(num_multimask_outputs), {{"num_multimask_outputs"}, "must be positive"}},
       {positive(attention_downsample_rate) && prompt_embed_dim % std::max<int64_t>(attention_downsample_rate, 1) == 0,
-       {"attention_downsample_rate", "must divide prompt_embed_dim"}},
+       {{"attention_downsample_rate", "prompt_embed_dim"},
+        "attention_downsample_rate " + std::to_string(attention_downsample_rate) + " does not divide prompt_embed_dim " +
+            std::to_string(prompt_embed_dim)}},
       {(prompt_embed_dim / std::max<int64_t>(attention_downsample_rate, 1)) % std::max<int64_t>(decoder_num_heads, 1) ==
            0,
-       {"decoder_num_heads", "must divide prompt_embed_dim / attention_downsample_rate"}}};
+       {{"decoder_num_heads", "prompt_embed_dim", "attention_downsample_rate"},
+        "decoder_num_heads " + std::to_string(decoder_num_heads) +
+            " does not divide prompt_embed_dim / attention_downsample_rate = " +
+            std::to_string(prompt_embed_dim / std::max<int64_t>(attention_downsample_rate, 1))}}};
   for (const auto& [ok, problem] : rules)
     if (!ok) return problem;
   for (auto i : encoder_global_attn_indexes)
     if (i < 0 || i >= encoder_depth)
-      return Problem{"encoder_global_attn_indexes",
-                     "entry " + std::to_string(i) + " is outside [0, encoder_depth = " + std::to_string(encoder_depth) +
-                         ")"};
+      return Problem{{"encoder_global_attn_indexes", "encoder_depth"},
+                     "encoder_global_attn_indexes entry " + std::to_string(i) + " is outside [0, encoder_depth = " +
+                         std::to_string(encoder_depth) + ")"};
   return std::nullopt;
 }
 
 void SamConfig::validate() const {
-  if (const auto p = problem()) throw std::invalid_argument("model config: " + p->key + " " + p->message);
+  if (const auto p = problem()) throw std::invalid_argument("model config: " + p->keys.front() + ": " + p->message);
 }
 
 std::vector<std::string> image_encoder_layer_names(const SamConfig& config) {

@@ -30,9 +30,10 @@ struct SamConfig {
 
   // Side of the image-embedding grid (64 for the official models).
   int64_t embedding_size() const { return image_size / patch_size; }
-  // The first inconsistent dimension: its key (as in a [model] table) and what is wrong.
+  // The first inconsistent dimension: the keys (as in a [model] table) of the rule it
+  // breaks, the one the message is about first, and what is wrong.
   struct Problem {
-    std::string key;
+    std::vector<std::string> keys;
     std::string message;
   };
   std::optional<Problem> problem() const;

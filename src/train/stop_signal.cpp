@@ -5,8 +5,8 @@
 namespace sparser::train {
 
 namespace {
-volatile std::sig_atomic_t g_stop = 0;
-extern "C" void on_stop_signal(int) { g_stop = 1; }
+volatile std::sig_atomic_t g_stop = 0;  // the signal that asked for a stop
+extern "C" void on_stop_signal(int signal) { g_stop = signal; }
 }  // namespace
 
 void install_stop_handlers() {
@@ -19,7 +19,13 @@ void install_stop_handlers() {
   sigaction(SIGUSR1, &action, nullptr);
 }
 
+void restore_default_stop_actions() {
+  std::signal(SIGTERM, SIG_DFL);
+  std::signal(SIGUSR1, SIG_DFL);
+  if (g_stop != 0) std::raise(g_stop);
+}
+
 bool stop_requested() { return g_stop != 0; }
-void request_stop() { g_stop = 1; }
+void request_stop() { g_stop = SIGTERM; }
 
 }  // namespace sparser::train

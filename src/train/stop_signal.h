@@ -7,6 +7,9 @@ namespace sparser::train {
 inline constexpr int kInterruptedExitCode = 75;
 
 void install_stop_handlers();
+// For a command that does not train (--dry-run): the signals act as by default again, and
+// one that came already ends the process now.
+void restore_default_stop_actions();
 bool stop_requested();
 // For tests: request a stop as the signal handler would.
 void request_stop();

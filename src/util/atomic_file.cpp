@@ -14,7 +14,8 @@
 namespace sparser::util {
 
 namespace {
-constexpr const char* kTemporaryInfix = ".tmp.";
+// Distinctive, so that cleaning up never takes a user's own "notes.tmp.1".
+constexpr const char* kTemporaryInfix = ".sparser-tmp.";
 
 std::string temporary_name(const std::string& path) { return path + kTemporaryInfix + std::to_string(::getpid()); }
 

@@ -39,13 +39,15 @@ TEST_F(AtomicFileTest, AMissingDirectoryIsNamedNotTheTemporaryFile) {
 }
 
 TEST_F(AtomicFileTest, StaleTemporariesAreRemovedAndNothingElse) {
-  for (const auto* name : {"trained.pth.tmp.123", "summary.json.tmp.9", "keep.tmp.", "keep.tmp.12a", "keep.json",
-                           ".tmp.5"})
+  // A user's own "notes.tmp.1" is no temporary of ours.
+  for (const auto* name : {"trained.pth.sparser-tmp.123", "summary.json.sparser-tmp.9", "keep.sparser-tmp.",
+                           "keep.sparser-tmp.12a", "keep.json", ".sparser-tmp.5", "notes.tmp.1"})
     std::ofstream(path(name)) << "x";
-  fs::create_directories(path("step_10.tmp.7"));  // a directory: not one of ours
+  fs::create_directories(path("step_10.sparser-tmp.7"));  // a directory: not one of ours
   util::remove_stale_temporaries(dir_.string());
-  EXPECT_FALSE(fs::exists(path("trained.pth.tmp.123")));
-  EXPECT_FALSE(fs::exists(path("summary.json.tmp.9")));
-  for (const auto* kept : {"keep.tmp.", "keep.tmp.12a", "keep.json", ".tmp.5", "step_10.tmp.7"})
+  EXPECT_FALSE(fs::exists(path("trained.pth.sparser-tmp.123")));
+  EXPECT_FALSE(fs::exists(path("summary.json.sparser-tmp.9")));
+  for (const auto* kept :
+       {"keep.sparser-tmp.", "keep.sparser-tmp.12a", "keep.json", ".sparser-tmp.5", "notes.tmp.1", "step_10.sparser-tmp.7"})
     EXPECT_TRUE(fs::exists(path(kept))) << kept;
 }

@@ -393,18 +393,41 @@ TEST(ModelSection, InconsistentDimensionsNameTheirLine) {
   EXPECT_EQ(run_config_error(tiny_model("mlp_ratio = 4.0", "mlp_ratio = 0.0")),
             "test.toml:12: model.mlp_ratio: must be a finite number > 0");
   EXPECT_EQ(run_config_error(tiny_model("encoder_num_heads = 4", "encoder_num_heads = 5")),
-            "test.toml:9: model.encoder_num_heads: must divide encoder_embed_dim");
+            "test.toml:9: model.encoder_num_heads: encoder_num_heads 5 does not divide encoder_embed_dim 48");
   EXPECT_EQ(run_config_error(tiny_model("[1, 3]", "[1, 4]")),
-            "test.toml:11: model.encoder_global_attn_indexes: entry 4 is outside [0, encoder_depth = 4)");
-  // An override is named as such.
-  auto root = toml::parse(tiny_model(), kSource);
-  config::apply_overrides(root, {"model.image_size=100"});
-  try {
-    config::parse_run_config(root, kSource);
-    ADD_FAILURE() << "no error";
-  } catch (const config::ConfigError& e) {
-    EXPECT_EQ(std::string(e.what()), "--set model.image_size=100: model.image_size: must be a multiple of patch_size");
-  }
+            "test.toml:11: model.encoder_global_attn_indexes: encoder_global_attn_indexes entry 4 is outside [0, "
+            "encoder_depth = 4)");
+  // Of two keys that do not fit, the one an override changed is named, not the other's line.
+  const auto overridden = [](const std::string& override_text) {
+    auto root = toml::parse(tiny_model(), kSource);
+    config::apply_overrides(root, {override_text});
+    try {
+      config::parse_run_config(root, kSource);
+    } catch (const config::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(overridden("model.image_size=100"),
+            "--set model.image_size=100: model.image_size: image_size 100 is not a multiple of patch_size 16");
+  EXPECT_EQ(overridden("model.patch_size=24"),
+            "--set model.patch_size=24: model.patch_size: image_size 128 is not a multiple of patch_size 24");
+  EXPECT_EQ(overridden("model.encoder_depth=2"),
+            "--set model.encoder_depth=2: model.encoder_depth: encoder_global_attn_indexes entry 3 is outside [0, "
+            "encoder_depth = 2)");
+}
+
+TEST(Sweep, TheFileIsCheckedKeyByKeyWhereTheSweepCompletesTheRuns) {
+  // A custom dimension only the sweep gives; a layer pattern that fits the swept presets, not the
+  // file's default vit_b. Each run is still checked whole.
+  EXPECT_EQ(runs_of(tiny_model("encoder_depth = 4\n", "") + "[sweep]\n\"model.encoder_depth\" = [4, 6]\n").size(), 2u);
+  const std::string block_20 = "[method]\nname = \"parser\"\nlayers = [\"image_encoder.blocks.20.attn.qkv\"]\n";
+  EXPECT_EQ(runs_of(block_20 + "[sweep]\n\"model.preset\" = [\"vit_l\", \"vit_h\"]\n").size(), 2u);
+  EXPECT_TRUE(contains(error_of(block_20 + "[sweep]\n\"model.preset\" = [\"vit_l\", \"vit_b\"]\n"),
+                       "run parser-preset=vit_b-seed=1 (values of test.toml:5: sweep.model.preset[1]): test.toml: "
+                       "method.layers: 'image_encoder.blocks.20.attn.qkv' matches no"));
+  EXPECT_TRUE(contains(error_of(tiny_model("encoder_depth = 4\n", "") + "[sweep]\n\"train.lr\" = [0.1]\n"),
+                       "model.encoder_depth: missing"));
 }
 
 TEST(ConfigFile, ADirectoryIsNoConfig) {

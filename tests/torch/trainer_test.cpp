@@ -513,26 +513,22 @@ TEST_F(TrainerTest, ResumeAfterSigtermEqualsAnUninterruptedRun) {
   expect_resume_equals_uninterrupted("", "lora-seed=1");
 }
 
-// A SIGTERM that arrives while sparser_run still reads its config (here a pipe that the test
-// fills after the signal), before MPI starts, must end in 75 (Slurm requeues), not in the
-// signal's death (143). The run also removes what a writer killed mid-write left behind.
-TEST_F(TrainerTest, ASigtermBeforeTheRunStartsStillEndsInASavedInterruption) {
-  const auto run_directory = run_dir("runs");
-  fs::create_directories(run_directory);
-  std::ofstream(run_directory + "/trained.pth.tmp.4242") << "cut";
-  const auto pipe = (dir_ / "pipe.toml").string();
-  ASSERT_EQ(::mkfifo(pipe.c_str(), 0600), 0);
+// Starts sparser_run on a pipe as its config with `args`, sends SIGTERM once it has the pipe
+// open (inside main, before MPI), then writes the config: the status waitpid gives.
+int status_after_sigterm_while_reading_the_config(const std::string& pipe, const std::string& config_path,
+                                                  const std::string& args) {
+  EXPECT_EQ(::mkfifo(pipe.c_str(), 0600), 0);
   // Held open for writing (and reading, so this open does not wait): sparser_run's open returns
   // at once and its read waits for the text.
   const int writer = ::open(pipe.c_str(), O_RDWR | O_CLOEXEC);
-  ASSERT_GE(writer, 0);
+  EXPECT_GE(writer, 0);
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::execl("/bin/sh", "sh", "-c",
-            ("exec env OMP_NUM_THREADS=1 " + kBin + "/sparser_run " + pipe + " > /dev/null 2>&1").c_str(), nullptr);
+            ("exec env OMP_NUM_THREADS=1 " + kBin + "/sparser_run " + pipe + " " + args + " > /dev/null 2>&1").c_str(),
+            nullptr);
     ::_exit(127);
   }
-  // Waits until sparser_run has the pipe open, i.e. is inside main reading its config.
   const auto has_pipe_open = [&] {
     std::error_code error;
     for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", error))
@@ -540,18 +536,38 @@ TEST_F(TrainerTest, ASigtermBeforeTheRunStartsStillEndsInASavedInterruption) {
     return false;
   };
   for (int i = 0; i < 60000 && !has_pipe_open(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  ASSERT_TRUE(has_pipe_open()) << "sparser_run never opened its config";
+  EXPECT_TRUE(has_pipe_open()) << "sparser_run never opened its config";
   ::kill(pid, SIGTERM);
-  std::ifstream config(config_path());
+  std::ifstream config(config_path);
   const std::string text((std::istreambuf_iterator<char>(config)), std::istreambuf_iterator<char>());
-  ASSERT_EQ(::write(writer, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  EXPECT_EQ(::write(writer, text.data(), text.size()), static_cast<ssize_t>(text.size()));
   ::close(writer);
   int status = 0;
   ::waitpid(pid, &status, 0);
+  return status;
+}
+
+// A SIGTERM that arrives while sparser_run still reads its config, before MPI starts, must end
+// in 75 (Slurm requeues), not in the signal's death (143). The run also removes what a writer
+// killed mid-write left behind.
+TEST_F(TrainerTest, ASigtermBeforeTheRunStartsStillEndsInASavedInterruption) {
+  const auto run_directory = run_dir("runs");
+  fs::create_directories(run_directory);
+  std::ofstream(run_directory + "/trained.pth.sparser-tmp.4242") << "cut";
+  const int status = status_after_sigterm_while_reading_the_config((dir_ / "pipe.toml").string(), config_path(), "");
   ASSERT_TRUE(WIFEXITED(status)) << "ended by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
   EXPECT_EQ(WEXITSTATUS(status), 75);
   EXPECT_EQ(summary(run_directory)["status"], "interrupted");
-  EXPECT_FALSE(fs::exists(run_directory + "/trained.pth.tmp.4242"));
+  EXPECT_FALSE(fs::exists(run_directory + "/trained.pth.sparser-tmp.4242"));
+}
+
+// A command that trains nothing (--dry-run builds a model per run: minutes for a vit_h grid)
+// ends at SIGTERM, as any program does, rather than finishing.
+TEST_F(TrainerTest, ASigtermEndsADryRun) {
+  const int status =
+      status_after_sigterm_while_reading_the_config((dir_ / "pipe.toml").string(), config_path(), "--dry-run");
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exited with " << (WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  EXPECT_EQ(WTERMSIG(status), SIGTERM);
 }
 
 // FacT's dropout draws from LibTorch's generator: seeded per image from the run's seed,
