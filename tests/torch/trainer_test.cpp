@@ -529,9 +529,12 @@ int status_after_sigterm_while_reading_the_config(const std::string& pipe, const
             nullptr);
     ::_exit(127);
   }
+  // By sparser_run itself: the forked child holds the writer until its exec.
   const auto has_pipe_open = [&] {
     std::error_code error;
-    for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", error))
+    const auto process = "/proc/" + std::to_string(pid);
+    if (fs::read_symlink(process + "/exe", error).filename() != "sparser_run") return false;
+    for (const auto& fd : fs::directory_iterator(process + "/fd", error))
       if (fs::read_symlink(fd.path(), error) == pipe) return true;
     return false;
   };
