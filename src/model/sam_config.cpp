@@ -60,8 +60,8 @@ std::optional<SamConfig::Problem> SamConfig::problem() const {
       {positive(num_multimask_outputs), {{"num_multimask_outputs"}, "must be positive"}},
       {positive(attention_downsample_rate) && prompt_embed_dim % std::max<int64_t>(attention_downsample_rate, 1) == 0,
        {{"attention_downsample_rate", "prompt_embed_dim"},
-        "attention_downsample_rate " + std::to_string(attention_downsample_rate) + " does not divide prompt_embed_dim " +
-            std::to_string(prompt_embed_dim)}},
+        "attention_downsample_rate " + std::to_string(attention_downsample_rate) +
+            " does not divide prompt_embed_dim " + std::to_string(prompt_embed_dim)}},
       {(prompt_embed_dim / std::max<int64_t>(attention_downsample_rate, 1)) % std::max<int64_t>(decoder_num_heads, 1) ==
            0,
        {{"decoder_num_heads", "prompt_embed_dim", "attention_downsample_rate"},

@@ -47,7 +47,7 @@ TEST_F(AtomicFileTest, StaleTemporariesAreRemovedAndNothingElse) {
   util::remove_stale_temporaries(dir_.string());
   EXPECT_FALSE(fs::exists(path("trained.pth.sparser-tmp.123")));
   EXPECT_FALSE(fs::exists(path("summary.json.sparser-tmp.9")));
-  for (const auto* kept :
-       {"keep.sparser-tmp.", "keep.sparser-tmp.12a", "keep.json", ".sparser-tmp.5", "notes.tmp.1", "step_10.sparser-tmp.7"})
+  for (const auto* kept : {"keep.sparser-tmp.", "keep.sparser-tmp.12a", "keep.json", ".sparser-tmp.5", "notes.tmp.1",
+                           "step_10.sparser-tmp.7"})
     EXPECT_TRUE(fs::exists(path(kept))) << kept;
 }
