@@ -170,10 +170,8 @@ RunConfig parse_run_config(const toml::table& root, const std::string& source, C
   c.eval = parse_eval(top.section("eval"));
   // Checked here, not when the run starts, so that a sweep is refused before any of its runs.
   if (c.method.name == methods::MethodName::Parser && checks == Checks::kWholeRun) {
-    std::string unmatched;
-    for (const auto& pattern : methods::unmatched_patterns(methods::expand_parser_layers(c.method.parser_layers),
-                                                          model::image_encoder_layer_names(c.model.sam)))
-      unmatched += (unmatched.empty() ? "'" : ", '") + pattern + "'";
+    const auto unmatched = methods::unmatched_patterns(methods::expand_parser_layers(c.method.parser_layers),
+                                                       model::image_encoder_layer_names(c.model.sam));
     if (!unmatched.empty())
       top.section("method").fail("layers", unmatched + " matches no Linear/Conv2d layer of this model's image encoder "
                                            "(list them with: sparser_inspect --config " + source + ")");
@@ -186,8 +184,10 @@ RunConfig parse_run_config(const toml::table& root, const std::string& source, C
   return c;
 }
 
+bool trains(const RunConfig& c) { return c.method.name != methods::MethodName::ZeroShot && c.train.epochs > 0; }
+
 void require_train_split(const toml::table& root, const RunConfig& c, const std::string& source) {
-  if (c.method.name == methods::MethodName::ZeroShot || c.train.epochs == 0 || !c.data.train.empty()) return;
+  if (!trains(c) || !c.data.train.empty()) return;
   TomlSection(&root, source, "")
       .section("data")
       .fail("train", "missing: method " + methods::to_string(c.method.name) + " trains for " +

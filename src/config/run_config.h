@@ -81,6 +81,9 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
 // With Checks::kEachKey (the file of a sweep, before the sweep's values), only what each
 // key holds is checked.
 RunConfig parse_run_config(const toml::table& root, const std::string& source, Checks checks = Checks::kWholeRun);
+// Whether the run trains: a method other than zero_shot, for at least one epoch (else it
+// only evaluates).
+bool trains(const RunConfig& config);
 // For a config that is to be trained (a run of sparser_run, not one that only describes a
 // model, as sparser_export reads): throws naming data.train when the run trains without it.
 void require_train_split(const toml::table& root, const RunConfig& config, const std::string& source);

@@ -25,12 +25,11 @@ bool match_from(const std::string& name, size_t n, const std::string& pattern, s
 
 bool matches_pattern(const std::string& name, const std::string& pattern) { return match_from(name, 0, pattern, 0); }
 
-std::vector<std::string> unmatched_patterns(const std::vector<std::string>& patterns,
-                                            const std::vector<std::string>& names) {
-  std::vector<std::string> unmatched;
+std::string unmatched_patterns(const std::vector<std::string>& patterns, const std::vector<std::string>& names) {
+  std::string unmatched;
   for (const auto& pattern : patterns)
     if (std::none_of(names.begin(), names.end(), [&](const std::string& n) { return matches_pattern(n, pattern); }))
-      unmatched.push_back(pattern);
+      unmatched += (unmatched.empty() ? "'" : ", '") + pattern + "'";
   return unmatched;
 }
 

@@ -16,10 +16,7 @@ std::vector<NamedLayer> select_layers(torch::nn::Module& model, const std::vecto
   }
   std::vector<std::string> names;
   for (const auto& named : selected) names.push_back(named.name);
-  std::string unmatched;
-  for (const auto& pattern : unmatched_patterns(patterns, names))
-    unmatched += (unmatched.empty() ? "'" : ", '") + pattern + "'";
-  if (!unmatched.empty())
+  if (const auto unmatched = unmatched_patterns(patterns, names); !unmatched.empty())
     throw std::invalid_argument("no Linear/Conv2d layer matches " + unmatched +
                                 " (list them with: sparser_inspect --config CONFIG)");
   return selected;

@@ -169,7 +169,7 @@ int train_run(const RunSpec& spec, distributed::Environment& env, distributed::C
   if (val && std::all_of(val->manifest().shards.begin(), val->manifest().shards.end(),
                          [](const data::ManifestShard& shard) { return shard.num_instances == 0; }))
     throw std::runtime_error(cfg.data.val + ": the evaluation split has no instances");
-  const bool trains = cfg.method.name != methods::MethodName::ZeroShot && cfg.train.epochs > 0;
+  const bool trains = config::trains(cfg);
   const auto resume_from = options.resume && trains ? latest_checkpoint(spec.run_dir) : std::nullopt;
   // Without a checkpoint the run starts from step 0: records of a session killed before its
   // first checkpoint would otherwise appear twice.
