@@ -21,8 +21,8 @@
 #include "methods/trainable.h"
 #include "train/benchmark.h"
 #include "train/flop_count.h"
+#include "train/memory_reuse.h"
 #include "train/trainer.h"
-#include "util/memory_reuse.h"
 
 namespace po = boost::program_options;
 using namespace sparser;
@@ -164,7 +164,7 @@ int run_all_reduce(const train::BenchOptions& bench, const std::string& only, bo
 }  // namespace
 
 int main(int argc, char** argv) {
-  util::keep_freed_memory_for_reuse();
+  train::keep_freed_memory_for_reuse();
   po::options_description options(
       "Usage: sparser_bench (--preset NAME | --config FILE) [options]\n"
       "       mpirun -np 2 sparser_bench --preset vit_b        (the gradient all-reduce)\n\n"

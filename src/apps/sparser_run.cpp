@@ -14,6 +14,7 @@
 #include "distributed/communicator.h"
 #include "distributed/environment.h"
 #include "methods/trainable.h"
+#include "train/memory_reuse.h"
 #include "train/model_setup.h"
 #include "train/run_log.h"
 #include "train/run_summary.h"
@@ -22,7 +23,6 @@
 #include "train/training_state.h"
 #include "util/atomic_file.h"
 #include "util/file_lock.h"
-#include "util/memory_reuse.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
   // First: a stop (Slurm preemption) while the grid is read or MPI starts must still end in
   // kInterruptedExitCode, which requeues, rather than in the signal's default death.
   train::install_stop_handlers();
-  util::keep_freed_memory_for_reuse();
+  train::keep_freed_memory_for_reuse();
   po::options_description visible(kUsage);
   std::vector<std::string> overrides;
   int64_t index = -1, threads = 0;
