@@ -1,6 +1,7 @@
 #include "train/memory_reuse.h"
 
 #include <c10/core/CPUAllocator.h>
+#include <c10/core/alignment.h>
 #include <malloc.h>
 #include <torch/version.h>
 
@@ -18,7 +19,7 @@ void free_aligned(void* data) {
   if (data != nullptr) std::free(static_cast<void**>(data)[-1]);
 }
 
-// CPU tensors from malloc, aligned by hand. LibTorch's default, posix_memalign, splits a
+// CPU tensors from malloc, aligned by hand to LibTorch's alignment. LibTorch's default, posix_memalign, splits a
 // few bytes off the front of every block; glibc keeps such fragments in its per-thread
 // cache, where they stop freed neighbours from merging, so a step's large blocks no
 // longer fit the freed space and the heap grows for several steps (three 48 MiB blocks
@@ -38,12 +39,12 @@ class HeapCpuAllocator final : public c10::Allocator {
   static c10::DataPtr allocate_aligned(size_t bytes) {
     const c10::Device cpu(c10::DeviceType::CPU);
     if (bytes == 0) return {nullptr, nullptr, &free_aligned, cpu};
-    TORCH_CHECK(bytes <= std::numeric_limits<size_t>::max() - kCpuTensorAlignment, "cannot allocate ", bytes,
+    TORCH_CHECK(bytes <= std::numeric_limits<size_t>::max() - c10::gAlignment, "cannot allocate ", bytes,
                 " bytes");
-    void* block = std::malloc(bytes + kCpuTensorAlignment);
+    void* block = std::malloc(bytes + c10::gAlignment);
     TORCH_CHECK(block != nullptr, "out of memory: could not allocate ", bytes, " bytes of CPU memory");
     // malloc's blocks are 16-byte aligned: at least 16 bytes lie before the aligned data.
-    const auto address = (reinterpret_cast<std::uintptr_t>(block) + kCpuTensorAlignment) & ~(kCpuTensorAlignment - 1);
+    const auto address = (reinterpret_cast<std::uintptr_t>(block) + c10::gAlignment) & ~(c10::gAlignment - 1);
     void* data = reinterpret_cast<void*>(address);
     static_cast<void**>(data)[-1] = block;
     return {data, data, &free_aligned, cpu};

@@ -1,6 +1,5 @@
 #pragma once
 // Memory settings for the training processes.
-#include <cstddef>
 
 namespace sparser::train {
 
@@ -13,8 +12,5 @@ namespace sparser::train {
 // merge. The resident memory then stays at the process's peak, as with a GPU's caching
 // allocator. Call it first thing in main().
 void keep_freed_memory_for_reuse();
-
-// LibTorch's alignment of CPU tensor data, kept by the allocator installed above.
-constexpr std::size_t kCpuTensorAlignment = 64;
 
 }  // namespace sparser::train

@@ -1,6 +1,7 @@
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/alignment.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
-#include <c10/core/CPUAllocator.h>
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -55,13 +56,13 @@ TEST(MemoryReuse, TensorDataIsAlignedAndKeptThroughResizes) {
   sparser::train::keep_freed_memory_for_reuse();
   for (const int64_t n : {1, 3, 17, 1000, 1 << 20}) {
     auto t = torch::arange(n, torch::kFloat);
-    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(t.data_ptr()) % sparser::train::kCpuTensorAlignment, 0u) << n;
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(t.data_ptr()) % c10::gAlignment, 0u) << n;
     t.resize_({2 * n});  // a new block, the old contents copied
     EXPECT_TRUE(t.narrow(0, 0, n).equal(torch::arange(n, torch::kFloat))) << n;
   }
   EXPECT_EQ(torch::empty({0}).numel(), 0);
   auto* allocator = c10::GetCPUAllocator();
   void* raw = allocator->raw_allocate(100);
-  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(raw) % sparser::train::kCpuTensorAlignment, 0u);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(raw) % c10::gAlignment, 0u);
   allocator->raw_deallocate(raw);
 }
