@@ -72,7 +72,8 @@ std::vector<double> ratios(const std::vector<double>& a, const std::vector<doubl
 
 // An item's measurements: one per round (its own process each time) or per turn (--interleave).
 struct Samples {
-  std::vector<double> seconds, gemm_flops;
+  std::vector<double> seconds, gemm_flops, page_faults;  // page faults per timed step
+  int64_t warmup = 0;                                     // the most warm-up steps a round took
   double peak_rss_bytes = 0, peak_device_bytes = 0;
   nlohmann::json profile;
 };
@@ -186,6 +187,9 @@ int main(int argc, char** argv) {
   std::string preset = "vit_b", config_path, only, item_name, shards, device_name = "auto", precision = "fp32";
   int64_t image_size = 0, loads = 200, threads = 0, rounds = 1;
   train::BenchOptions bench;
+  const std::string warmup_help = "untimed repetitions first; then up to " + std::to_string(train::kMaxExtraWarmup) +
+                                  " more while a step still page-faults (its memory not yet all touched once), so "
+                                  "that the timed steps are the steady state (0: no warm-up at all)";
   options.add_options()("help,h", "show this help")("preset", po::value<std::string>(&preset)->default_value("vit_b"),
                                                      "vit_b, vit_l or vit_h")(
       "config", po::value<std::string>(&config_path), "take the [model] table of a config instead")(
@@ -194,7 +198,7 @@ int main(int argc, char** argv) {
       "prompts-per-pass", po::value<int64_t>(&bench.prompts_per_pass)->default_value(bench.prompts_per_pass),
       "box prompts per mask-decoder pass, as train.prompts_per_pass (0: all at once)")(
       "repeats", po::value<int64_t>(&bench.repeats)->default_value(3), "timed repetitions")(
-      "warmup", po::value<int64_t>(&bench.warmup)->default_value(1), "untimed repetitions first")(
+      "warmup", po::value<int64_t>(&bench.warmup)->default_value(1), warmup_help.c_str())(
       "rounds", po::value<int64_t>(&rounds)->default_value(1),
       "measure every item this many times in turn, each time in its own process, and report the medians (steadier "
       "ratios on a shared machine)")(
@@ -261,6 +265,8 @@ int main(int argc, char** argv) {
           const auto work = make_workload(bench, item);
           const auto t = train::time_workload(item.name, bench, work);
           nlohmann::json result{{"seconds", t.median_seconds},
+                                {"warmup_steps", t.warmup},
+                                {"page_faults_per_step", t.page_faults_per_step},
                                 {"peak_rss_bytes", t.peak_rss_bytes},
                                 {"peak_device_bytes", t.peak_device_bytes},
                                 {"gemm_flops", t.gemm_flops_per_second}};
@@ -301,6 +307,7 @@ int main(int argc, char** argv) {
                                              : train::training_step_flops(bench.model, item.method, bench.boxes,
                                                                           item.cached);
       const double efficiency = flops / seconds / gemm;
+      const double page_faults = train::median(s.page_faults);
       const double ratio_to_forward = train::median(ratios(s.seconds, forward.seconds));
       // A cached row's speed-up over its uncached row, sample by sample.
       const bool speedup_known = item.cached && samples_of.count(item.uncached) > 0;
@@ -315,7 +322,9 @@ int main(int argc, char** argv) {
                            {"ratio_to_forward", ratio_to_forward},
                            {"gflop", flops / 1e9},
                            {"gemm_gflops", gemm / 1e9},
-                           {"efficiency", efficiency}};
+                           {"efficiency", efficiency},
+                           {"warmup_steps", s.warmup},
+                           {"page_faults_per_step", page_faults}};
         if (!interleave) row["peak_rss_mb"] = s.peak_rss_bytes / 1048576.0;
         if (!interleave && bench.device.is_cuda()) row["peak_device_mb"] = s.peak_device_bytes / 1048576.0;
         if (speedup_known) {
@@ -333,6 +342,9 @@ int main(int argc, char** argv) {
       if (speedup_known)
         std::printf("    %.1fx faster than %s (median of the ratios within each %s)\n", train::median(speedups),
                     item.uncached.c_str(), interleave ? "turn" : "round");
+      if (page_faults > train::kSettledPageFaults)
+        std::printf("    timed steps still touched new memory: %.0f page faults a step after %ld warm-up steps\n",
+                    page_faults, static_cast<long>(s.warmup));
       if (profile) {
         std::printf("    self ms  calls  operator [input shapes]\n");
         for (size_t i = 0; i < std::min<size_t>(s.profile.size(), 24); ++i)
@@ -346,8 +358,13 @@ int main(int argc, char** argv) {
       std::vector<train::Workload> works;
       for (const auto& item : measured) works.push_back(make_workload(bench, item));
       const auto timing = train::time_interleaved(bench, works);
-      for (size_t i = 0; i < measured.size(); ++i)
-        samples_of[measured[i].name] = {timing.seconds[i], {timing.gemm_flops_per_second}};
+      for (size_t i = 0; i < measured.size(); ++i) {
+        auto& s = samples_of[measured[i].name];
+        s.seconds = timing.seconds[i];
+        s.gemm_flops = {timing.gemm_flops_per_second};
+        s.page_faults.assign(timing.page_faults[i].begin(), timing.page_faults[i].end());
+        s.warmup = timing.warmup;
+      }
       for (const auto& item : measured) report_item(item);
       const double peak_bytes =
           bench.device.is_cuda() ? train::peak_device_bytes(bench.device) : train::peak_rss_bytes();
@@ -362,6 +379,8 @@ int main(int argc, char** argv) {
           auto& s = samples_of[item.name];
           s.seconds.push_back(m["seconds"].get<double>());
           s.gemm_flops.push_back(m["gemm_flops"].get<double>());
+          s.page_faults.push_back(m["page_faults_per_step"].get<double>());
+          s.warmup = std::max(s.warmup, m["warmup_steps"].get<int64_t>());
           s.peak_rss_bytes = std::max(s.peak_rss_bytes, m["peak_rss_bytes"].get<double>());
           s.peak_device_bytes = std::max(s.peak_device_bytes, m["peak_device_bytes"].get<double>());
           if (m.contains("profile")) s.profile = m["profile"];

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <fstream>
 
+#include <sys/resource.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <map>
@@ -34,33 +35,49 @@ void wait_for(torch::Device device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index());
 }
 
-// One call of each workload in turn, `repeats` turns after `warmup` calls of each: the
-// seconds of every call, per workload.
-std::vector<std::vector<double>> seconds_in_turn(const std::vector<Workload>& works, torch::Device device,
-                                                 int64_t warmup, int64_t repeats) {
-  for (int64_t i = 0; i < warmup; ++i)
-    for (const auto& work : works) work();
-  wait_for(device);
-  std::vector<std::vector<double>> seconds(works.size());
+// One call of each workload in turn: the warm-up turns, then `repeats` timed ones.
+InterleavedTiming in_turn(const std::vector<Workload>& works, torch::Device device, int64_t warmup, int64_t repeats) {
+  InterleavedTiming timing;
+  timing.seconds.resize(works.size());
+  timing.page_faults.resize(works.size());
+  bool settled = warmup == 0;
+  while (timing.warmup < warmup || (!settled && timing.warmup < warmup + kMaxExtraWarmup)) {
+    settled = true;
+    for (const auto& work : works) {
+      const auto faults = page_faults();
+      work();
+      wait_for(device);
+      settled = settled && page_faults() - faults <= kSettledPageFaults;
+    }
+    ++timing.warmup;
+  }
   for (int64_t turn = 0; turn < repeats; ++turn)
     for (size_t w = 0; w < works.size(); ++w) {
+      const auto faults = page_faults();
       const auto start = Clock::now();
       works[w]();
       wait_for(device);
-      seconds[w].push_back(std::chrono::duration<double>(Clock::now() - start).count());
+      timing.seconds[w].push_back(std::chrono::duration<double>(Clock::now() - start).count());
+      timing.page_faults[w].push_back(page_faults() - faults);
     }
-  return seconds;
+  return timing;
 }
 
-Timing summarize(const std::string& name, const std::vector<double>& seconds, torch::Device device) {
-  const auto repeats = static_cast<int64_t>(seconds.size());
-  const double fastest = *std::min_element(seconds.begin(), seconds.end());
-  return {name, median(seconds), fastest, repeats, peak_rss_bytes(), peak_device_bytes(device)};
+Timing summarize(const std::string& name, const InterleavedTiming& turns, size_t w, torch::Device device) {
+  const auto& seconds = turns.seconds[w];
+  const auto& faults = turns.page_faults[w];
+  Timing timing{name, median(seconds), *std::min_element(seconds.begin(), seconds.end())};
+  timing.repeats = static_cast<int64_t>(seconds.size());
+  timing.warmup = turns.warmup;
+  for (auto f : faults) timing.page_faults_per_step += static_cast<double>(f) / static_cast<double>(faults.size());
+  timing.peak_rss_bytes = peak_rss_bytes();
+  timing.peak_device_bytes = peak_device_bytes(device);
+  return timing;
 }
 
 Timing time_repeated(const std::string& name, torch::Device device, int64_t warmup, int64_t repeats,
                      const Workload& run) {
-  return summarize(name, seconds_in_turn({run}, device, warmup, repeats)[0], device);
+  return summarize(name, in_turn({run}, device, warmup, repeats), 0, device);
 }
 
 torch::Tensor random_boxes(int64_t count, int64_t image_size, torch::Device device) {
@@ -75,6 +92,12 @@ double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const size_t middle = values.size() / 2;
   return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+}
+
+int64_t page_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
 }
 
 int64_t peak_rss_bytes() {
@@ -170,14 +193,14 @@ Workload training_step_workload(const BenchOptions& options, const methods::Meth
 
 InterleavedTiming time_interleaved(const BenchOptions& options, const std::vector<Workload>& works) {
   const double gemm_before = gemm_flops_per_second(options.device, options.bf16);
-  InterleavedTiming timing{seconds_in_turn(works, options.device, options.warmup, options.repeats)};
+  auto timing = in_turn(works, options.device, options.warmup, options.repeats);
   timing.gemm_flops_per_second = (gemm_before + gemm_flops_per_second(options.device, options.bf16)) / 2;
   return timing;
 }
 
 Timing time_workload(const std::string& name, const BenchOptions& options, const Workload& work) {
   const auto interleaved = time_interleaved(options, {work});
-  auto timing = summarize(name, interleaved.seconds[0], options.device);
+  auto timing = summarize(name, interleaved, 0, options.device);
   timing.gemm_flops_per_second = interleaved.gemm_flops_per_second;
   return timing;
 }

@@ -16,11 +16,24 @@
 
 namespace sparser::train {
 
+// Warm-up goes on past the requested steps while a warm-up step still took more than
+// kSettledPageFaults page faults (4 MiB of memory touched for the first time: the heap
+// still growing to the step's working size, at 10–15 µs a fault on a virtual machine), at
+// most kMaxExtraWarmup steps more, so that the timed steps are the steady state a
+// training run spends its epochs in.
+inline constexpr int64_t kSettledPageFaults = 1024;
+inline constexpr int64_t kMaxExtraWarmup = 8;
+
+// Minor page faults of this process so far (Linux getrusage).
+int64_t page_faults();
+
 struct Timing {
   std::string name;
   double median_seconds = 0;
   double min_seconds = 0;
   int64_t repeats = 0;
+  int64_t warmup = 0;              // warm-up steps taken (the requested ones and any extra)
+  double page_faults_per_step = 0;  // mean over the timed steps
   int64_t peak_rss_bytes = 0;     // of the process so far (Linux VmHWM)
   int64_t peak_device_bytes = 0;  // CUDA: the most the caching allocator had handed out so far
   // The device's GEMM rate (gemm_flops_per_second), measured just before the warm-up and just after the
@@ -33,7 +46,7 @@ struct BenchOptions {
   model::SamConfig model;
   int64_t boxes = 4;
   int64_t prompts_per_pass = config::TrainSection{}.prompts_per_pass;
-  int64_t warmup = 1;
+  int64_t warmup = 1;  // at least; 0: none, not even the extra steps of an unsettled heap
   int64_t repeats = 3;
   torch::Device device = torch::kCPU;
   bool bf16 = false;  // the image encoder under bfloat16 autocast, as train.precision = "bf16"
@@ -49,12 +62,15 @@ Workload training_step_workload(const BenchOptions& options, const methods::Meth
 Workload encoder_forward_workload(const BenchOptions& options);
 // Warm-up, then the median of options.repeats calls; the GEMM rate around them.
 Timing time_workload(const std::string& name, const BenchOptions& options, const Workload& work);
-// One call of each workload in turn, options.repeats turns after options.warmup calls of
-// each: the seconds of every call, per workload, and the GEMM rate around them. Ratios
-// between workloads of the same turn cancel most of a shared machine's drift, which
-// separate processes minutes apart do not.
+// One call of each workload in turn, options.repeats turns after the warm-up turns
+// (options.warmup, and more while any workload's step still page-faulted, as above): the
+// seconds and page faults of every call, per workload, and the GEMM rate around them.
+// Ratios between workloads of the same turn cancel most of a shared machine's drift,
+// which separate processes minutes apart do not.
 struct InterleavedTiming {
   std::vector<std::vector<double>> seconds;
+  std::vector<std::vector<int64_t>> page_faults;
+  int64_t warmup = 0;  // warm-up turns taken
   double gemm_flops_per_second = 0;
 };
 InterleavedTiming time_interleaved(const BenchOptions& options, const std::vector<Workload>& works);

@@ -105,6 +105,7 @@ for row in rows.values():
     assert all(row[k] > 0 for k in ('seconds', 'gflop', 'gemm_gflops', 'peak_rss_mb', 'efficiency')), row
     assert abs(row['efficiency'] - row['gflop'] / row['seconds'] / row['gemm_gflops']) < 1e-9 * row['efficiency'], row
 assert rows['encoder_forward']['ratio_to_forward'] == 1.0
+assert all(r['warmup_steps'] == 0 and r['page_faults_per_step'] >= 0 for r in rows.values()), rows
 \"")
 set_tests_properties(tools.bench_json PROPERTIES LABELS tools)
 # --interleave: the same rows from one process, a speed-up sample per turn, no per-item peak memory.
@@ -117,8 +118,20 @@ assert all('peak_rss_mb' not in r and r['seconds'] > 0 for r in rows.values()), 
 assert rows['encoder_forward']['ratio_to_forward'] == 1.0
 cached = rows['parser-conv-coefficients+cache']
 assert len(cached['cache_speedup_samples']) == 3 and cached['cache_speedup'] == sorted(cached['cache_speedup_samples'])[1], cached
+assert all(r['warmup_steps'] == 0 and r['page_faults_per_step'] >= 0 for r in rows.values()), rows
 \"")
 set_tests_properties(tools.bench_interleave PROPERTIES LABELS tools)
+# Warm-up goes on while a step still page-faults, so timed steps are the steady state; with
+# --warmup 0 the first step is timed, and the table says it touched new memory.
+add_test(NAME tools.bench_warmup_until_steady
+         COMMAND bash -c "set -eo pipefail; b='$<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --image-size 1024 --device cpu --threads 1 --repeats 1 --methods none'
+           $b --warmup 0 | grep -E '^    timed steps still touched new memory: [0-9]+ page faults a step after 0 warm-up steps'
+           $b --warmup 1 --json | python3 -c \"
+import json, sys
+row = json.loads(sys.stdin.readlines()[-1])
+assert row['warmup_steps'] >= 1 and row['page_faults_per_step'] <= 1024, row
+\"")
+set_tests_properties(tools.bench_warmup_until_steady PROPERTIES LABELS tools)
 add_test(NAME tools.bench_interleave_with_rounds
          COMMAND bash -c "$<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --interleave --rounds 2 2>&1; echo exit=$?")
 set_tests_properties(tools.bench_interleave_with_rounds PROPERTIES LABELS tools

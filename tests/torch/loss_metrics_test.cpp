@@ -1,6 +1,5 @@
 #include <gtest/gtest.h>
 
-#include "train/benchmark.h"
 #include "train/loss.h"
 #include "train/metrics.h"
 
@@ -76,11 +75,4 @@ TEST(Metrics, IouAndDicePerInstance) {
   EXPECT_DOUBLE_EQ(s[0].dice, 8.0 / 16.0);
   EXPECT_DOUBLE_EQ(s[1].iou, 0.0);
   EXPECT_DOUBLE_EQ(s[2].iou, 1.0);  // both empty
-}
-
-TEST(BenchmarkMedian, OfAnEvenCountIsTheMeanOfTheTwoMiddleValues) {
-  EXPECT_EQ(median({3.0}), 3.0);
-  EXPECT_EQ(median({5.0, 1.0, 3.0}), 3.0);
-  EXPECT_EQ(median({4.0, 1.0}), 2.5);
-  EXPECT_EQ(median({8.0, 1.0, 2.0, 4.0}), 3.0);
 }

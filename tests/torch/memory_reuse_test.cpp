@@ -1,21 +1,15 @@
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/alignment.h>
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <cstdint>
 #include <vector>
 
+#include "train/benchmark.h"
 #include "train/memory_reuse.h"
 
 namespace {
-
-long minor_page_faults() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_minflt;
-}
 
 // A training step's pattern: `count` tensors of `mib` MiB each, written, then all freed.
 void one_step(int count, int64_t mib) {
@@ -24,12 +18,12 @@ void one_step(int count, int64_t mib) {
 }
 
 // Page faults of `steps` further steps, once the heap has settled.
-long faults_of_steps(int steps, int count, int64_t mib) {
+int64_t faults_of_steps(int steps, int count, int64_t mib) {
   sparser::train::keep_freed_memory_for_reuse();
   for (int step = 0; step < 3; ++step) one_step(count, mib);
-  const long before = minor_page_faults();
+  const auto before = sparser::train::page_faults();
   for (int step = 0; step < steps; ++step) one_step(count, mib);
-  return minor_page_faults() - before;
+  return sparser::train::page_faults() - before;
 }
 
 }  // namespace
