@@ -35,13 +35,15 @@ void wait_for(torch::Device device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index());
 }
 
-// One call of each workload in turn: the warm-up turns, then `repeats` timed ones.
-InterleavedTiming in_turn(const std::vector<Workload>& works, torch::Device device, int64_t warmup, int64_t repeats) {
+// One call of each workload in turn: the warm-up turns (`warmup`, then up to `extra_warmup`
+// more while a step still page-faulted), then `repeats` timed ones.
+InterleavedTiming in_turn(const std::vector<Workload>& works, torch::Device device, int64_t warmup, int64_t repeats,
+                          int64_t extra_warmup = kMaxExtraWarmup) {
   InterleavedTiming timing;
   timing.seconds.resize(works.size());
   timing.page_faults.resize(works.size());
   bool settled = warmup == 0;
-  while (timing.warmup < warmup || (!settled && timing.warmup < warmup + kMaxExtraWarmup)) {
+  while (timing.warmup < warmup || (!settled && timing.warmup < warmup + extra_warmup)) {
     settled = true;
     for (const auto& work : works) {
       const auto faults = page_faults();
@@ -76,8 +78,8 @@ Timing summarize(const std::string& name, const InterleavedTiming& turns, size_t
 }
 
 Timing time_repeated(const std::string& name, torch::Device device, int64_t warmup, int64_t repeats,
-                     const Workload& run) {
-  return summarize(name, in_turn({run}, device, warmup, repeats), 0, device);
+                     const Workload& run, int64_t extra_warmup = kMaxExtraWarmup) {
+  return summarize(name, in_turn({run}, device, warmup, repeats, extra_warmup), 0, device);
 }
 
 torch::Tensor random_boxes(int64_t count, int64_t image_size, torch::Device device) {
@@ -145,7 +147,9 @@ Workload encoder_forward_workload(const BenchOptions& options) {
 Timing time_allreduce(distributed::Communicator& comm, int64_t values, torch::Device device, int64_t repeats) {
   const auto buffer = torch::ones({values}, device);
   comm.barrier();
-  return time_repeated("allreduce", device, 2, repeats, [&] { comm.allreduce_sum_(buffer); });
+  // Every rank must make the same calls: no warm-up steps beyond the two, which each rank
+  // would decide from its own page faults.
+  return time_repeated("allreduce", device, 2, repeats, [&] { comm.allreduce_sum_(buffer); }, 0);
 }
 
 Workload training_step_workload(const BenchOptions& options, const methods::MethodConfig& method, bool cached) {

@@ -18,9 +18,9 @@ namespace sparser::train {
 
 // Warm-up goes on past the requested steps while a warm-up step still took more than
 // kSettledPageFaults page faults (4 MiB of memory touched for the first time: the heap
-// still growing to the step's working size, at 10–15 µs a fault on a virtual machine), at
-// most kMaxExtraWarmup steps more, so that the timed steps are the steady state a
-// training run spends its epochs in.
+// still growing to the step's working size, and such steps are slower), at most
+// kMaxExtraWarmup steps more, so that the timed steps are the steady state a training run
+// spends its epochs in.
 inline constexpr int64_t kSettledPageFaults = 1024;
 inline constexpr int64_t kMaxExtraWarmup = 8;
 
@@ -32,10 +32,10 @@ struct Timing {
   double median_seconds = 0;
   double min_seconds = 0;
   int64_t repeats = 0;
-  int64_t warmup = 0;              // warm-up steps taken (the requested ones and any extra)
+  int64_t warmup = 0;               // warm-up steps taken (the requested ones and any extra)
   double page_faults_per_step = 0;  // mean over the timed steps
-  int64_t peak_rss_bytes = 0;     // of the process so far (Linux VmHWM)
-  int64_t peak_device_bytes = 0;  // CUDA: the most the caching allocator had handed out so far
+  int64_t peak_rss_bytes = 0;       // of the process so far (Linux VmHWM)
+  int64_t peak_device_bytes = 0;    // CUDA: the most the caching allocator had handed out so far
   // The device's GEMM rate (gemm_flops_per_second), measured just before the warm-up and just after the
   // last repeat (mean of the two): efficiency figures then divide by the rate of the
   // same minutes, on a shared machine whose speed drifts by tens of per cent.

@@ -189,6 +189,16 @@ add_test(NAME tools.bench_mpirun_refuses_what_it_would_ignore
            refused '--repeats 5' \"--repeats $all_reduce_only\" &&
            refused '--methods decoder_only+cache' \"name methods without '+cache'\"")
 set_tests_properties(tools.bench_mpirun_refuses_what_it_would_ignore PROPERTIES LABELS tools PROCESSORS 2 TIMEOUT 120)
+# Under mpirun: each method's all-reduce, timed by both ranks in step, one row per method.
+add_test(NAME tools.bench_mpirun_all_reduce
+         COMMAND bash -c "set -eo pipefail; ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${SPARSER_BENCH_MPIEXEC_FLAGS} $<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --device cpu --threads 1 --methods decoder_only,parser-conv-coefficients,lora --json | python3 -c \"
+import json, sys
+rows = {r['name']: r for r in map(json.loads, sys.stdin)}
+assert set(rows) == {'allreduce_decoder_only', 'allreduce_parser-conv-coefficients', 'allreduce_lora'}, sorted(rows)
+assert all(r['ranks'] == 2 and r['bytes'] > 0 and r['seconds'] > 0 for r in rows.values()), rows
+assert rows['allreduce_parser-conv-coefficients']['bytes'] > rows['allreduce_decoder_only']['bytes'], rows
+\"")
+set_tests_properties(tools.bench_mpirun_all_reduce PROPERTIES LABELS tools PROCESSORS 2 TIMEOUT 120)
 add_test(NAME tools.bench_bad_precision
          COMMAND bash -c "$<TARGET_FILE:sparser_bench> --config ${CMAKE_SOURCE_DIR}/experiments/demo.toml --precision fp16 2>&1; echo exit=$?")
 set_tests_properties(tools.bench_bad_precision PROPERTIES LABELS tools
