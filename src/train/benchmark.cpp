@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <numeric>
 
 #include <sys/resource.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
@@ -38,7 +39,7 @@ void wait_for(torch::Device device) {
 // One call of each workload in turn: the warm-up turns (`warmup`, then up to `extra_warmup`
 // more while a step still page-faulted), then `repeats` timed ones.
 InterleavedTiming in_turn(const std::vector<Workload>& works, torch::Device device, int64_t warmup, int64_t repeats,
-                          int64_t extra_warmup = kMaxExtraWarmup) {
+                          int64_t extra_warmup) {
   InterleavedTiming timing;
   timing.seconds.resize(works.size());
   timing.page_faults.resize(works.size());
@@ -71,7 +72,8 @@ Timing summarize(const std::string& name, const InterleavedTiming& turns, size_t
   Timing timing{name, median(seconds), *std::min_element(seconds.begin(), seconds.end())};
   timing.repeats = static_cast<int64_t>(seconds.size());
   timing.warmup = turns.warmup;
-  for (auto f : faults) timing.page_faults_per_step += static_cast<double>(f) / static_cast<double>(faults.size());
+  timing.page_faults_per_step =
+      static_cast<double>(std::accumulate(faults.begin(), faults.end(), int64_t{0})) / static_cast<double>(faults.size());
   timing.peak_rss_bytes = peak_rss_bytes();
   timing.peak_device_bytes = peak_device_bytes(device);
   return timing;
@@ -197,7 +199,7 @@ Workload training_step_workload(const BenchOptions& options, const methods::Meth
 
 InterleavedTiming time_interleaved(const BenchOptions& options, const std::vector<Workload>& works) {
   const double gemm_before = gemm_flops_per_second(options.device, options.bf16);
-  auto timing = in_turn(works, options.device, options.warmup, options.repeats);
+  auto timing = in_turn(works, options.device, options.warmup, options.repeats, kMaxExtraWarmup);
   timing.gemm_flops_per_second = (gemm_before + gemm_flops_per_second(options.device, options.bf16)) / 2;
   return timing;
 }
